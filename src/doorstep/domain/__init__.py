@@ -1,0 +1,1 @@
+"""Business rules. Never imports ``doorstep.web``, ``doorstep.worker`` or ``doorstep.cli``."""

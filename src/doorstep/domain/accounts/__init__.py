@@ -1,0 +1,1 @@
+"""Merchants (tenants), console users and API keys."""

@@ -1,0 +1,109 @@
+"""Verbs for merchants and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from doorstep.clock import Clock
+from doorstep.domain.accounts.models import ApiKey, Merchant
+from doorstep.domain.errors import FieldError, Unauthorized, Unprocessable
+from doorstep.ids import new_id
+
+API_KEY_PREFIX = "dsk"
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    plaintext: str  # shown once, never stored
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_merchant(
+    session: Session,
+    clock: Clock,
+    *,
+    name: str,
+    timezone: str = "UTC",
+    locale: str = "en",
+    country: str | None = None,
+) -> Merchant:
+    name = name.strip()
+    errors = []
+    if not name or len(name) > 200:
+        errors.append(FieldError("name", "must be 1 to 200 characters"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(FieldError("timezone", f"unknown IANA timezone {timezone!r}"))
+    if errors:
+        raise Unprocessable("invalid merchant", errors=errors)
+    merchant = Merchant(
+        id=new_id("mer", clock.now()),
+        name=name,
+        timezone=timezone,
+        locale=locale,
+        country=country.upper() if country else None,
+        branding={},
+        config={},
+        created_at=clock.now(),
+    )
+    session.add(merchant)
+    session.flush()
+    return merchant
+
+
+def issue_api_key(session: Session, clock: Clock, merchant: Merchant, name: str) -> IssuedKey:
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id("key", clock.now()),
+        merchant_id=merchant.id,
+        name=name,
+        prefix=prefix,
+        secret_hash=_hash_secret(secret),
+        created_at=clock.now(),
+    )
+    session.add(key)
+    session.flush()
+    return IssuedKey(key=key, plaintext=f"{API_KEY_PREFIX}_{prefix}_{secret}")
+
+
+def authenticate_api_key(session: Session, clock: Clock, presented: str) -> Merchant:
+    """The merchant owning ``presented``; the same error for every kind of wrong key."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        raise Unauthorized("invalid API key")
+    _, prefix, secret = parts
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    expected = key.secret_hash if key is not None else _hash_secret("")
+    ok = hmac.compare_digest(expected, _hash_secret(secret))
+    if key is None or not ok or key.revoked_at is not None:
+        raise Unauthorized("invalid API key")
+    now = clock.now()
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        key.last_used_at = now
+    merchant = session.get(Merchant, key.merchant_id)
+    if merchant is None:  # pragma: no cover - foreign key guarantees it
+        raise Unauthorized("invalid API key")
+    return merchant
+
+
+def revoke_api_key(session: Session, clock: Clock, merchant: Merchant, key_id: str) -> None:
+    key = session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.merchant_id == merchant.id)
+    )
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = clock.now()

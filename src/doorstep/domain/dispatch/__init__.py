@@ -1,0 +1,1 @@
+"""Depots, vehicles, drivers, shifts, plans, routes and stops."""

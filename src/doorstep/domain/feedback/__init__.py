@@ -1,0 +1,1 @@
+"""Ratings, NPS, claims and support cases."""

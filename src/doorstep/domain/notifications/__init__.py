@@ -1,0 +1,1 @@
+"""The durable outbox, message templates, webhook endpoints and recipient preferences."""

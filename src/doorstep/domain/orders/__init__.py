@@ -1,0 +1,1 @@
+"""Orders, parcels, the delivery status machine and the append-only delivery event log."""

@@ -1,0 +1,147 @@
+"""Orders, their parcels, the delivery event log and stored idempotent answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from doorstep.db.base import Base
+from doorstep.db.types import JSONType, UTCDateTime
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "reference"),
+        Index("ix_orders_merchant_status", "merchant_id", "status"),
+        Index("ix_orders_merchant_window", "merchant_id", "window_start"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    reference: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    service_level: Mapped[str] = mapped_column(String(16))
+
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_phone: Mapped[str | None] = mapped_column(String(20))
+    recipient_email: Mapped[str | None] = mapped_column(String(254))
+    recipient_locale: Mapped[str | None] = mapped_column(String(16))
+
+    address_line1: Mapped[str] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many times the window moved: the iCalendar SEQUENCE of the delivery event.
+    window_sequence: Mapped[int] = mapped_column(Integer, default=0)
+
+    instructions: Mapped[str | None] = mapped_column(Text)
+    service_time_s: Mapped[int | None] = mapped_column(Integer)
+    required_skills: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    parcel_count: Mapped[int] = mapped_column(Integer, default=1)
+    weight_kg: Mapped[float] = mapped_column(Float, default=0.0)
+
+    # The tracking link is a capability: only a SHA-256 of the token is stored.
+    tracking_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tracking_nonce: Mapped[str] = mapped_column(String(32))
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    parcels: Mapped[list[Parcel]] = relationship(
+        back_populates="order", order_by="Parcel.position", cascade="all, delete-orphan"
+    )
+
+
+class Parcel(Base):
+    __tablename__ = "parcels"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    barcode: Mapped[str | None] = mapped_column(String(64))
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    length_cm: Mapped[float | None] = mapped_column(Float)
+    width_cm: Mapped[float | None] = mapped_column(Float)
+    height_cm: Mapped[float | None] = mapped_column(Float)
+    fragile: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(String(200))
+
+    order: Mapped[Order] = relationship(back_populates="parcels")
+
+
+class DeliveryEvent(Base):
+    """One row per thing that happened. Append-only: rows are never updated or deleted.
+
+    ``type`` is a ``<resource>.<event>`` name (``order.created``, ``delivery.out_for_delivery``,
+    ``route.stop_moved``); ``status``/``reason`` are the delivery status after the event, when
+    the event concerns an order. Timeline, notifications and analytics all read this table.
+    """
+
+    __tablename__ = "delivery_events"
+    __table_args__ = (
+        Index("ix_delivery_events_order_seq", "order_id", "seq"),
+        Index("ix_delivery_events_merchant_seq", "merchant_id", "seq"),
+        Index("ix_delivery_events_route_seq", "route_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"))
+    route_id: Mapped[str | None] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request sent with an ``Idempotency-Key`` (IETF httpapi draft)."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("merchant_id", "key"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # in_flight | done
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

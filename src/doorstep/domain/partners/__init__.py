@@ -1,0 +1,1 @@
+"""Delivery partners: fleets and couriers that take hand-offs and report back."""

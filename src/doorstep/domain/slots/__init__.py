@@ -1,0 +1,1 @@
+"""Delivery slots offered at checkout, their capacity and reservations."""

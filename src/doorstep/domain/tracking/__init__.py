@@ -1,0 +1,1 @@
+"""Driver positions, ETAs and the tracking links recipients hold."""

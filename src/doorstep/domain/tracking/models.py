@@ -1,0 +1,33 @@
+"""Positions reported by drivers' GPS apps (OsmAnd/Traccar, OwnTracks, the driver app)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from doorstep.db.base import Base
+from doorstep.db.types import UTCDateTime
+
+
+class Position(Base):
+    __tablename__ = "positions"
+    __table_args__ = (Index("ix_positions_driver_recorded", "driver_id", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    driver_id: Mapped[str] = mapped_column(ForeignKey("drivers.id"))
+    route_id: Mapped[str | None] = mapped_column(ForeignKey("routes.id"))
+    source: Mapped[str] = mapped_column(String(16))  # osmand|owntracks|driver_app|partner|sim
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    altitude_m: Mapped[float | None] = mapped_column(Float)
+    battery_pct: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,26 @@
+"""Public identifiers: a short type prefix and 128 random bits, time-ordered.
+
+``ord_01JD...``: the first 48 bits are milliseconds since the epoch (so ids sort by creation and
+make good pagination cursors), the remaining 80 bits are random. Crockford base32, 26 chars.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _b32(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        value, rem = divmod(value, 32)
+        out.append(_ALPHABET[rem])
+    return "".join(reversed(out))
+
+
+def new_id(prefix: str, at: datetime) -> str:
+    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | secrets.randbits(80)
+    return f"{prefix}_{_b32(value, 26)}"

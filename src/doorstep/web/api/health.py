@@ -1,0 +1,37 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from doorstep.db.migrate import current_revision, heads
+from doorstep.web.deps import RuntimeDep
+from doorstep.web.problems import problem
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: the database answers and is migrated", response_model=None)
+def readyz(runtime: RuntimeDep) -> dict[str, str] | Response:
+    try:
+        with runtime.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        revision = current_revision(runtime.engine)
+    except Exception as exc:  # any driver error means "not ready"
+        return problem(503, f"database unavailable: {type(exc).__name__}", title="Not ready")
+    if revision not in heads():
+        return problem(503, f"database at migration {revision}, expected {heads()}",
+                       title="Not ready")
+    return {"status": "ready", "database": runtime.engine.dialect.name, "migration": revision}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

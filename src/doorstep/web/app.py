@@ -1,0 +1,46 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from doorstep import __version__
+from doorstep.db.migrate import upgrade
+from doorstep.runtime import Runtime
+from doorstep.web import problems
+from doorstep.web.api import health
+from doorstep.web.middleware import BodyLimitMiddleware, MetricsMiddleware
+
+DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
+(create one with `doorstep merchant create`). Errors are RFC 9457 problem details."""
+
+
+def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastAPI:
+    """Build the app. ``runtime`` defaults to one from the environment's settings."""
+    runtime = runtime or Runtime.from_settings()
+    if migrate:
+        upgrade(runtime.engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="Doorstep",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=runtime.settings.max_body_bytes,
+        limits={"/orders/import": runtime.settings.max_import_bytes},
+    )
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,74 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the only way handlers get a session, the clock,
+the settings or the calling merchant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from doorstep.clock import Clock
+from doorstep.domain.accounts.models import Merchant
+from doorstep.domain.accounts.service import authenticate_api_key
+from doorstep.domain.errors import DomainError, Unauthorized
+from doorstep.runtime import Runtime
+from doorstep.settings import Settings
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    title = "Unsupported media type"
+    type_slug = "unsupported-media-type"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_clock(runtime: RuntimeDep) -> Clock:
+    return runtime.clock
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back on error."""
+    with runtime.sessions() as session, session.begin():
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_merchant(request: Request, session: SessionDep, clock: ClockDep) -> Merchant:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+    merchant = authenticate_api_key(session, clock, token.strip())
+    request.state.merchant_id = merchant.id
+    return merchant
+
+
+MerchantDep = Annotated[Merchant, Depends(get_merchant)]
+
+
+def require_json(request: Request) -> None:
+    """Refuse bodies that are not JSON with 415 instead of a confusing validation error."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+            raise UnsupportedMediaType(f"expected application/json, got {ctype!r}")
+
+
+JSONBody = Depends(require_json)
