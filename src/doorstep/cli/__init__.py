@@ -87,7 +87,11 @@ def merchant_create(
     try:
         with transaction(runtime.sessions) as session:
             merchant = create_merchant(
-                session, runtime.clock, name=name, timezone=timezone, locale=locale,
+                session,
+                runtime.clock,
+                name=name,
+                timezone=timezone,
+                locale=locale,
                 country=country,
             )
             issued = issue_api_key(session, runtime.clock, merchant, "default")
@@ -98,8 +102,16 @@ def merchant_create(
     finally:
         runtime.close()
     if as_json:
-        typer.echo(json.dumps({"id": merchant.id, "name": merchant.name,
-                               "timezone": merchant.timezone, "api_key": issued.plaintext}))
+        typer.echo(
+            json.dumps(
+                {
+                    "id": merchant.id,
+                    "name": merchant.name,
+                    "timezone": merchant.timezone,
+                    "api_key": issued.plaintext,
+                }
+            )
+        )
     else:
         console.print(f"Merchant [bold]{merchant.name}[/] created: {merchant.id}")
         console.print(f"API key (shown once, keep it safe): [bold]{issued.plaintext}[/]")

@@ -96,8 +96,13 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(exc)
         if any(e.code == "json_invalid" for e in errors):
-            return problem(400, "the body is not valid JSON", type_slug="malformed-json",
-                           instance=request.url.path, errors=errors)
+            return problem(
+                400,
+                "the body is not valid JSON",
+                type_slug="malformed-json",
+                instance=request.url.path,
+                errors=errors,
+            )
         return problem(
             422,
             f"{len(errors)} field(s) failed validation",
@@ -114,5 +119,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
-        return problem(500, "an unexpected error occurred; it has been logged",
-                       instance=request.url.path)
+        return problem(
+            500, "an unexpected error occurred; it has been logged", instance=request.url.path
+        )

@@ -18,7 +18,9 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the database answers and is migrated", response_model=None)
+@router.get(
+    "/readyz", summary="Readiness: the database answers and is migrated", response_model=None
+)
 def readyz(runtime: RuntimeDep) -> dict[str, str] | Response:
     try:
         with runtime.engine.connect() as conn:
@@ -27,8 +29,9 @@ def readyz(runtime: RuntimeDep) -> dict[str, str] | Response:
     except Exception as exc:  # any driver error means "not ready"
         return problem(503, f"database unavailable: {type(exc).__name__}", title="Not ready")
     if revision not in heads():
-        return problem(503, f"database at migration {revision}, expected {heads()}",
-                       title="Not ready")
+        return problem(
+            503, f"database at migration {revision}, expected {heads()}", title="Not ready"
+        )
     return {"status": "ready", "database": runtime.engine.dialect.name, "migration": revision}
 
 

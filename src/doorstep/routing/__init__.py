@@ -1,0 +1,1 @@
+"""Pure routing: the optimiser and travel-time providers. No database, no web."""

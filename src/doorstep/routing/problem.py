@@ -1,0 +1,105 @@
+"""The optimiser's input and output, in plain data. Times are integer seconds from the problem's
+``epoch`` (a UTC instant), distances integer metres (or whatever unit the matrix uses, e.g.
+tenths of a unit for the Solomon benchmarks). Location indices point into the matrices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+IntMatrix = npt.NDArray[np.int64]
+
+
+class UnassignedReason(StrEnum):
+    OUTSIDE_SHIFTS = "outside_every_shift"
+    OVER_CAPACITY = "over_capacity"
+    WINDOW_IMPOSSIBLE = "window_impossible"
+    MISSING_SKILL = "needs_missing_skill"
+    UNREACHABLE = "unreachable"
+    NO_VEHICLE_TIME = "no_vehicle_time_left"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stop to make. ``demand`` has one entry per capacity dimension (e.g. grams, parcels)."""
+
+    id: str
+    location: int
+    service_s: int
+    tw_start_s: int
+    tw_end_s: int
+    demand: tuple[int, ...]
+    skills: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Break:
+    earliest_start_s: int
+    latest_start_s: int
+    duration_s: int
+
+
+@dataclass(frozen=True)
+class VehicleSpec:
+    """One shift's vehicle. ``end_location`` None means the route ends at its last stop.
+
+    ``fixed_jobs`` are stops already done or under way: kept at the start of this route in this
+    order. ``preferred_jobs`` are the stops this vehicle had before a re-plan; moving one to
+    another vehicle costs ``reassign_penalty`` (so re-planning moves as few as it can)."""
+
+    id: str
+    start_location: int
+    end_location: int | None
+    shift_start_s: int
+    shift_end_s: int
+    capacity: tuple[int, ...]
+    skills: frozenset[str] = frozenset()
+    brk: Break | None = None
+    fixed_jobs: tuple[str, ...] = ()
+    preferred_jobs: frozenset[str] = frozenset()
+
+
+@dataclass
+class Problem:
+    jobs: list[Job]
+    vehicles: list[VehicleSpec]
+    durations: IntMatrix  # seconds, [from, to]
+    distances: IntMatrix  # metres (or benchmark units), [from, to]
+    # Cost of leaving a required job unplanned, relative to one unit of distance.
+    unassigned_penalty: int = 10_000_000
+    reassign_penalty: int = 2_000
+
+
+@dataclass
+class PlannedStop:
+    job_id: str
+    arrival_s: int
+    start_service_s: int  # arrival, or the window's start when the vehicle waits
+    departure_s: int
+    load_after: tuple[int, ...]  # load on board after this stop (deliveries: decreasing)
+    distance_from_prev: int
+
+
+@dataclass
+class PlannedRoute:
+    vehicle_id: str
+    stops: list[PlannedStop]
+    start_s: int
+    end_s: int
+    distance: int
+    duration: int  # end - start, including waiting and service
+    driving_s: int
+    load_start: tuple[int, ...]
+    break_start_s: int | None = None
+
+
+@dataclass
+class Solution:
+    routes: list[PlannedRoute]
+    unassigned: dict[str, UnassignedReason]
+    feasible: bool
+    distance: int
+    stats: dict[str, float | int | str] = field(default_factory=dict)

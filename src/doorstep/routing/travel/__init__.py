@@ -1,0 +1,1 @@
+"""Travel-time providers: straight line (default), OSM road network, OSRM."""
