@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import JSON
@@ -14,7 +14,7 @@ from doorstep.db.types import UTCDateTime
 config = context.config
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Render Doorstep's portable types as plain SQLAlchemy types, so migrations never import
     application code that may change later."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
