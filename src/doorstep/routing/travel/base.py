@@ -39,6 +39,11 @@ class TravelMatrix:
 UNREACHABLE = 10**9
 
 
+class TravelTimeError(Exception):
+    """A provider cannot answer at all: its data is missing or its server failed. Points that
+    merely cannot be reached are not errors; they go into ``TravelMatrix.unreachable``."""
+
+
 class TravelTimeProvider(Protocol):
     name: str
 
