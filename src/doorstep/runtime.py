@@ -19,9 +19,11 @@ class Runtime:
     clock: Clock
     engine: Engine
     sessions: sessionmaker[Session] = field(init=False)
+    read_sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = make_sessionmaker(self.engine)
+        self.read_sessions = make_sessionmaker(self.engine, read_only=True)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, clock: Clock | None = None) -> Runtime:

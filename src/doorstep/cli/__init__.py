@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from doorstep.cli.bench import bench_app
+from doorstep.cli.users import user_app
 from doorstep.db.engine import transaction
 from doorstep.db.migrate import current_revision, upgrade
 from doorstep.domain.accounts.service import create_merchant, issue_api_key
@@ -25,6 +26,7 @@ app = typer.Typer(
 merchant_app = typer.Typer(help="Manage merchants (tenants).", no_args_is_help=True)
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(bench_app, name="bench")
+app.add_typer(user_app, name="user")
 
 console = Console()
 err_console = Console(stderr=True)

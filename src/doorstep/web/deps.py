@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
 from doorstep.domain.accounts.models import Merchant
-from doorstep.domain.accounts.service import authenticate_api_key
+from doorstep.domain.accounts.service import authenticate_api_key, needs_touch, touch_api_key
 from doorstep.domain.errors import DomainError, Unauthorized
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
@@ -39,9 +39,14 @@ def get_clock(runtime: RuntimeDep) -> Clock:
     return runtime.clock
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
-    with runtime.sessions() as session, session.begin():
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back on error.
+    Safe methods get a read-only session, so reads never queue behind writers on SQLite."""
+    factory = runtime.read_sessions if request.method in _READ_METHODS else runtime.sessions
+    with factory() as session, session.begin():
         yield session
 
 
@@ -55,7 +60,13 @@ def get_merchant(request: Request, session: SessionDep, clock: ClockDep) -> Merc
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
-    merchant = authenticate_api_key(session, clock, token.strip())
+    merchant, key = authenticate_api_key(session, clock, token.strip())
+    if needs_touch(key, clock):
+        # Recorded in a short write transaction of its own (at most once a minute per key),
+        # so read-only requests stay read-only.
+        runtime: Runtime = request.app.state.runtime
+        with runtime.sessions() as write, write.begin():
+            touch_api_key(write, clock, key.id)
     request.state.merchant_id = merchant.id
     return merchant
 

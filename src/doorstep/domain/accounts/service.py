@@ -81,8 +81,8 @@ def issue_api_key(session: Session, clock: Clock, merchant: Merchant, name: str)
     return IssuedKey(key=key, plaintext=f"{API_KEY_PREFIX}_{prefix}_{secret}")
 
 
-def authenticate_api_key(session: Session, clock: Clock, presented: str) -> Merchant:
-    """The merchant owning ``presented``; the same error for every kind of wrong key."""
+def authenticate_api_key(session: Session, clock: Clock, presented: str) -> tuple[Merchant, ApiKey]:
+    """The merchant owning ``presented`` and the key; the same error for every wrong key."""
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         raise Unauthorized("invalid API key")
@@ -92,13 +92,21 @@ def authenticate_api_key(session: Session, clock: Clock, presented: str) -> Merc
     ok = hmac.compare_digest(expected, _hash_secret(secret))
     if key is None or not ok or key.revoked_at is not None:
         raise Unauthorized("invalid API key")
-    now = clock.now()
-    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        key.last_used_at = now
     merchant = session.get(Merchant, key.merchant_id)
     if merchant is None:  # pragma: no cover - foreign key guarantees it
         raise Unauthorized("invalid API key")
-    return merchant
+    return merchant, key
+
+
+def needs_touch(key: ApiKey, clock: Clock) -> bool:
+    """Whether ``last_used_at`` is stale enough to record again (once a minute at most)."""
+    return key.last_used_at is None or clock.now() - key.last_used_at > _LAST_USED_RESOLUTION
+
+
+def touch_api_key(session: Session, clock: Clock, key_id: str) -> None:
+    key = session.get(ApiKey, key_id)
+    if key is not None:
+        key.last_used_at = clock.now()
 
 
 def revoke_api_key(session: Session, clock: Clock, merchant: Merchant, key_id: str) -> None:

@@ -1,0 +1,53 @@
+"""HTML pages: the console (sign-in, home; later the dispatcher map and the rest), and the
+static files they use, all served from this process with nothing fetched from a CDN.
+
+:func:`install` wires them into the app: static files at ``/static`` and Leaflet (from the
+``xstatic-leaflet`` package) at ``/static/leaflet``, the routers, the login throttle and the
+handlers that turn :class:`~doorstep.web.pages.auth.LoginRequired` into a redirect and
+:class:`~doorstep.web.pages.auth.ConsoleForbidden` into an HTML 403 page.
+"""
+
+from __future__ import annotations
+
+import xstatic.pkg.leaflet as xstatic_leaflet
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from doorstep.domain.accounts.users import LoginThrottle, warm_up
+from doorstep.runtime import Runtime
+from doorstep.web.pages import auth, console
+from doorstep.web.templating import LEAFLET_PREFIX, STATIC_DIR, STATIC_PREFIX, render
+
+__all__ = ["install"]
+
+
+def install(app: FastAPI, runtime: Runtime) -> None:
+    """Serve the pages and their static files from ``app``."""
+    app.state.login_throttle = LoginThrottle(runtime.clock)
+    warm_up()
+    # Leaflet first: the /static mount would otherwise swallow /static/leaflet/...
+    app.mount(
+        LEAFLET_PREFIX,
+        StaticFiles(directory=xstatic_leaflet.BASE_DIR),
+        name="leaflet",
+    )
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(auth.router)
+    app.include_router(console.router)
+
+    async def _login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, auth.LoginRequired)
+        return auth.login_redirect(exc)
+
+    async def _forbidden(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, auth.ConsoleForbidden)
+        return render(
+            request,
+            "error.html",
+            {"title": "Not allowed", "message": exc.detail},
+            status_code=403,
+        )
+
+    app.add_exception_handler(auth.LoginRequired, _login_required)
+    app.add_exception_handler(auth.ConsoleForbidden, _forbidden)
