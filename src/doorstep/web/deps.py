@@ -61,12 +61,14 @@ def get_merchant(request: Request, session: SessionDep, clock: ClockDep) -> Merc
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
     merchant, key = authenticate_api_key(session, clock, token.strip())
-    if needs_touch(key, clock):
-        # Recorded in a short write transaction of its own (at most once a minute per key),
-        # so read-only requests stay read-only.
-        runtime: Runtime = request.app.state.runtime
-        with runtime.sessions() as write, write.begin():
-            touch_api_key(write, clock, key.id)
+    if needs_touch(key, clock):  # at most once a minute per key
+        if request.method in _READ_METHODS:
+            # A read-only request records it in a short write transaction of its own.
+            runtime: Runtime = request.app.state.runtime
+            with runtime.sessions() as write, write.begin():
+                touch_api_key(write, clock, key.id)
+        else:
+            touch_api_key(session, clock, key.id)
     request.state.merchant_id = merchant.id
     return merchant
 
