@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Response
 
@@ -17,7 +18,9 @@ from doorstep.web.deps import MerchantDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["exports"])
 
-_NOT_FOUND = {404: {"description": "No such plan or route for this merchant"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such plan or route for this merchant"}
+}
 
 
 def _attachment(name: str) -> dict[str, str]:

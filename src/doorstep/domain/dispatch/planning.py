@@ -1,0 +1,542 @@
+"""Planning a depot's day: orders and shifts in, a draft plan of routes and stops out.
+
+Three layers, so each can be tested and reused (the API, re-planning and ``doorstep bench plan``
+call the same code):
+
+* :func:`~.inputs.load_day` reads the database into plain :class:`~.inputs.DayInput` data;
+* :func:`compute_plan` is database-free: travel matrices from the provider, the
+  :class:`~doorstep.routing.problem.Problem` (:func:`build_problem`), the optimiser, then every
+  route re-simulated on its own vehicle profile's matrix (:func:`simulate_route`);
+* :func:`save_plan` writes the result as a draft :class:`Plan` with one :class:`Route` per shift.
+
+:func:`create_plan` chains them with the database read and the write in two short
+transactions, so a long optimisation never holds a database lock.
+
+Times inside a problem are integer seconds from the *epoch*, local midnight of the planned day
+in the merchant's timezone; demands are (grams, parcels).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session, sessionmaker
+
+from doorstep.clock import Clock
+from doorstep.db.engine import transaction
+from doorstep.domain.dispatch.inputs import (
+    DayInput,
+    History,
+    OrderInput,
+    RouteStart,
+    ShiftInput,
+    load_day,
+    to_seconds,
+)
+from doorstep.domain.dispatch.models import Plan, Route, Stop
+from doorstep.domain.dispatch.simulation import SimRoute, break_position, simulate_route
+from doorstep.domain.dispatch.views import PlanView, load_plan_view
+from doorstep.domain.errors import DomainError, FieldError, Unprocessable
+from doorstep.ids import new_id
+from doorstep.routing.problem import Break, Job, Problem, Solution, UnassignedReason, VehicleSpec
+from doorstep.routing.solver import solve
+from doorstep.routing.travel.base import (
+    LatLon,
+    Profile,
+    TravelMatrix,
+    TravelTimeError,
+    TravelTimeProvider,
+)
+from doorstep.routing.travel.factory import provider_from_settings
+from doorstep.settings import Settings
+
+__all__ = [
+    "DayInput",
+    "PlanDraft",
+    "build_problem",
+    "compute_plan",
+    "create_plan",
+    "load_day",
+    "save_plan",
+    "simulate_route",
+    "travel_provider",
+]
+
+IntArray = npt.NDArray[np.int64]
+
+
+class TravelTimesUnavailable(DomainError):
+    """The travel-time provider cannot answer (missing data, server down)."""
+
+    status_code = 503
+    title = "Travel times unavailable"
+    type_slug = "travel-times-unavailable"
+
+
+# --- DB -> Problem --------------------------------------------------------------------------
+
+
+@dataclass
+class Locations:
+    """Matrix rows: 0 the depot, then one per order, then re-planning start points."""
+
+    points: list[LatLon]
+    order_loc: dict[str, int]
+    start_loc: dict[str, int]
+
+
+def locations(day: DayInput) -> Locations:
+    """The matrix rows of ``day`` (see :class:`Locations`)."""
+    points = [day.depot]
+    order_loc: dict[str, int] = {}
+    for order in day.orders:
+        order_loc[order.order_id] = len(points)
+        points.append(order.point)
+    start_loc: dict[str, int] = {}
+    for shift in day.shifts:
+        start = day.starts.get(shift.shift_id)
+        if start is not None and start.kind != "depot":
+            start_loc[shift.shift_id] = len(points)
+            points.append(start.point)
+    return Locations(points, order_loc, start_loc)
+
+
+def horizon_s(day: DayInput) -> int:
+    """The latest second a windowless order may be served: the end of the last shift."""
+    ends = [to_seconds(day.epoch, s.end_at) for s in day.shifts + day.idle_shifts]
+    return max([86_400, *ends])
+
+
+def order_job(order: OrderInput, location: int, epoch: datetime, horizon: int) -> Job:
+    """An order as a job; an order without a window may be served at any time of the shift."""
+    if order.window_start is not None and order.window_end is not None:
+        tw = (
+            max(0, to_seconds(epoch, order.window_start, up=True)),
+            to_seconds(epoch, order.window_end),
+        )
+    else:
+        tw = (0, horizon)
+    return Job(
+        id=order.order_id,
+        location=location,
+        service_s=order.service_s,
+        tw_start_s=tw[0],
+        tw_end_s=tw[1],
+        demand=(order.weight_g, order.parcels),
+        skills=order.skills,
+    )
+
+
+def vehicle_spec(shift: ShiftInput, day: DayInput, start_location: int) -> VehicleSpec:
+    """A shift as a vehicle: free from its start (or the re-planning start) until its end; a
+    break whose latest start has already passed is left out."""
+    epoch = day.epoch
+    start_s = to_seconds(epoch, shift.start_at, up=True)
+    start = day.starts.get(shift.shift_id)
+    if start is not None:
+        start_s = max(start_s, to_seconds(epoch, start.at, up=True))
+    brk = None
+    taken = shift.shift_id in day.breaks_taken
+    if shift.break_earliest_at and shift.break_latest_at and shift.break_duration_s and not taken:
+        latest = to_seconds(epoch, shift.break_latest_at)
+        if latest >= start_s:
+            earliest = max(start_s, to_seconds(epoch, shift.break_earliest_at, up=True))
+            brk = Break(earliest, latest, shift.break_duration_s)
+    return VehicleSpec(
+        id=shift.shift_id,
+        start_location=start_location,
+        end_location=0 if shift.return_to_depot else None,
+        shift_start_s=start_s,
+        shift_end_s=to_seconds(epoch, shift.end_at),
+        capacity=(shift.capacity_g, shift.capacity_parcels),
+        skills=shift.skills,
+        brk=brk,
+        fixed_jobs=day.fixed.get(shift.shift_id, ()),
+        preferred_jobs=day.preferred.get(shift.shift_id, frozenset()),
+    )
+
+
+def build_problem(
+    day: DayInput,
+    locs: Locations,
+    durations: IntArray,
+    distances: IntArray,
+    *,
+    exclude: frozenset[str] = frozenset(),
+) -> Problem:
+    """The optimiser's problem for ``day`` on the given matrices (rows as in ``locs``)."""
+    horizon = horizon_s(day)
+    jobs = [
+        order_job(o, locs.order_loc[o.order_id], day.epoch, horizon)
+        for o in day.orders
+        if o.order_id not in exclude
+    ]
+    vehicles = [vehicle_spec(s, day, locs.start_loc.get(s.shift_id, 0)) for s in day.shifts]
+    return Problem(jobs=jobs, vehicles=vehicles, durations=durations, distances=distances)
+
+
+@dataclass
+class Matrices:
+    """The travel matrices of a day: per profile, and the one the optimiser sees."""
+
+    by_profile: dict[Profile, TravelMatrix]
+    durations: IntArray  # what the optimiser sees
+    distances: IntArray
+    unreachable: set[int]
+    seconds: float
+
+
+def travel_matrices(
+    provider: TravelTimeProvider, points: Sequence[LatLon], profiles: Sequence[Profile]
+) -> Matrices:
+    """One matrix per vehicle profile. With several profiles the optimiser sees the slowest
+    of them edge by edge, so every route it builds stays feasible when each vehicle is then
+    simulated on its own profile (it can only arrive earlier)."""
+    started = time.perf_counter()
+    try:
+        by_profile = {p: provider.matrix(points, p) for p in sorted(set(profiles))}
+    except TravelTimeError as exc:
+        raise TravelTimesUnavailable(f"{provider.name}: {exc}") from exc
+    mats = list(by_profile.values())
+    durations, distances = mats[0].durations_s, mats[0].distances_m
+    for other in mats[1:]:
+        durations = np.maximum(durations, other.durations_s)
+        distances = np.maximum(distances, other.distances_m)
+    unreachable = set().union(*(m.unreachable for m in mats))
+    return Matrices(by_profile, durations, distances, unreachable, time.perf_counter() - started)
+
+
+def travel_provider(settings: Settings) -> TravelTimeProvider:
+    """The configured provider; the factory keeps one per configuration per process, so road
+    graphs load once and the provider's own answer cache is shared."""
+    return provider_from_settings(settings)
+
+
+# --- Unassigned orders ----------------------------------------------------------------------
+
+
+def _hhmm(at: datetime, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime("%H:%M")
+
+
+def unassigned_detail(reason: UnassignedReason, order: OrderInput, day: DayInput) -> str:
+    """One sentence a dispatcher can act on."""
+    shifts = day.shifts
+    if reason is UnassignedReason.OVER_CAPACITY:
+        biggest = max(shifts, key=lambda s: (s.capacity_g, s.capacity_parcels), default=None)
+        room = (
+            (
+                f"; the largest vehicle takes {biggest.capacity_g / 1000:g} kg and "
+                f"{biggest.capacity_parcels} parcels"
+            )
+            if biggest
+            else ""
+        )
+        return f"{order.weight_g / 1000:g} kg in {order.parcels} parcel(s) does not fit{room}"
+    if reason is UnassignedReason.MISSING_SKILL:
+        have = set().union(*(s.skills for s in shifts)) if shifts else set()
+        missing = sorted(order.skills - have) or sorted(order.skills)
+        return f"needs {', '.join(missing)}; no shift's driver or vehicle has all of it"
+    if reason is UnassignedReason.OUTSIDE_SHIFTS:
+        spans = ", ".join(f"{_hhmm(s.start_at, day.tz)}-{_hhmm(s.end_at, day.tz)}" for s in shifts)
+        if order.window_start is not None and order.window_end is not None:
+            window = f"{_hhmm(order.window_start, day.tz)}-{_hhmm(order.window_end, day.tz)}"
+            return f"the window {window} is outside every shift ({spans or 'none'})"
+        return f"no shift can serve it ({spans or 'none'})"
+    if reason is UnassignedReason.WINDOW_IMPOSSIBLE:
+        return "no vehicle can get there within its window and be back by the end of its shift"
+    if reason is UnassignedReason.UNREACHABLE:
+        return "the address cannot be reached from the depot on the travel network"
+    return "every vehicle that could take it had no time left; add a shift or widen the window"
+
+
+# --- Solution -> rows -----------------------------------------------------------------------
+
+
+@dataclass
+class DraftRoute:
+    """One shift's computed route, before it is written."""
+
+    shift: ShiftInput
+    start: RouteStart
+    sim: SimRoute | None  # None: a shift without a vehicle in this plan (dropped, over)
+    geometry: list[list[float]] = field(default_factory=list)
+
+
+@dataclass
+class PlanDraft:
+    """A computed plan, before it is written: routes, unassigned orders, figures."""
+
+    routes: list[DraftRoute]
+    unassigned: list[dict[str, str]]
+    stats: dict[str, Any]
+
+
+def _default_start(day: DayInput, shift: ShiftInput) -> RouteStart:
+    return day.starts.get(shift.shift_id) or RouteStart(day.depot, shift.start_at, "depot")
+
+
+def compute_plan(
+    day: DayInput,
+    provider: TravelTimeProvider,
+    *,
+    time_limit_s: float,
+    seed: int,
+    max_iterations: int | None = None,
+) -> PlanDraft:
+    """Matrices, optimisation and re-simulation for ``day``; touches no database."""
+    locs = locations(day)
+    mats = travel_matrices(provider, locs.points, [s.profile for s in day.shifts] or [Profile.VAN])
+    fixed = {j for jobs in day.fixed.values() for j in jobs}
+    unreachable = frozenset(
+        o.order_id
+        for o in day.orders
+        if locs.order_loc[o.order_id] in mats.unreachable and o.order_id not in fixed
+    )
+    problem = build_problem(day, locs, mats.durations, mats.distances, exclude=unreachable)
+    started = time.perf_counter()
+    solution = Solution(routes=[], unassigned={}, feasible=True, distance=0)
+    if problem.jobs and problem.vehicles:
+        solution = solve(
+            problem,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            initial=day.initial,
+            max_iterations=max_iterations,
+        )
+    elif problem.jobs:
+        solution.unassigned = {j.id: UnassignedReason.OUTSIDE_SHIFTS for j in problem.jobs}
+    solve_s = time.perf_counter() - started
+    solution.unassigned.update({o: UnassignedReason.UNREACHABLE for o in unreachable})
+
+    jobs = {j.id: j for j in problem.jobs}
+    labels = {o.order_id: o.reference for o in day.orders}
+    planned = {r.vehicle_id: r for r in solution.routes}
+    routes: list[DraftRoute] = []
+    for shift, vehicle in zip(day.shifts, problem.vehicles, strict=True):
+        route = planned.get(shift.shift_id)
+        stops = route.stops if route else []
+        matrix = mats.by_profile[shift.profile]
+        sim = simulate_route(
+            vehicle,
+            [jobs[s.job_id] for s in stops],
+            matrix.durations_s,
+            matrix.distances_m,
+            break_after=break_position(
+                [s.departure_s for s in stops], route.break_start_s if route else None
+            ),
+            late_start=not vehicle.fixed_jobs,
+            labels=labels,
+        )
+        start = _default_start(day, shift)
+        geometry: list[list[float]] = []
+        if provider.name != "straight" and stops:
+            path = [start.point] + [locs.points[jobs[s.job_id].location] for s in stops]
+            path += [day.depot] if shift.return_to_depot else []
+            geometry = [[p.lon, p.lat] for p in provider.path(path, shift.profile)]
+        routes.append(DraftRoute(shift, start, sim, geometry))
+    routes += [DraftRoute(s, _default_start(day, s), None) for s in day.idle_shifts]
+    routes.sort(key=lambda r: (r.shift.start_at, r.shift.shift_id))
+
+    by_id = {o.order_id: o for o in day.orders}
+    unassigned = [
+        {
+            "order_id": oid,
+            "reference": by_id[oid].reference,
+            "reason": reason.value,
+            "detail": unassigned_detail(reason, by_id[oid], day),
+        }
+        for oid, reason in sorted(
+            solution.unassigned.items(), key=lambda kv: by_id[kv[0]].reference
+        )
+    ]
+    sims = [r.sim for r in routes if r.sim is not None]
+    stats: dict[str, Any] = {
+        "provider": provider.name,
+        "profiles": [p.value for p in sorted(mats.by_profile)],
+        "matrix_s": round(mats.seconds, 3),
+        "solve_s": round(solve_s, 3),
+        "objective": solution.stats.get("objective"),
+        "iterations": solution.stats.get("iterations"),
+        "search": solution.stats.get("mode"),
+        "feasible": solution.feasible and not any(s.violations for s in sims),
+        "orders": len(day.orders),
+        "planned": sum(len(s.stops) for s in sims),
+        "unassigned": len(unassigned),
+        "shifts": len(day.shifts),
+        "distance_m": sum(s.distance for s in sims),
+        "driving_s": sum(s.driving_s for s in sims),
+    }
+    if day.skipped_shifts:
+        stats["skipped_shifts"] = day.skipped_shifts
+    return PlanDraft(routes, unassigned, stats)
+
+
+def route_row(
+    draft: DraftRoute, day: DayInput, *, merchant_id: str, position: int, now: datetime
+) -> tuple[Route, dict[str, Any]]:
+    """One route and its stops as new rows (not yet added to a session), with its metadata:
+    where it starts and where the break is, for later re-simulation."""
+    epoch = day.epoch
+    history = day.history.get(draft.shift.shift_id, History(None, (), 0.0))
+    route = Route(
+        id=new_id("rte", now),
+        merchant_id=merchant_id,
+        shift_id=draft.shift.shift_id,
+        driver_id=draft.shift.driver_id,
+        vehicle_id=draft.shift.vehicle_id,
+        position=position,
+        status="planned",
+        violations=list(draft.sim.violations) if draft.sim else [],
+        geometry=draft.geometry,
+        version=1,
+    )
+    stops: list[Stop] = []
+    for done in history.stops:
+        stops.append(
+            Stop(
+                id=new_id("stp", now),
+                merchant_id=merchant_id,
+                order_id=done.order_id,
+                status=done.status,
+                planned_arrival=done.planned_arrival,
+                planned_departure=done.planned_departure,
+                service_time_s=done.service_time_s,
+                load_weight_kg=done.load_weight_kg,
+                load_parcels=done.load_parcels,
+                distance_from_prev_m=done.distance_from_prev_m,
+                eta=done.eta,
+                actual_arrival=done.actual_arrival,
+                actual_departure=done.actual_departure,
+            )
+        )
+    sim = draft.sim
+    start_at = history.route_start
+    end_at = history.stops[-1].actual_departure if history.stops else None
+    meta: dict[str, Any] = {
+        "start": {
+            "lat": draft.start.point.lat,
+            "lon": draft.start.point.lon,
+            "at": draft.start.at.isoformat(),
+            "kind": draft.start.kind,
+        },
+        "done": len(history.stops),
+        "break_after": None,
+        "break_start": day.breaks_taken.get(draft.shift.shift_id),
+    }
+    if draft.shift.shift_id in day.breaks_taken:
+        meta["break_taken"] = True
+    if sim is not None:
+        for s in sim.stops:
+            stops.append(
+                Stop(
+                    id=new_id("stp", now),
+                    merchant_id=merchant_id,
+                    order_id=s.job_id,
+                    status=day.stop_status.get(s.job_id, "planned"),
+                    planned_arrival=epoch + timedelta(seconds=s.start_s),
+                    planned_departure=epoch + timedelta(seconds=s.departure_s),
+                    service_time_s=s.departure_s - s.start_s,
+                    load_weight_kg=s.load_after[0] / 1000,
+                    load_parcels=s.load_after[1],
+                    distance_from_prev_m=float(s.distance_from_prev),
+                )
+            )
+        start_at = start_at or epoch + timedelta(seconds=sim.start_s)
+        end_at = epoch + timedelta(seconds=sim.end_s) if sim.stops else (end_at or start_at)
+        route.load_weight_kg = sim.load_start[0] / 1000
+        route.load_parcels = sim.load_start[1]
+        route.distance_m = sum(d.distance_from_prev_m for d in history.stops) + sim.distance
+        route.driving_s = history.driving_s + sim.driving_s
+        meta["break_after"] = sim.break_after
+        if sim.break_start_s is not None:
+            meta["break_start"] = (epoch + timedelta(seconds=sim.break_start_s)).isoformat()
+    else:
+        route.distance_m = sum(d.distance_from_prev_m for d in history.stops)
+        route.driving_s = history.driving_s
+    route.start_at = start_at or draft.shift.start_at
+    route.end_at = end_at or route.start_at
+    for sequence, stop in enumerate(stops, start=1):
+        stop.sequence = sequence
+    route.stops = stops
+    return route, meta
+
+
+def save_plan(
+    session: Session,
+    clock: Clock,
+    day: DayInput,
+    draft: PlanDraft,
+    *,
+    seed: int,
+    time_limit_s: float,
+    parent_plan_id: str | None = None,
+) -> Plan:
+    """Write ``draft`` as a draft plan with one route per shift (even an empty one)."""
+    now = clock.now()
+    plan = Plan(
+        id=new_id("pln", now),
+        merchant_id=day.merchant_id,
+        depot_id=day.depot_id,
+        date=day.day,
+        status="draft",
+        parent_plan_id=parent_plan_id,
+        seed=seed,
+        time_limit_s=time_limit_s,
+        travel_provider=str(draft.stats.get("provider", "")),
+        unassigned=draft.unassigned,
+        created_at=now,
+    )
+    meta: dict[str, Any] = {}
+    routes = []
+    for position, dr in enumerate(draft.routes):
+        route, route_meta = route_row(
+            dr, day, merchant_id=day.merchant_id, position=position, now=now
+        )
+        meta[route.id] = route_meta
+        routes.append(route)
+    plan.routes = routes
+    plan.stats = {**draft.stats, "route_meta": meta}
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def create_plan(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    settings: Settings,
+    *,
+    merchant_id: str,
+    depot_id: str,
+    day: date,
+    time_limit_s: float | None = None,
+    seed: int | None = None,
+    provider: TravelTimeProvider | None = None,
+    max_iterations: int | None = None,
+) -> PlanView:
+    """Plan ``day`` at the depot and store it as a draft. The optimisation runs between two
+    short transactions (read, then write), never inside one."""
+    limit = time_limit_s if time_limit_s is not None else settings.plan_time_limit_s
+    seed = settings.plan_seed if seed is None else seed
+    with transaction(sessions) as session:
+        day_input = load_day(session, clock, settings, merchant_id, depot_id, day)
+    if not day_input.shifts:
+        raise Unprocessable(
+            f"no shifts start on {day.isoformat()} at this depot",
+            errors=[FieldError("date", "no planned or active shift starts that day", "no_shifts")],
+        )
+    provider = provider or travel_provider(settings)
+    draft = compute_plan(
+        day_input, provider, time_limit_s=limit, seed=seed, max_iterations=max_iterations
+    )
+    with transaction(sessions) as session:
+        plan = save_plan(session, clock, day_input, draft, seed=seed, time_limit_s=limit)
+        return load_plan_view(session, merchant_id, plan.id)
