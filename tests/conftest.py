@@ -60,10 +60,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_engine(worker_id: str) -> Iterator[Engine]:
+def pg_engine() -> Iterator[Engine]:
     """A database of this test worker's own, migrated once."""
     admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"doorstep_test_{worker_id}_{os.getpid()}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"doorstep_test_{worker}_{os.getpid()}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

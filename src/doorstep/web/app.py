@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
 
 from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
-from doorstep.web import problems
-from doorstep.web.api import health
+from doorstep.web import pages, problems
+from doorstep.web.api import dispatch, exports, health, orders
 from doorstep.web.middleware import BodyLimitMiddleware, MetricsMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -42,5 +43,17 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         limits={"/orders/import": runtime.settings.max_import_bytes},
     )
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=runtime.settings.effective_secret_key,
+        session_cookie="doorstep_session",
+        max_age=runtime.settings.session_max_age_s,
+        same_site="lax",
+        https_only=runtime.settings.session_cookie_secure,
+    )
+    pages.install(app, runtime)
     app.include_router(health.router)
+    app.include_router(orders.router)
+    app.include_router(exports.router)
+    app.include_router(dispatch.router)
     return app

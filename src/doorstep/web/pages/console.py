@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 
 from doorstep.domain.accounts.models import Role
 from doorstep.domain.accounts.users import Action
@@ -57,7 +58,9 @@ class NavItem:
 
 
 def _served_paths(request: Request) -> set[str]:
-    return {path for route in request.app.routes if (path := getattr(route, "path", None))}
+    # Included routers nest in app.routes; iter_route_contexts flattens them.
+    contexts = iter_route_contexts(request.app.routes)
+    return {path for ctx in contexts if (path := getattr(ctx, "path", None))}
 
 
 def console_nav(request: Request, me: ConsoleUser) -> list[NavItem]:

@@ -1,0 +1,507 @@
+"""Verbs on orders: :func:`create_order`, :func:`update_order`, :func:`cancel_order`,
+:func:`set_status`, :func:`import_orders`.
+
+Each works inside the caller's transaction, loads orders only through the merchant-scoped
+:func:`~doorstep.domain.orders.queries.get_order`, refuses bad input with a domain error that
+names the field, and appends to the delivery event log. Status changes always go through
+:func:`~doorstep.domain.orders.events.change_status` and its transition table. Event data never
+carries a full phone number or e-mail address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from doorstep.clock import Clock
+from doorstep.db.base import Base
+from doorstep.domain.errors import Actor, Conflict, FieldError, NotEditable, Unprocessable
+from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
+from doorstep.domain.orders.events import append_event, change_status
+from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
+from doorstep.domain.orders.queries import existing_references, get_order
+from doorstep.domain.orders.schemas import (
+    OrderCreate,
+    OrderEdit,
+    OrderPatch,
+    StatusChangeIn,
+    WindowIn,
+    field_errors,
+)
+from doorstep.domain.orders.status import EDITABLE, Reason, Status
+from doorstep.domain.tracking.links import new_tracking_token
+from doorstep.ids import new_id
+
+ORDER_CREATED = "order.created"
+ORDER_UPDATED = "order.updated"
+# Clocks of integrators' systems drift; a report this far ahead of ours is still believed.
+CLOCK_SKEW = timedelta(minutes=5)
+
+# Editable fields as the API names them → the order column that holds each.
+EDITABLE_FIELDS: dict[str, str] = {
+    "recipient.name": "recipient_name",
+    "recipient.phone": "recipient_phone",
+    "recipient.email": "recipient_email",
+    "recipient.locale": "recipient_locale",
+    "address.line1": "address_line1",
+    "address.line2": "address_line2",
+    "address.city": "city",
+    "address.postal_code": "postal_code",
+    "address.country": "country",
+    "address.lat": "lat",
+    "address.lon": "lon",
+    "window.start": "window_start",
+    "window.end": "window_end",
+    "instructions": "instructions",
+    "service_time_s": "service_time_s",
+}
+
+
+# --- privacy of the event log ---
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """``+33612345678`` → ``+33*******78``: enough to tell numbers apart, not to call one."""
+    if not phone:
+        return phone
+    keep_head, keep_tail = 3, 2
+    if len(phone) <= keep_head + keep_tail:
+        return "*" * len(phone)
+    return phone[:keep_head] + "*" * (len(phone) - keep_head - keep_tail) + phone[-keep_tail:]
+
+
+def mask_email(email: str | None) -> str | None:
+    """``ada@example.com`` → ``a***@example.com``."""
+    if not email:
+        return email
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def _for_event(name: str, value: Any) -> Any:
+    if name == "recipient.phone":
+        return mask_phone(value)
+    if name == "recipient.email":
+        return mask_email(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def _stored(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+# --- shared building blocks ---
+
+
+def _window_errors(window: WindowIn | None, now: datetime) -> list[FieldError]:
+    if window is not None and window.end <= now:
+        return [FieldError("window.end", "the window has already ended", "window_past")]
+    return []
+
+
+def _order_values(
+    payload: OrderCreate,
+    *,
+    order_id: str,
+    merchant_id: str,
+    now: datetime,
+    secret_key: str,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Column values of a new order and its parcels (for one ORM object or a bulk insert)."""
+    link = new_tracking_token(secret_key, order_id)
+    weights = [p.weight_kg for p in payload.parcels if p.weight_kg is not None]
+    order: dict[str, Any] = {
+        "id": order_id,
+        "merchant_id": merchant_id,
+        "reference": payload.reference,
+        "status": Status.PENDING.value,
+        "reason": None,
+        "service_level": payload.level.value,
+        "recipient_name": payload.recipient.name,
+        "recipient_phone": payload.recipient.phone,
+        "recipient_email": payload.recipient.email,
+        "recipient_locale": payload.recipient.locale,
+        "address_line1": payload.address.line1,
+        "address_line2": payload.address.line2,
+        "city": payload.address.city,
+        "postal_code": payload.address.postal_code,
+        "country": payload.address.country,
+        "lat": payload.address.lat,
+        "lon": payload.address.lon,
+        "window_start": payload.window.start if payload.window else None,
+        "window_end": payload.window.end if payload.window else None,
+        "window_sequence": 0,
+        "instructions": payload.instructions,
+        "service_time_s": payload.service_time_s,
+        "required_skills": [],
+        "parcel_count": len(payload.parcels),
+        "weight_kg": round(sum(weights), 3),
+        "tracking_token_hash": link.token_hash,
+        "tracking_nonce": link.nonce,
+        "attempts": 0,
+        "delivered_at": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    parcels = [
+        {
+            "id": new_id("par", now),
+            "order_id": order_id,
+            "merchant_id": merchant_id,
+            "position": position,
+            "barcode": p.barcode,
+            "weight_kg": p.weight_kg,
+            "length_cm": p.length_cm,
+            "width_cm": p.width_cm,
+            "height_cm": p.height_cm,
+            "fragile": p.fragile,
+            "description": p.description,
+        }
+        for position, p in enumerate(payload.parcels, start=1)
+    ]
+    return order, parcels
+
+
+def _is_reference_clash(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the (merchant, reference) unique constraint, on either database."""
+    text = str(exc.orig)
+    return "uq_orders_merchant_id_reference" in text or (
+        "orders.merchant_id, orders.reference" in text
+    )
+
+
+def _bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """One Core ``executemany`` for ``rows`` (psycopg pipelines it; SQLite loops in C).
+
+    Measured on 10,000 orders: ORM bulk inserts split the rows into a batch per run of identical
+    ``None`` patterns (thousands of round trips), and ``RETURNING`` batches ("insertmanyvalues")
+    were 5x slower on PostgreSQL than this."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    session.execute(insert(table), rows)
+
+
+def _duplicate_reference(reference: str) -> Conflict:
+    return Conflict(
+        f"an order with reference {reference!r} already exists",
+        errors=[FieldError("reference", "already used by another order", "duplicate")],
+    )
+
+
+# --- verbs ---
+
+
+def create_order(
+    session: Session,
+    clock: Clock,
+    merchant_id: str,
+    payload: OrderCreate,
+    *,
+    actor: Actor,
+    secret_key: str,
+) -> Order:
+    """Create one order (status ``pending``) and log ``order.created``.
+
+    A reference the merchant already used is a 409; a window already over is a 422."""
+    now = clock.now()
+    errors = _window_errors(payload.window, now)
+    if errors:
+        raise Unprocessable("the order is not valid", errors=errors)
+    if existing_references(session, merchant_id, [payload.reference]):
+        raise _duplicate_reference(payload.reference)
+    order_id = new_id("ord", now)
+    values, parcels = _order_values(
+        payload, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
+    )
+    order = Order(**values)
+    order.parcels = [Parcel(**p) for p in parcels]
+    session.add(order)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if _is_reference_clash(exc):  # a concurrent request took the reference first
+            raise _duplicate_reference(payload.reference) from exc
+        raise
+    append_event(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        type=ORDER_CREATED,
+        actor=actor,
+        order=order,
+        data={"reference": order.reference, "source": "api"},
+    )
+    return order
+
+
+def _editable_state(order: Order) -> dict[str, Any]:
+    """The order's editable fields in the shape of a patch (``None`` values left out)."""
+    state: dict[str, Any] = {"service_level": order.service_level}
+    for name, column in EDITABLE_FIELDS.items():
+        value = getattr(order, column)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        head, _, tail = name.partition(".")
+        if tail:
+            state.setdefault(head, {})[tail] = value
+        else:
+            state[name] = value
+    return state
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge, ``null`` removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _edited_values(edit: OrderEdit) -> dict[str, Any]:
+    window = edit.window
+    return {
+        "recipient.name": edit.recipient.name,
+        "recipient.phone": edit.recipient.phone,
+        "recipient.email": edit.recipient.email,
+        "recipient.locale": edit.recipient.locale,
+        "address.line1": edit.address.line1,
+        "address.line2": edit.address.line2,
+        "address.city": edit.address.city,
+        "address.postal_code": edit.address.postal_code,
+        "address.country": edit.address.country,
+        "address.lat": edit.address.lat,
+        "address.lon": edit.address.lon,
+        "window.start": window.start if window else None,
+        "window.end": window.end if window else None,
+        "instructions": edit.instructions,
+        "service_time_s": edit.service_time_s,
+    }
+
+
+def update_order(
+    session: Session,
+    clock: Clock,
+    merchant_id: str,
+    order_id: str,
+    patch: OrderPatch,
+    *,
+    actor: Actor,
+) -> Order:
+    """Apply a JSON merge patch to the recipient, address, window, instructions or service time.
+
+    Refused with 409 :class:`NotEditable` once the order has left the editable statuses. The
+    patched order is validated as a whole (a national phone number is re-read in a changed
+    country). A moved window increments ``window_sequence``. Logs ``order.updated`` with each
+    changed field old → new (phone and e-mail masked); a patch that changes nothing logs
+    nothing."""
+    order = get_order(session, merchant_id, order_id, for_update=True)
+    status = Status(order.status)
+    if status not in EDITABLE:
+        raise NotEditable(f"an order that is {status.value} can no longer be changed")
+    merged = merge_patch(_editable_state(order), patch.model_dump(mode="json", exclude_unset=True))
+    try:
+        edit = OrderEdit.model_validate(merged)
+    except ValidationError as exc:
+        raise Unprocessable("the changed order is not valid", errors=field_errors(exc)) from exc
+    new = _edited_values(edit)
+    changes = {
+        name: (getattr(order, column), new[name])
+        for name, column in EDITABLE_FIELDS.items()
+        if getattr(order, column) != new[name]
+    }
+    if not changes:
+        return order
+    now = clock.now()
+    window_moved = "window.start" in changes or "window.end" in changes
+    if window_moved:
+        errors = _window_errors(edit.window, now)
+        if errors:
+            raise Unprocessable("the changed order is not valid", errors=errors)
+        order.window_sequence += 1
+    for name, (_, value) in changes.items():
+        setattr(order, EDITABLE_FIELDS[name], _stored(value))
+    order.updated_at = now
+    order.version += 1
+    data: dict[str, Any] = {
+        "changes": {
+            name: {"from": _for_event(name, old), "to": _for_event(name, value)}
+            for name, (old, value) in changes.items()
+        }
+    }
+    if window_moved:
+        data["window_sequence"] = order.window_sequence
+    append_event(
+        session,
+        clock,
+        merchant_id=merchant_id,
+        type=ORDER_UPDATED,
+        actor=actor,
+        order=order,
+        data=data,
+    )
+    return order
+
+
+def cancel_order(
+    session: Session,
+    clock: Clock,
+    merchant_id: str,
+    order_id: str,
+    *,
+    actor: Actor,
+    reason: Reason = Reason.MERCHANT_CANCELLED,
+    note: str | None = None,
+) -> Order:
+    """Cancel the order; 409 if its status does not allow it (a delivered order, say)."""
+    order = get_order(session, merchant_id, order_id, for_update=True)
+    change_status(
+        session,
+        clock,
+        order,
+        Status.CANCELLED,
+        actor=actor,
+        reason=reason,
+        data={"note": note} if note else None,
+    )
+    return order
+
+
+def set_status(
+    session: Session,
+    clock: Clock,
+    merchant_id: str,
+    order_id: str,
+    change: StatusChangeIn,
+    *,
+    actor: Actor,
+) -> Order:
+    """Move the order to ``change.status`` through the transition table (409 if illegal).
+
+    A report of a delivery or a failed attempt counts as an attempt."""
+    now = clock.now()
+    if change.occurred_at is not None and change.occurred_at > now + CLOCK_SKEW:
+        raise Unprocessable(
+            "the change cannot have happened in the future",
+            errors=[FieldError("occurred_at", "is in the future", "future")],
+        )
+    order = get_order(session, merchant_id, order_id, for_update=True)
+    change_status(
+        session,
+        clock,
+        order,
+        change.status,
+        actor=actor,
+        reason=change.reason,
+        data={"note": change.note} if change.note else None,
+        occurred_at=change.occurred_at,
+    )
+    if change.status in (Status.DELIVERED, Status.DELIVERY_FAILED):
+        order.attempts += 1
+    return order
+
+
+@dataclass(frozen=True)
+class ImportedOrderRow:
+    """What an import answer shows of each created order."""
+
+    id: str
+    reference: str
+    tracking_nonce: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    import_id: str
+    orders: list[ImportedOrderRow]
+
+
+def import_orders(
+    session: Session,
+    clock: Clock,
+    merchant_id: str,
+    content: bytes,
+    *,
+    actor: Actor,
+    secret_key: str,
+    max_rows: int,
+) -> Imported:
+    """Create every order of a CSV file in the caller's transaction, or none.
+
+    Rows are validated with the JSON API's rules; a reference repeated in the file or already
+    used is an error too. Any error raises :class:`ImportRejected` (422) listing every problem
+    by spreadsheet row and column. Rows go in with one executemany per table, not one ORM
+    object each."""
+    parsed = parse_orders_csv(content, max_rows=max_rows)
+    now = clock.now()
+    errors: list[RowError] = list(parsed.errors)
+    taken = existing_references(session, merchant_id, (o.order.reference for o in parsed.orders))
+    for item in parsed.orders:
+        if item.order.reference in taken:
+            errors.append(
+                RowError(item.row, "reference", "an order with this reference exists", "duplicate")
+            )
+        for err in _window_errors(item.order.window, now):
+            errors.append(RowError(item.row, "window_end", err.message, err.code))
+    if errors:
+        raise ImportRejected(errors)
+
+    import_id = new_id("imp", now)
+    order_rows: list[dict[str, Any]] = []
+    parcel_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    imported: list[ImportedOrderRow] = []
+    for item in parsed.orders:
+        order_id = new_id("ord", now)
+        values, parcels = _order_values(
+            item.order, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
+        )
+        order_rows.append(values)
+        parcel_rows.extend(parcels)
+        event_rows.append(
+            {
+                "id": new_id("evt", now),
+                "merchant_id": merchant_id,
+                "order_id": order_id,
+                "route_id": None,
+                "type": ORDER_CREATED,
+                "status": Status.PENDING.value,
+                "reason": None,
+                "actor_type": actor.type,
+                "actor_id": actor.id,
+                "occurred_at": now,
+                "recorded_at": now,
+                "data": {"reference": values["reference"], "source": "csv", "import": import_id},
+            }
+        )
+        imported.append(ImportedOrderRow(order_id, values["reference"], values["tracking_nonce"]))
+    try:
+        for model, rows in (
+            (Order, order_rows),
+            (Parcel, parcel_rows),
+            (DeliveryEvent, event_rows),
+        ):
+            _bulk_insert(session, model, rows)
+    except IntegrityError as exc:
+        if not _is_reference_clash(exc):
+            raise
+        raise Conflict(
+            "another request created orders with some of these references; "
+            "nothing was imported, send the file again"
+        ) from exc
+    return Imported(import_id=import_id, orders=imported)
