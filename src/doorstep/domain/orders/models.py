@@ -28,6 +28,8 @@ class Order(Base):
         UniqueConstraint("merchant_id", "reference"),
         Index("ix_orders_merchant_status", "merchant_id", "status"),
         Index("ix_orders_merchant_window", "merchant_id", "window_start"),
+        # The list endpoint's keyset pagination walks this index.
+        Index("ix_orders_merchant_created", "merchant_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
