@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
-from doorstep.web import pages, problems
+from doorstep.web import openapi, pages, problems
 from doorstep.web.api import dispatch, exports, health, orders
 from doorstep.web.middleware import BodyLimitMiddleware, MetricsMiddleware
 
@@ -56,4 +56,5 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
+    openapi.install(app)
     return app
