@@ -148,7 +148,7 @@ def _published_route(runtime: Runtime, merchant_id: str, geometry: bool = False)
 def test_geojson_is_rfc7946_with_lon_lat_order(
     app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
-    plan_id, route_id = _published_route(runtime, merchant.id)
+    plan_id, _ = _published_route(runtime, merchant.id)
     resp = app_client.get(f"/v1/plans/{plan_id}/geojson", headers=merchant.headers)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("application/geo+json")

@@ -24,3 +24,12 @@ def test_unknown_path_is_a_problem_document(app_client: TestClient) -> None:
 def test_openapi_and_docs_are_served(app_client: TestClient) -> None:
     assert app_client.get("/openapi.json").json()["info"]["title"] == "Doorstep"
     assert app_client.get("/docs").status_code == 200
+
+
+def test_nul_characters_are_refused_before_reaching_the_database(app_client: TestClient) -> None:
+    """PostgreSQL cannot store NUL in text: such requests get a clear 400, never a 500."""
+    body = b'{"reference": "SO-\\u0000-1"}'
+    resp = app_client.post("/v1/orders", content=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and "NUL" in resp.json()["detail"]
+    assert app_client.get("/v1/orders/ord_%00").status_code == 400
+    assert app_client.get("/v1/orders", params={"reference": "a\x00b"}).status_code == 400

@@ -234,7 +234,7 @@ def test_throttle_memory_is_bounded(clock: FrozenClock) -> None:
 
 
 def test_permission_table() -> None:
-    """Owner does everything; dispatcher plans/orders/drivers; support reads orders and
+    """Owner does everything; dispatcher plans/orders/drivers; support reads orders and plans and
     handles cases; driver only their own route; unknown roles nothing."""
     assert all(can(Role.OWNER, action) for action in Action)
     assert can("dispatcher", "plans.write") and can(Role.DISPATCHER, Action.DRIVERS_MANAGE)

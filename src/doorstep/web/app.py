@@ -13,7 +13,7 @@ from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
 from doorstep.web.api import dispatch, exports, health, orders
-from doorstep.web.middleware import BodyLimitMiddleware, MetricsMiddleware
+from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
 (create one with `doorstep merchant create`). Errors are RFC 9457 problem details."""
@@ -38,7 +38,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.state.runtime = runtime
     problems.install(app)
     app.add_middleware(
-        BodyLimitMiddleware,
+        RequestGuardMiddleware,
         default=runtime.settings.max_body_bytes,
         limits={"/orders/import": runtime.settings.max_import_bytes},
     )

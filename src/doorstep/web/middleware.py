@@ -18,12 +18,20 @@ LATENCY = Histogram(
 )
 
 
-class _TooLarge(Exception):
-    pass
+# NUL characters are never meaningful in Doorstep's text, and PostgreSQL refuses them in text
+# columns: a request carrying one is refused up front rather than failing deep inside.
+_BODY_NUL = (b"\x00", b"\\u0000")  # raw, or escaped in JSON
+_QUERY_NUL = (b"\x00", b"%00")  # raw, or percent-encoded
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies over the limit with a 413 problem, before the app parses them.
+def _has_nul(data: bytes, patterns: tuple[bytes, ...] = _BODY_NUL) -> bool:
+    lowered = data.lower()
+    return any(p in lowered for p in patterns)
+
+
+class RequestGuardMiddleware:
+    """Refuses, before the app parses anything: bodies over the limit (413) and requests with
+    NUL characters in the path, query or body (400).
 
     ``limits`` maps a path suffix to its own limit (the CSV import takes more than JSON)."""
 
@@ -39,7 +47,13 @@ class BodyLimitMiddleware:
         return self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or _has_nul(scope.get("query_string", b""), _QUERY_NUL):
+            await _send_problem(send, 400, "NUL characters are not allowed in the URL")
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
         limit = self._limit_for(scope["path"])
@@ -52,44 +66,60 @@ class BodyLimitMiddleware:
                 if declared > limit:
                     await _send_413(send, limit)
                     return
+        # Read the whole body first (it is bounded by the limit): the app must see none of a
+        # body that is refused, and FastAPI would turn errors raised mid-read into a vague 400.
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > limit:
                 await _send_413(send, limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if _has_nul(body):
+            await _send_problem(send, 400, "NUL characters are not allowed in the body")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _send_413(send: Send, limit: int) -> None:
+    await _send_problem(
+        send, 413, f"the request body exceeds the limit of {limit} bytes", "payload-too-large"
+    )
+
+
+_TITLES = {400: "Bad request", 413: "Request body too large"}
+
+
+async def _send_problem(send: Send, status: int, detail: str, slug: str | None = None) -> None:
     body = json.dumps(
         {
-            "type": "https://doorstep.dev/problems/payload-too-large",
-            "title": "Request body too large",
-            "status": 413,
-            "detail": f"the request body exceeds the limit of {limit} bytes",
+            "type": f"https://doorstep.dev/problems/{slug or 'bad-request'}",
+            "title": _TITLES.get(status, "Error"),
+            "status": status,
+            "detail": detail,
         }
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

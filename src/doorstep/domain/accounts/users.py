@@ -141,8 +141,15 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.ANALYTICS_READ,
         }
     ),
+    # Support reads the day's plan (where is this parcel, who carries it) but changes nothing.
     Role.SUPPORT: frozenset(
-        {Action.ORDERS_READ, Action.CASES_READ, Action.CASES_WRITE, Action.ANALYTICS_READ}
+        {
+            Action.ORDERS_READ,
+            Action.PLANS_READ,
+            Action.CASES_READ,
+            Action.CASES_WRITE,
+            Action.ANALYTICS_READ,
+        }
     ),
     Role.DRIVER: frozenset({Action.OWN_ROUTE}),
 }

@@ -1,0 +1,323 @@
+"""What the dispatcher's page shows, read and shaped for its template: the route colours,
+number and time formats, the route cards, the depot's day (:func:`load_dispatch_day`) and the
+plan's GeoJSON for the map (:func:`plan_geojson`).
+
+Everything here reads through the dispatch domain's functions (no SQL of its own) and is
+used by the handlers in :mod:`doorstep.web.pages.dispatch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from doorstep.clock import Clock
+from doorstep.domain.dispatch import resources, views
+from doorstep.domain.dispatch.exports import RouteSheet, to_geojson
+from doorstep.domain.dispatch.models import Depot
+from doorstep.domain.dispatch.plan_schemas import (
+    PlanOut,
+    PlanSummaryOut,
+    RouteOut,
+    plan_out,
+    plan_summary_out,
+)
+from doorstep.domain.errors import NotFound
+from doorstep.web.pages.auth import ConsoleUser
+
+__all__ = [
+    "DASH",
+    "PALETTE",
+    "DispatchDay",
+    "Fmt",
+    "PlanPanel",
+    "RouteCard",
+    "RouteColour",
+    "ink_for",
+    "load_dispatch_day",
+    "plan_geojson",
+    "route_colour",
+    "today_for",
+]
+
+# Route colours: Okabe & Ito's and Paul Tol's colour-blind-safe sets, ordered so neighbours
+# differ in lightness as well as hue. Cycled by the route's position in its plan; the same
+# index names the ``route-cN`` class in ``static/dispatch.css`` (a test keeps them in step).
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#117733",  # green
+    "#AA4499",  # purple
+    "#E69F00",  # orange
+    "#332288",  # indigo
+    "#44AA99",  # teal
+    "#882255",  # wine
+    "#88CCEE",  # sky
+    "#999933",  # olive
+    "#CC6677",  # rose
+    "#DDCC77",  # sand
+)
+
+UNASSIGNED_LABELS: dict[str, str] = {
+    "outside_every_shift": "Window outside every shift",
+    "over_capacity": "Too big for every vehicle",
+    "window_impossible": "Window cannot be reached",
+    "needs_missing_skill": "Needs a skill nobody has",
+    "unreachable": "Address cannot be reached",
+    "no_vehicle_time_left": "No vehicle time left",
+}
+DASH = "\u2013"  # an en dash, for ranges and missing values
+PROVIDER_LABELS = {"straight": "Straight line", "osm": "OSM road network", "osrm": "OSRM"}
+
+
+@dataclass(frozen=True)
+class RouteColour:
+    """A route's colour: its palette ``index`` (the CSS class), the ``hex`` value and the
+    ``ink`` (black or white) that reads best on it."""
+
+    index: int
+    hex: str
+    ink: str
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG relative luminance of ``#RRGGBB``."""
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def ink_for(hex_colour: str) -> str:
+    """Black or white, whichever contrasts more with ``hex_colour``."""
+    lum = _luminance(hex_colour)
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+
+
+def route_colour(position: int) -> RouteColour:
+    """The colour of the route at ``position`` (0-based) in its plan, cycling the palette."""
+    index = position % len(PALETTE)
+    return RouteColour(index, PALETTE[index], ink_for(PALETTE[index]))
+
+
+# --- Formatting for the templates -----------------------------------------------------------
+
+
+class Fmt:
+    """Number and time formats the page uses (passed to the template as ``fmt``)."""
+
+    @staticmethod
+    def km(metres: float) -> str:
+        return f"{metres / 1000:.1f} km"
+
+    @staticmethod
+    def hm(seconds: float) -> str:
+        minutes = round(seconds / 60)
+        return f"{minutes // 60}:{minutes % 60:02d}"
+
+    @staticmethod
+    def clock(value: datetime | None) -> str:
+        return value.strftime("%H:%M") if value is not None else DASH
+
+    @staticmethod
+    def num(value: float) -> str:
+        return f"{value:.1f}".removesuffix(".0")
+
+    @staticmethod
+    def seconds(value: Any) -> str:
+        return f"{float(value):.2f} s" if isinstance(value, int | float) else DASH
+
+    @staticmethod
+    def limit(value: float) -> str:
+        return f"{value:g} s"
+
+    @staticmethod
+    def day(value: date) -> str:
+        return f"{value:%A} {value.day} {value:%B %Y}"
+
+    @staticmethod
+    def provider(name: str) -> str:
+        return PROVIDER_LABELS.get(name, name or DASH)
+
+    @staticmethod
+    def reason(code: str) -> str:
+        return UNASSIGNED_LABELS.get(code, code.replace("_", " ").capitalize())
+
+
+# --- What the page shows --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteCard:
+    """One route as its card shows it: the route, its number and colour, and the capacity of
+    its vehicle (the load is shown against it)."""
+
+    route: RouteOut
+    number: int
+    colour: RouteColour
+    capacity_weight_kg: float
+    capacity_parcels: int
+    late: dict[str, str] = field(default_factory=dict)  # order id -> violation text
+
+    @property
+    def overloaded(self) -> bool:
+        totals = self.route.totals
+        return (
+            totals.load_weight_kg > self.capacity_weight_kg
+            or totals.load_parcels > self.capacity_parcels
+        )
+
+
+@dataclass(frozen=True)
+class PlanPanel:
+    """The plan on show, with its route cards."""
+
+    plan: PlanOut
+    cards: list[RouteCard]
+
+    @property
+    def editable(self) -> bool:
+        return self.plan.status in ("draft", "published")
+
+    @property
+    def violations(self) -> int:
+        return sum(len(c.route.violations) for c in self.cards)
+
+
+def _panel(view: views.PlanView) -> PlanPanel:
+    out = plan_out(view)
+    cards = []
+    for route in out.routes:
+        vehicle = view.vehicles[route.vehicle.id]
+        stop_problems: dict[str, str] = {}
+        for violation in route.violations:
+            if "order_id" in violation:
+                text = str(violation.get("detail", violation.get("type", "")))
+                known = stop_problems.get(violation["order_id"])
+                stop_problems[violation["order_id"]] = f"{known}; {text}" if known else text
+        cards.append(
+            RouteCard(
+                route=route,
+                number=route.position + 1,
+                colour=route_colour(route.position),
+                capacity_weight_kg=vehicle.capacity_weight_kg,
+                capacity_parcels=vehicle.capacity_parcels,
+                late=stop_problems,
+            )
+        )
+    return PlanPanel(out, cards)
+
+
+@dataclass
+class DispatchDay:
+    """Everything the page shows for one depot and day."""
+
+    depots: list[Depot]
+    depot: Depot | None
+    day: date
+    plans: list[PlanSummaryOut]
+    shown: PlanPanel | None
+    problems: list[str]
+
+
+def _all_depots(session: Session, merchant_id: str) -> list[Depot]:
+    depots: list[Depot] = []
+    cursor: str | None = None
+    while True:
+        rows, cursor = resources.list_depots(session, merchant_id, after=cursor, limit=500)
+        depots.extend(rows)
+        if cursor is None:
+            return depots
+
+
+def today_for(clock: Clock, timezone: str) -> date:
+    """Today's date in ``timezone`` by ``clock``."""
+    return clock.now().astimezone(ZoneInfo(timezone)).date()
+
+
+def load_dispatch_day(
+    session: Session,
+    clock: Clock,
+    me: ConsoleUser,
+    *,
+    depot_id: str | None,
+    day_text: str | None,
+    plan_id: str | None,
+) -> DispatchDay:
+    """Read what the page shows: the depots, the chosen depot and day (defaults: the first
+    depot, today in the merchant's timezone), the day's plans and the one to show (the
+    requested one, else the published one, else the newest)."""
+    problems: list[str] = []
+    merchant_id = me.merchant.id
+    depots = _all_depots(session, merchant_id)
+    day = today_for(clock, me.merchant.timezone)
+    if day_text:
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            problems.append(f"“{day_text}” is not a date (YYYY-MM-DD); showing today.")
+    requested = None
+    if plan_id:
+        try:
+            requested = views.load_plan_view(session, merchant_id, plan_id)
+        except NotFound:
+            problems.append("That plan does not exist; showing the day's plan instead.")
+        else:
+            depot_id, day = requested.plan.depot_id, requested.plan.date
+    depot = next((d for d in depots if d.id == depot_id), None)
+    if depot_id and depot is None:
+        problems.append("That depot does not exist; showing the first one.")
+    depot = depot or (depots[0] if depots else None)
+    if depot is None:
+        return DispatchDay(depots, None, day, [], None, problems)
+    day_views = views.list_plans(session, merchant_id, day=day, depot_id=depot.id, limit=50)
+    shown = requested or next(
+        (v for v in day_views if v.plan.status == "published"),
+        next(iter(day_views), None),
+    )
+    return DispatchDay(
+        depots=depots,
+        depot=depot,
+        day=day,
+        plans=[plan_summary_out(v) for v in day_views],
+        shown=_panel(shown) if shown is not None else None,
+        problems=problems,
+    )
+
+
+# --- Map data -------------------------------------------------------------------------------
+
+
+def _hhmm(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%H:%M") if value is not None else ""
+
+
+def plan_geojson(sheets: list[RouteSheet]) -> dict[str, Any]:
+    """The plan's FeatureCollection (:func:`to_geojson`) with what the map draws added: each
+    route's number, colour and ink; each stop's colour, driver, recipient's first name, and
+    window and planned arrival as local ``HH:MM``."""
+    collection = to_geojson(sheets)
+    by_route = {s.route_id: s for s in sheets}
+    for feature in collection["features"]:
+        props = feature["properties"]
+        if props["kind"] not in ("route", "stop"):
+            continue
+        sheet = by_route[props["route_id"]]
+        colour = route_colour(sheet.position)
+        props.update(number=sheet.position + 1, colour=colour.hex, ink=colour.ink)
+        if props["kind"] == "stop":
+            tz = ZoneInfo(sheet.timezone)
+            stop = next(s for s in sheet.stops if s.order_id == props["order_id"])
+            window = ""
+            if stop.window_start is not None and stop.window_end is not None:
+                window = f"{_hhmm(stop.window_start, tz)}{DASH}{_hhmm(stop.window_end, tz)}"
+            props.update(
+                driver=sheet.driver_name,
+                recipient=(stop.recipient_name.split() or [""])[0],
+                window=window,
+                arrival=_hhmm(stop.planned_arrival, tz),
+            )
+    return collection
