@@ -1,0 +1,228 @@
+"""Translate a Doorstep :class:`Problem` into PyVRP's ``ProblemData`` (see :mod:`.solver` for the
+modelling choices). Kept apart from the search so the mapping can be read on its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import numpy as np
+import pyvrp
+from pyvrp.constants import MAX_VALUE
+
+from doorstep.routing.problem import IntMatrix, Job, Problem
+
+DURATION_WEIGHT = 100
+"""Cost of one second of route duration under the ``"duration"`` objective (distance costs 1)."""
+
+PENALTY_SCALE = 10
+"""Penalties (``unassigned_penalty``, ``reassign_penalty``) are multiplied by this under the
+``"duration"`` objective, so that one unit of penalty stays worth about one metre of driving,
+i.e. a tenth of a second at city speed."""
+
+MIN_PROHIBITIVE = 10**11
+"""Least extra distance on an edge into a job the vehicle must not serve (skills)."""
+
+
+@dataclass(frozen=True)
+class VehicleStart:
+    """Where and when a vehicle is free for new jobs (after its fixed stops), with the capacity
+    it has left."""
+
+    location: int
+    time: int
+    capacity: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BreakClient:
+    """A PyVRP client standing for "vehicle ``vehicle`` takes its break at ``location``"."""
+
+    vehicle: int
+    location: int
+
+
+@dataclass
+class PyvrpModel:
+    """The PyVRP data and how to read its indices back.
+
+    Clients ``0 .. len(jobs)-1`` are the jobs in order, the rest are :attr:`breaks`. Vehicles
+    that can take no new work have no vehicle type (``vehicle_type[k] is None``)."""
+
+    data: pyvrp.ProblemData
+    jobs: list[Job]
+    breaks: list[BreakClient]
+    type_vehicles: list[list[int]]
+    vehicle_type: list[int | None]
+    forbidden: list[frozenset[int]]
+    prize: int
+
+
+def is_allowed(model: PyvrpModel, client: int, vehicle: int) -> bool:
+    """Whether ``vehicle`` (index) may serve client ``client`` (breaks are always allowed)."""
+    return client >= len(model.jobs) or vehicle not in model.forbidden[client]
+
+
+def _clip(matrix: IntMatrix) -> IntMatrix:
+    return np.minimum(matrix.astype(np.int64), MAX_VALUE)
+
+
+def build_model(
+    problem: Problem,
+    jobs: list[Job],
+    starts: list[VehicleStart],
+    breaks: list[list[int] | None],
+    objective: Literal["duration", "distance"],
+    *,
+    required: bool,
+) -> PyvrpModel:
+    """PyVRP data for serving ``jobs`` with the vehicles starting as in ``starts``.
+
+    ``breaks[k]`` lists the matrix locations where vehicle ``k`` may take its break (None: no
+    break). With ``required`` every job must be served; otherwise each is optional with prize
+    ``unassigned_penalty``."""
+    vehicles = problem.vehicles
+    scale = PENALTY_SCALE if objective == "duration" else 1
+    duration_cost = DURATION_WEIGHT if objective == "duration" else 0
+    prize = problem.unassigned_penalty * scale
+    reassign = problem.reassign_penalty * scale
+    prohibitive = min(MAX_VALUE // 4, max(MIN_PROHIBITIVE, 1000 * prize))
+    usable = [k for k, v in enumerate(vehicles) if starts[k].time <= v.shift_end_s]
+    with_break = [k for k in usable if breaks[k] is not None]
+    base_dims = len(vehicles[0].capacity) if vehicles else len(jobs[0].demand)
+    dims = base_dims + len(with_break)
+
+    m = pyvrp.Model()
+    matrix_of: list[int] = []  # PyVRP location -> matrix location (-1: the "anywhere" end)
+    depot_at: dict[int, pyvrp.Depot] = {}
+    location_at: dict[int, pyvrp.Location] = {}
+
+    def depot(loc: int) -> pyvrp.Depot:
+        if loc not in depot_at:
+            location = m.add_location(0.0, 0.0, name=f"depot@{loc}")
+            matrix_of.append(loc)
+            location_at.setdefault(loc, location)
+            depot_at[loc] = m.add_depot(location, name=f"depot@{loc}")
+        return depot_at[loc]
+
+    for k in usable:
+        depot(starts[k].location)
+        end_location = vehicles[k].end_location
+        if end_location is not None:
+            depot(end_location)
+    anywhere: pyvrp.Depot | None = None
+    if any(vehicles[k].end_location is None for k in usable):
+        anywhere = m.add_depot(m.add_location(0.0, 0.0, name="anywhere"), name="anywhere")
+        matrix_of.append(-1)
+    num_depots = len(matrix_of)
+
+    forbidden: list[frozenset[int]] = []
+    for job in jobs:
+        location = m.add_location(0.0, 0.0, name=job.id)
+        matrix_of.append(job.location)
+        location_at.setdefault(job.location, location)
+        m.add_client(
+            location,
+            delivery=list(job.demand) + [0] * len(with_break),
+            service_duration=job.service_s,
+            tw_early=job.tw_start_s,
+            tw_late=job.tw_end_s,
+            prize=prize,
+            required=required,
+            name=job.id,
+        )
+        forbidden.append(frozenset(k for k in usable if not job.skills <= vehicles[k].skills))
+
+    break_clients: list[BreakClient] = []
+    for b, k in enumerate(with_break):
+        brk = vehicles[k].brk
+        assert brk is not None
+        group = m.add_client_group(required=True, name=f"break:{vehicles[k].id}")
+        delivery = [0] * dims
+        delivery[base_dims + b] = 1
+        for loc in dict.fromkeys(breaks[k] or []):
+            m.add_client(
+                location_at[loc],
+                delivery=delivery,
+                service_duration=brk.duration_s,
+                tw_early=brk.earliest_start_s,
+                tw_late=brk.latest_start_s,
+                required=False,
+                group=group,
+                name=f"break:{vehicles[k].id}@{loc}",
+            )
+            break_clients.append(BreakClient(k, loc))
+
+    # Routing profiles: one per (jobs the vehicle may not serve, jobs it would take from
+    # another vehicle that had them before).
+    preferred_by: dict[str, set[int]] = {}
+    for k, v in enumerate(vehicles):
+        for job_id in v.preferred_jobs:
+            preferred_by.setdefault(job_id, set()).add(k)
+    profile_keys: dict[tuple[frozenset[int], frozenset[int]], pyvrp.Profile] = {}
+    vehicle_profile: dict[int, pyvrp.Profile] = {}
+    for k in usable:
+        no = frozenset(i for i, f in enumerate(forbidden) if k in f)
+        taken = frozenset(
+            i for i, j in enumerate(jobs) if j.id in preferred_by and k not in preferred_by[j.id]
+        )
+        if (no, taken) not in profile_keys:
+            profile_keys[(no, taken)] = m.add_profile(name=f"profile{len(profile_keys)}")
+        vehicle_profile[k] = profile_keys[(no, taken)]
+
+    # Vehicle types: identical vehicles (same start, end, times, capacity, profile) share one.
+    groups: dict[tuple[int, int | None, int, int, tuple[int, ...], int], list[int]] = {}
+    for k in usable:
+        v, s = vehicles[k], starts[k]
+        capacity = [max(0, c) for c in s.capacity] + [int(k == w) for w in with_break]
+        key = (
+            s.location,
+            v.end_location,
+            s.time,
+            v.shift_end_s,
+            tuple(capacity),
+            id(vehicle_profile[k]),
+        )
+        groups.setdefault(key, []).append(k)
+    vehicle_type: list[int | None] = [None] * len(vehicles)
+    type_vehicles: list[list[int]] = []
+    for key, members in groups.items():
+        v, s = vehicles[members[0]], starts[members[0]]
+        end = anywhere if v.end_location is None else depot_at[v.end_location]
+        m.add_vehicle_type(
+            num_available=len(members),
+            capacity=list(key[4]),
+            start_depot=depot_at[s.location],
+            end_depot=end,
+            tw_early=s.time,
+            tw_late=v.shift_end_s,
+            unit_distance_cost=1,
+            unit_duration_cost=duration_cost,
+            profile=vehicle_profile[members[0]],
+            name=",".join(vehicles[k].id for k in members),
+        )
+        for k in members:
+            vehicle_type[k] = len(type_vehicles)
+        type_vehicles.append(members)
+
+    idx = np.array([max(0, loc) for loc in matrix_of], dtype=np.int64)
+    distance = _clip(problem.distances[np.ix_(idx, idx)])
+    duration = _clip(problem.durations[np.ix_(idx, idx)])
+    if anywhere is not None:  # every location reaches the "anywhere" end for free
+        pos = matrix_of.index(-1)
+        for matrix in (distance, duration):
+            matrix[:, pos] = 0
+            matrix[pos, :] = 0
+    np.fill_diagonal(duration, 0)
+    distances = []
+    for no, taken in profile_keys:
+        profile_distance = distance.copy()
+        profile_distance[:, [num_depots + i for i in sorted(taken)]] += reassign
+        profile_distance[:, [num_depots + i for i in sorted(no)]] += prohibitive
+        np.fill_diagonal(profile_distance, 0)
+        distances.append(profile_distance)
+    data = m.data().replace(
+        distance_matrices=cast(Any, distances),
+        duration_matrices=cast(Any, [duration] * len(distances)),
+    )
+    return PyvrpModel(data, jobs, break_clients, type_vehicles, vehicle_type, forbidden, prize)
