@@ -1,8 +1,8 @@
 """The OpenAPI document, completed with the error answers every operation can give.
 
 Handlers document their own errors (404, 409, ...). Some errors come from the framework around
-them whatever the handler does: a missing or wrong API key (401), a body that is not JSON
-(400), of the wrong type (415), too large (413) or invalid (422). They are added here to every
+them whatever the handler does: a missing or wrong API key (401), a malformed request
+(400), a body of the wrong type (415), too large (413) or invalid (422). They are added here to every
 ``/v1`` operation, as RFC 9457 problem documents, so the schema tells clients the truth.
 """
 
@@ -42,9 +42,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
-_ALWAYS = {"401": "Missing or invalid API key"}
+_ALWAYS = {
+    "400": "Malformed request (a NUL character, a body that is not JSON, an invalid header)",
+    "401": "Missing or invalid API key",
+}
 _WITH_BODY = {
-    "400": "Malformed request (body is not JSON, or a header is invalid)",
     "413": "Request body too large",
     "415": "Unsupported media type",
     "422": "Validation failed; `errors` lists each field",
