@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from doorstep.routing.problem import Job, PlannedRoute, PlannedStop, Problem, VehicleSpec
+from doorstep.routing.problem import Break, Job, PlannedRoute, PlannedStop, Problem, VehicleSpec
 from doorstep.routing.travel.base import UNREACHABLE
 
 
 @dataclass(frozen=True)
 class Visit:
-    """One thing a route does at a location: a job, or the driver's break (``job`` None)."""
+    """One thing a route does: serve a job, or (``job`` None) the driver's break, which is
+    taken wherever the vehicle is (``location`` is then ignored)."""
 
     job: Job | None
     location: int
@@ -38,6 +39,10 @@ class Timeline:
     end_duration: int
 
 
+def break_visit(brk: Break) -> Visit:
+    return Visit(None, -1, brk.earliest_start_s, brk.latest_start_s, brk.duration_s)
+
+
 def job_visit(job: Job) -> Visit:
     return Visit(job, job.location, job.tw_start_s, job.tw_end_s, job.service_s)
 
@@ -47,8 +52,9 @@ def forward(problem: Problem, vehicle: VehicleSpec, items: list[Visit], t0: int)
     tl = Timeline([], [], [], [], [], t0, 0, 0)
     t, loc = t0, vehicle.start_location
     for item in items:
-        dur = int(problem.durations[loc, item.location])
-        tl.leg_distances.append(int(problem.distances[loc, item.location]))
+        at = loc if item.job is None else item.location  # a break is taken where one is
+        dur = int(problem.durations[loc, at])
+        tl.leg_distances.append(int(problem.distances[loc, at]))
         tl.leg_durations.append(dur)
         arrival = t + dur
         start = max(arrival, item.tw_start)
@@ -56,7 +62,7 @@ def forward(problem: Problem, vehicle: VehicleSpec, items: list[Visit], t0: int)
         tl.arrivals.append(arrival)
         tl.starts.append(start)
         tl.departures.append(t)
-        loc = item.location
+        loc = at
     tl.end_s = t
     if vehicle.end_location is not None:
         tl.end_duration = int(problem.durations[loc, vehicle.end_location])
@@ -167,9 +173,5 @@ def plan_route(
     visits = [job_visit(jobs[j]) for j in job_ids]
     brk = vehicle.brk
     if brk is not None and break_after is not None:
-        where = visits[break_after - 1].location if break_after else vehicle.start_location
-        visits.insert(
-            break_after,
-            Visit(None, where, brk.earliest_start_s, brk.latest_start_s, brk.duration_s),
-        )
+        visits.insert(break_after, break_visit(brk))
     return simulate_route(problem, vehicle, visits, late_start=late_start)

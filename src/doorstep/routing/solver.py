@@ -18,23 +18,27 @@ How the contract maps onto PyVRP (0.14):
   ``reassign_penalty`` extra. A job on a vehicle it may not use is taken off after solving, so
   a skill can never be violated.
 * **Optional jobs, two phases.** Jobs that can never be served are classified first (see
-  :func:`classify`). The rest are solved as *required* clients first: PyVRP's perturbation
-  re-inserts required clients at their best position, which searches better than its
-  operators for optional clients (six Solomon instances, 2 s: mean gap 0.16 % against 0.26 %,
-  with twice the iterations). That phase stops at its first feasible solution (or after
-  :data:`PHASE_ONE_SHARE` of the time); the search then goes on from there. If no complete
-  feasible solution turned up, the rest of the time is spent prize-collecting instead: every
-  job optional with prize ``unassigned_penalty``, and penalties allowed to grow past that prize,
-  so the jobs that do not fit are left out rather than making the whole plan infeasible. Should
-  the search still end infeasible (a very short budget), the most harmful jobs are taken off
-  each broken route until it holds.
-* **Breaks** are exact: a break is a group of optional "break clients", one at the vehicle's
-  start and one at each job it could serve before the break's latest start, of which exactly
-  one must be visited (a required, mutually exclusive PyVRP client group). A break client sits
-  at the job's location, so taking the break after that stop costs no travel. An extra load
-  dimension per vehicle with a break (capacity 1 for that vehicle only) keeps other vehicles
-  from taking it. The plan has the break at the stop before it (never during a drive); a break
-  window that has passed when the fixed stops end, or lies after the shift, is not planned.
+  :func:`~doorstep.routing.prepare.classify`). The rest are solved as *required* clients
+  first: PyVRP's perturbation re-inserts required clients at their best position, which
+  searches better than its operators for optional clients (six Solomon instances, 2 s: mean
+  gap 0.16 % against 0.26 %, with twice the iterations). That phase stops at its first
+  feasible solution (or after :data:`PHASE_ONE_SHARE` of the time); the search then goes on
+  from there. If no complete feasible solution turned up, the rest of the time is spent
+  prize-collecting instead: every job optional with prize ``unassigned_penalty``, and
+  penalties allowed to grow past that prize, so the jobs that do not fit are left out rather
+  than making the whole plan infeasible. Should the search still end infeasible (a very short
+  budget), the most harmful jobs are taken off each broken route until it holds.
+* **Breaks** are exact: a break is a group of optional "break clients" of which exactly one
+  must be visited (a required, mutually exclusive PyVRP client group): one at the vehicle's
+  start, the others each sharing the location of a stop the vehicle might serve, so taking
+  the break right after that stop costs no travel. An extra load dimension per vehicle with a
+  break (capacity 1 for that vehicle only, penalised heavily) keeps breaks on their own
+  vehicle. The stops offered are few (see :mod:`.breaks`): those the vehicle leaves nearest to
+  its break window in a first, break-free plan (:data:`BREAK_PLAN_SHARE` of the time), which
+  also seeds the search. The plan has the break at the stop before it, never during a drive; a
+  break window that has passed when the fixed stops end, or lies after the shift, is not
+  planned. Breaks make the search slower: measured on random days of 100 to 300 stops at 5 s,
+  plans came out 2 to 8 % longer than the break-free plan plus the breaks' own time.
 * **Objective.** ``"duration"`` (operations): route duration, driving plus waiting plus service,
   weighs :data:`~doorstep.routing.pyvrp_model.DURATION_WEIGHT` per second against 1 per unit of
   distance as a tie-breaker; penalties are then scaled by
@@ -52,15 +56,25 @@ depend on the machine's speed.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import pyvrp
-from pyvrp import PenaltyParams
-from pyvrp.search import NeighbourhoodParams
+from pyvrp import IteratedLocalSearch, PenaltyManager, PenaltyParams
+from pyvrp.search import LocalSearch, NeighbourhoodParams, PerturbationManager, compute_neighbours
 from pyvrp.stop import FirstFeasible, MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
+from doorstep.routing.breaks import (
+    BREAK_PENALTY,
+    best_break,
+    break_due,
+    break_spots,
+    job_neighbours,
+    with_own_breaks,
+)
+from doorstep.routing.prepare import classify, start_after_fixed, validate
 from doorstep.routing.problem import (
     Job,
     PlannedRoute,
@@ -75,140 +89,28 @@ from doorstep.routing.pyvrp_model import (
     build_model,
     is_allowed,
 )
-from doorstep.routing.schedule import Visit, forward, job_visit, overrun, simulate_route
-from doorstep.routing.travel.base import UNREACHABLE
+from doorstep.routing.schedule import (
+    Visit,
+    break_visit,
+    job_visit,
+    overrun,
+    simulate_route,
+)
 
 Objective = Literal["duration", "distance"]
 
 PHASE_ONE_SHARE = 0.3
 """Largest share of the time limit spent looking for a plan that serves every servable job."""
 
-NUM_NEIGHBOURS = 20
+BREAK_PLAN_SHARE = 0.25
+"""Share of the time spent on a first plan without breaks, when breaks are due (see
+:mod:`.breaks`)."""
+
+NUM_NEIGHBOURS = 30
 """Granular neighbourhood size (PyVRP's default is 50). Smaller neighbourhoods make each
-iteration cheaper; within the seconds an operational re-plan or the benchmark allows, more
-iterations beat wider ones (Solomon, 2 s: mean gap 0.35 % on the 16 hardest against 0.65 %)."""
-
-
-# --- before solving ---------------------------------------------------------------------------
-
-
-def _validate(problem: Problem) -> dict[str, int]:
-    """Check the contract; return which vehicle (index) each fixed job belongs to."""
-    n = problem.durations.shape[0]
-    if problem.durations.shape != (n, n) or problem.distances.shape != (n, n):
-        raise ValueError("durations and distances must be square matrices of the same size")
-    ids = [j.id for j in problem.jobs]
-    if len(set(ids)) != len(ids):
-        raise ValueError("job ids must be unique")
-    if len({v.id for v in problem.vehicles}) != len(problem.vehicles):
-        raise ValueError("vehicle ids must be unique")
-    dims = {len(v.capacity) for v in problem.vehicles} | {len(j.demand) for j in problem.jobs}
-    if len(dims) > 1:
-        raise ValueError("every job demand and vehicle capacity needs the same dimensions")
-    locations = [j.location for j in problem.jobs] + [
-        loc for v in problem.vehicles for loc in (v.start_location, v.end_location) if loc
-    ]
-    if any(not 0 <= loc < n for loc in locations):
-        raise ValueError("a location index is outside the matrices")
-    known = set(ids)
-    owner: dict[str, int] = {}
-    for k, vehicle in enumerate(problem.vehicles):
-        for job_id in vehicle.fixed_jobs:
-            if job_id not in known:
-                raise ValueError(f"fixed job {job_id!r} of {vehicle.id!r} is not a job")
-            if job_id in owner:
-                raise ValueError(f"job {job_id!r} is fixed on two vehicles")
-            owner[job_id] = k
-    return owner
-
-
-def _start_after_fixed(
-    problem: Problem, vehicle: VehicleSpec, jobs: dict[str, Job]
-) -> VehicleStart:
-    """Where and when the vehicle is free for new jobs, and the capacity it has left."""
-    fixed = [jobs[j] for j in vehicle.fixed_jobs]
-    if not fixed:
-        return VehicleStart(vehicle.start_location, vehicle.shift_start_s, vehicle.capacity)
-    open_end = VehicleSpec(
-        vehicle.id,
-        vehicle.start_location,
-        None,
-        vehicle.shift_start_s,
-        vehicle.shift_end_s,
-        vehicle.capacity,
-    )
-    tl = forward(problem, open_end, [job_visit(j) for j in fixed], vehicle.shift_start_s)
-    left = tuple(c - sum(j.demand[d] for j in fixed) for d, c in enumerate(vehicle.capacity))
-    return VehicleStart(fixed[-1].location, tl.end_s, left)
-
-
-def classify(problem: Problem, job: Job, starts: list[VehicleStart]) -> UnassignedReason | None:
-    """Why ``job`` can never be served by any vehicle on its own, or None if one might.
-
-    The checks run as a cascade over the vehicles that passed the previous ones: skills,
-    capacity (left after fixed stops), reachability, shift overlap, then whether some vehicle
-    can get there inside the window and still finish its shift."""
-    if not problem.vehicles:
-        return UnassignedReason.OUTSIDE_SHIFTS
-    dur, dist = problem.durations, problem.distances
-    loc = job.location
-
-    def fits(k: int) -> bool:
-        return all(d <= c for d, c in zip(job.demand, starts[k].capacity, strict=True))
-
-    def reachable(k: int) -> bool:
-        v, s = problem.vehicles[k], starts[k].location
-        there = max(dur[s, loc], dist[s, loc]) < UNREACHABLE
-        end = v.end_location
-        return bool(there and (end is None or max(dur[loc, end], dist[loc, end]) < UNREACHABLE))
-
-    def overlaps(k: int) -> bool:
-        v = problem.vehicles[k]
-        return job.tw_start_s <= job.tw_end_s and (
-            job.tw_start_s <= v.shift_end_s and job.tw_end_s >= starts[k].time
-        )
-
-    def in_time(k: int) -> bool:
-        v, s = problem.vehicles[k], starts[k]
-        begin = max(s.time + int(dur[s.location, loc]), job.tw_start_s)
-        back = 0 if v.end_location is None else int(dur[loc, v.end_location])
-        return begin <= job.tw_end_s and begin + job.service_s + back <= v.shift_end_s
-
-    def skilled(k: int) -> bool:
-        return job.skills <= problem.vehicles[k].skills
-
-    cascade: list[tuple[UnassignedReason, Callable[[int], bool]]] = [
-        (UnassignedReason.MISSING_SKILL, skilled),
-        (UnassignedReason.OVER_CAPACITY, fits),
-        (UnassignedReason.UNREACHABLE, reachable),
-        (UnassignedReason.OUTSIDE_SHIFTS, overlaps),
-        (UnassignedReason.WINDOW_IMPOSSIBLE, in_time),
-    ]
-    candidates = list(range(len(problem.vehicles)))
-    for reason, check in cascade:
-        candidates = [k for k in candidates if check(k)]
-        if not candidates:
-            return reason
-    return None
-
-
-def _break_candidates(
-    problem: Problem, vehicle: VehicleSpec, start: VehicleStart, jobs: list[Job]
-) -> list[int] | None:
-    """Matrix locations where this vehicle may take its break, or None when no break is due."""
-    brk = vehicle.brk
-    if brk is None or start.time > brk.latest_start_s:
-        return None  # no break, or its window passed during the fixed stops
-    if brk.earliest_start_s + brk.duration_s > vehicle.shift_end_s:
-        return None  # the break window lies after the shift
-    result = [start.location]
-    for job in jobs:
-        if not job.skills <= vehicle.skills:
-            continue
-        reach = start.time + int(problem.durations[start.location, job.location])
-        if max(reach, job.tw_start_s) + job.service_s <= brk.latest_start_s:
-            result.append(job.location)
-    return result
+iteration cheaper, and within the seconds a re-plan or the benchmark allows, more iterations
+beat wider ones: on 16 hard Solomon instances at 2 s CPU, 6 seeds, the mean gap is 0.44 % with
+30 against 0.63 % with 50 (20: 0.49 %, 15: 0.66 %, 10: 1.07 %)."""
 
 
 # --- solving ----------------------------------------------------------------------------------
@@ -223,15 +125,62 @@ def _stop(seconds: float, iterations: int | None, first_feasible: bool) -> Stopp
     return MultipleCriteria(criteria)
 
 
-def _params(prize: int | None) -> pyvrp.SolveParams:
+def _params(model: PyvrpModel, *, prize_collecting: bool) -> pyvrp.SolveParams:
     """PyVRP's defaults with a smaller neighbourhood (see :data:`NUM_NEIGHBOURS`). When
-    prize-collecting (``prize`` given), a job is dropped only once the penalty on lateness or
-    overload can exceed its prize, so the penalties are allowed to grow that far."""
-    neighbourhood = NeighbourhoodParams(num_neighbours=NUM_NEIGHBOURS)
-    if prize is None:
-        return pyvrp.SolveParams(neighbourhood=neighbourhood)
-    penalty = PenaltyParams(max_penalty=max(PenaltyParams().max_penalty, float(prize)))
-    return pyvrp.SolveParams(neighbourhood=neighbourhood, penalty=penalty)
+    prize-collecting, a job is dropped only once the penalty on lateness or overload can
+    exceed its prize, so the penalties are allowed to grow that far."""
+    ceiling = PenaltyParams().max_penalty
+    if prize_collecting:
+        ceiling = max(ceiling, float(model.prize))
+    return pyvrp.SolveParams(
+        neighbourhood=NeighbourhoodParams(num_neighbours=NUM_NEIGHBOURS),
+        penalty=PenaltyParams(max_penalty=ceiling),
+    )
+
+
+def _run(
+    problem: Problem,
+    model: PyvrpModel,
+    stop: StoppingCriterion,
+    seed: int,
+    params: pyvrp.SolveParams,
+    initial: pyvrp.Solution | None,
+) -> pyvrp.Result:
+    """``pyvrp.solve``, step for step; with breaks, three things differ (see :mod:`.breaks`):
+    neighbourhoods leave out break clients, which would crowd them since they share their
+    stop's location; a break on the wrong vehicle is penalised heavily from the start; and the
+    random initial solution has every break on its own vehicle."""
+    data = model.data
+    rng = pyvrp.RandomNumberGenerator(seed=seed)
+    extra = len({b.vehicle for b in model.breaks})
+    wide = NeighbourhoodParams(
+        weight_wait_time=params.neighbourhood.weight_wait_time,
+        num_neighbours=NUM_NEIGHBOURS + extra,
+        symmetric_proximity=params.neighbourhood.symmetric_proximity,
+    )
+    neighbours = compute_neighbours(data, wide)
+    if extra:
+        neighbours = job_neighbours(model, neighbours, NUM_NEIGHBOURS)
+    ls = LocalSearch(data, rng, neighbours, PerturbationManager(params.perturbation))
+    for op in params.operators:
+        if op.supports(data):
+            ls.add_operator(op(data))
+    loads, warp, distance = params.penalty.midpoint_penalties(data)
+    penalty = params.penalty
+    if extra:  # a break on the wrong vehicle (see "Breaks") must never pay off
+        loads = [*loads[: len(loads) - extra], *[BREAK_PENALTY] * extra]
+        penalty = dataclasses.replace(penalty, max_penalty=max(penalty.max_penalty, BREAK_PENALTY))
+    pm = PenaltyManager((loads, warp, distance), penalty)
+    if initial is None:
+        random = pyvrp.Solution.make_random(data, rng)
+        if model.breaks:
+            visits = {
+                k: [act.idx for act in route if act.is_client()]
+                for k, route in zip(_route_vehicles(model, random), random.routes(), strict=True)
+            }
+            random = _as_solution(model, with_own_breaks(model, problem, visits))
+        initial = ls(random, pm.max_cost_evaluator(), exhaustive=True)
+    return IteratedLocalSearch(data, pm, ls, initial, params.ils).run(stop, collect_stats=False)
 
 
 def _uses_forbidden(model: PyvrpModel, best: pyvrp.Solution) -> bool:
@@ -254,11 +203,9 @@ def _as_solution(model: PyvrpModel, routes: dict[int, list[int]]) -> pyvrp.Solut
 
 
 def _warm_start(
-    model: PyvrpModel, problem: Problem, initial: dict[str, list[str]] | None
-) -> pyvrp.Solution | None:
-    """The caller's previous plan (vehicle id -> job ids) as a PyVRP solution, if any."""
-    if not initial:
-        return None
+    model: PyvrpModel, problem: Problem, initial: dict[str, list[str]]
+) -> pyvrp.Solution:
+    """The caller's previous plan (vehicle id -> job ids) as a PyVRP solution."""
     client = {job.id: i for i, job in enumerate(model.jobs)}
     vehicle_index = {v.id: k for k, v in enumerate(problem.vehicles)}
     seen: set[int] = set()
@@ -267,14 +214,12 @@ def _warm_start(
         k = vehicle_index.get(vehicle_id)
         if k is None or model.vehicle_type[k] is None:
             continue
-        visits = []
         for job_id in job_ids:
             idx = client.get(job_id)
             if idx is not None and idx not in seen and is_allowed(model, idx, k):
                 seen.add(idx)
-                visits.append(idx)
-        routes[k] = visits
-    return _as_solution(model, routes)
+                routes.setdefault(k, []).append(idx)
+    return _as_solution(model, with_own_breaks(model, problem, routes))
 
 
 def _assign_vehicles(
@@ -311,9 +256,9 @@ def solve(
     ``max_iterations`` caps the search too: with it, and a time limit that is not reached, the
     result depends only on ``seed``."""
     started = time.perf_counter()
-    owner = _validate(problem)
+    owner = validate(problem)
     jobs_by_id = {j.id: j for j in problem.jobs}
-    starts = [_start_after_fixed(problem, v, jobs_by_id) for v in problem.vehicles]
+    starts = [start_after_fixed(problem, v, jobs_by_id) for v in problem.vehicles]
     unassigned: dict[str, UnassignedReason] = {}
     active: list[Job] = []
     for job in problem.jobs:
@@ -324,82 +269,101 @@ def solve(
             active.append(job)
         else:
             unassigned[job.id] = reason
-    breaks = [
-        _break_candidates(problem, v, s, active)
-        for v, s in zip(problem.vehicles, starts, strict=True)
-    ]
     stats: dict[str, float | int | str] = {"objective_kind": objective, "seed": seed}
+    stats["iterations"] = 0
     assigned: dict[int, list[int]] = {}
     model: PyvrpModel | None = None
     pyvrp_feasible = True
     if active:
-        model, best, pyvrp_feasible = _search(
-            problem,
-            active,
-            starts,
-            breaks,
-            objective,
-            seed,
-            initial,
-            started + time_limit_s,
-            max_iterations,
-            stats,
-        )
+        search = _Search(problem, active, starts, objective, seed, stats)
+        deadline = started + time_limit_s
+        breaks: list[list[int] | None] = [None] * len(problem.vehicles)
+        warm, budget = initial, max_iterations
+        if any(break_due(v, s) for v, s in zip(problem.vehicles, starts, strict=True)):
+            # A first plan without breaks tells where each vehicle is around its break.
+            share = BREAK_PLAN_SHARE
+            plain, best = search.run(
+                breaks,
+                initial,
+                started + share * time_limit_s,
+                None if budget is None else max(1, int(budget * share)),
+            )
+            routes = _assign_vehicles(plain, problem, best, initial or {})
+            planned = {k: [active[i] for i in v if i < len(active)] for k, v in routes.items()}
+            breaks = [
+                break_spots(problem, v, starts[k], active, planned.get(k, []))
+                for k, v in enumerate(problem.vehicles)
+            ]
+            warm = {problem.vehicles[k].id: [j.id for j in jobs] for k, jobs in planned.items()}
+            budget = None if budget is None else max(0, budget - int(stats["iterations"]))
+        model, best = search.run(breaks, warm, deadline, budget)
+        pyvrp_feasible = bool(best.is_feasible())
         assigned = _assign_vehicles(model, problem, best, initial or {})
     return _assemble(
         problem, model, starts, assigned, unassigned, active, stats, started, pyvrp_feasible
     )
 
 
-def _search(
-    problem: Problem,
-    active: list[Job],
-    starts: list[VehicleStart],
-    breaks: list[list[int] | None],
-    objective: Objective,
-    seed: int,
-    initial: dict[str, list[str]] | None,
-    deadline: float,
-    max_iterations: int | None,
-    stats: dict[str, float | int | str],
-) -> tuple[PyvrpModel, pyvrp.Solution, bool]:
-    """The two search phases (see the module docstring); returns the model and best solution."""
-    model = build_model(problem, active, starts, breaks, objective, required=True)
-    first_budget = PHASE_ONE_SHARE * max(0.0, deadline - time.perf_counter())
-    first_iters = None if max_iterations is None else max(1, int(max_iterations * PHASE_ONE_SHARE))
-    init = _warm_start(model, problem, initial)
-    first = pyvrp.solve(
-        model.data,
-        _stop(first_budget, first_iters, True),
-        seed=seed,
-        params=_params(None),
-        collect_stats=False,
-        display=False,
-        initial_solution=init,
-    )
-    complete = first.best.is_feasible() and not _uses_forbidden(model, first.best)
-    if not complete:
-        model = build_model(problem, active, starts, breaks, objective, required=False)
-    carried = {
-        k: [act.idx for act in route if act.is_client()]
-        for k, route in zip(_route_vehicles(model, first.best), first.best.routes(), strict=True)
-    }
-    left_iters = None if max_iterations is None else max_iterations - first.num_iterations
-    second = pyvrp.solve(
-        model.data,
-        _stop(deadline - time.perf_counter(), left_iters, False),
-        seed=seed,
-        params=_params(None if complete else model.prize),
-        collect_stats=False,
-        display=False,
-        initial_solution=_as_solution(model, carried),
-    )
-    best = second.best
-    stats["mode"] = "all_required" if complete else "prize_collecting"
-    stats["iterations"] = first.num_iterations + second.num_iterations
-    zero = pyvrp.CostEvaluator([0] * model.data.num_load_dimensions, 0, 0)
-    stats["objective"] = int(zero.cost(best))
-    return model, best, bool(best.is_feasible())
+@dataclass
+class _Search:
+    """The search phases over one day's servable jobs (see the module docstring)."""
+
+    problem: Problem
+    active: list[Job]
+    starts: list[VehicleStart]
+    objective: Objective
+    seed: int
+    stats: dict[str, float | int | str]
+
+    def model(self, breaks: list[list[int] | None], *, required: bool) -> PyvrpModel:
+        return build_model(
+            self.problem, self.active, self.starts, breaks, self.objective, required=required
+        )
+
+    def run(
+        self,
+        breaks: list[list[int] | None],
+        initial: dict[str, list[str]] | None,
+        deadline: float,
+        max_iterations: int | None,
+    ) -> tuple[PyvrpModel, pyvrp.Solution]:
+        """Search until ``deadline`` (or ``max_iterations``): every job required until a
+        complete feasible plan turns up, prize-collecting after if none does. Returns the
+        model searched last and its best solution."""
+        problem, seed = self.problem, self.seed
+        model = self.model(breaks, required=True)
+        first_budget = PHASE_ONE_SHARE * max(0.0, deadline - time.perf_counter())
+        first_iters = None
+        if max_iterations is not None:
+            first_iters = max(1, int(max_iterations * PHASE_ONE_SHARE))
+        init = _warm_start(model, problem, initial) if initial else None
+        params = _params(model, prize_collecting=False)
+        first = _run(problem, model, _stop(first_budget, first_iters, True), seed, params, init)
+        complete = first.best.is_feasible() and not _uses_forbidden(model, first.best)
+        if not complete:
+            model = self.model(breaks, required=False)
+        carried = {
+            k: [act.idx for act in route if act.is_client()]
+            for k, route in zip(
+                _route_vehicles(model, first.best), first.best.routes(), strict=True
+            )
+        }
+        left = None if max_iterations is None else max_iterations - first.num_iterations
+        second = _run(
+            problem,
+            model,
+            _stop(deadline - time.perf_counter(), left, False),
+            seed,
+            _params(model, prize_collecting=not complete),
+            _as_solution(model, carried),
+        )
+        best = second.best
+        self.stats["mode"] = "all_required" if complete else "prize_collecting"
+        iterations = int(self.stats.get("iterations", 0))
+        self.stats["iterations"] = iterations + first.num_iterations + second.num_iterations
+        zero = pyvrp.CostEvaluator([0] * model.data.num_load_dimensions, 0, 0)
+        self.stats["objective"] = int(zero.cost(best))
+        return model, best
 
 
 def _route_vehicles(model: PyvrpModel, best: pyvrp.Solution) -> list[int]:
@@ -432,27 +396,23 @@ def _assemble(
     routes: list[PlannedRoute] = []
     violations: list[str] = []
     served: set[str] = set()
+    with_break = {b.vehicle for b in model.breaks} if model is not None else set()
     for k, vehicle in enumerate(problem.vehicles):
         items = [job_visit(jobs_by_id[j]) for j in vehicle.fixed_jobs]
         for idx in assigned.get(k, []):
             if model is None:
                 continue
             if idx < len(model.jobs):
-                job = model.jobs[idx]
                 if is_allowed(model, idx, k):  # a forbidden (skill) visit is never kept
-                    items.append(job_visit(job))
-            elif vehicle.brk is not None:
-                # The break is taken where the vehicle already is: never worse than the break
-                # client's own location, and the plan has no field for a break location.
-                where = items[-1].location if items else vehicle.start_location
-                brk = vehicle.brk
-                items.append(
-                    Visit(None, where, brk.earliest_start_s, brk.latest_start_s, brk.duration_s)
-                )
+                    items.append(job_visit(model.jobs[idx]))
+            elif vehicle.brk is not None and all(it.job for it in items):
+                items.append(break_visit(vehicle.brk))  # at the stop before it; only one
         if not any(it.job is not None for it in items):
             continue
         late_start = not vehicle.fixed_jobs
         if not pyvrp_feasible:
+            if k in with_break and vehicle.brk is not None and all(it.job for it in items):
+                items = best_break(problem, vehicle, items, late_start=late_start)
             items = _repair(problem, vehicle, items, late_start=late_start)
         route, broken = simulate_route(problem, vehicle, items, late_start=late_start)
         routes.append(route)

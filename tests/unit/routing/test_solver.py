@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -140,41 +142,46 @@ def test_fixed_stops_are_kept_even_when_nothing_else_is_planned() -> None:
     assert stops_of(solved(p), "v1") == ["done"]
 
 
-def _two_areas(**vans: dict[str, object]) -> Problem:
+def _two_areas(
+    v1_had: frozenset[str] = frozenset(), v2_had: frozenset[str] = frozenset()
+) -> Problem:
     """v1 works the west, v2 the east; "x" is in the middle, 1 km closer to v2's last stop."""
     return problem(
         [0, -10, 10, -9, 9, 0.5],
         [job("w", 3), job("e", 4), job("x", 5)],
         [
-            van("v1", start=1, end=None, **vans.get("v1", {})),  # type: ignore[arg-type]
-            van("v2", start=2, end=None, **vans.get("v2", {})),  # type: ignore[arg-type]
+            van("v1", start=1, end=None, preferred_jobs=v1_had),
+            van("v2", start=2, end=None, preferred_jobs=v2_had),
         ],
     )
 
 
+def _moved(solution: Solution, owner: dict[str, str]) -> int:
+    return sum(owner.get(s.job_id) != r.vehicle_id for r in solution.routes for s in r.stops)
+
+
 def test_replanning_with_nothing_changed_keeps_every_assignment() -> None:
-    first = solved(_two_areas())
+    """Re-planning the same day (another seed, even) keeps every stop on its vehicle, where a
+    fresh plan would reshuffle them."""
+    first = solved(_medium(), max_iterations=1000)
     before = {r.vehicle_id: [s.job_id for s in r.stops] for r in first.routes}
-    again = solved(
-        _two_areas(
-            v1={"preferred_jobs": frozenset(before.get("v1", []))},
-            v2={"preferred_jobs": frozenset(before.get("v2", []))},
-        ),
-        initial=before,
-        seed=7,
-    )
-    assert {r.vehicle_id: [s.job_id for s in r.stops] for r in again.routes} == before
+    owner = {j: vehicle for vehicle, jobs in before.items() for j in jobs}
+    replan = _medium()
+    replan.vehicles = [
+        dataclasses.replace(v, preferred_jobs=frozenset(before.get(v.id, [])))
+        for v in replan.vehicles
+    ]
+    again = solved(replan, initial=before, seed=9)
+    assert _moved(again, owner) == 0
+    assert again.unassigned == first.unassigned
+    assert _moved(solved(_medium(), seed=9), owner) > 0
 
 
 def test_replanning_does_not_move_a_stop_for_a_small_gain() -> None:
     """v1 had "x"; v2 could do it 1 km shorter, which is not worth moving a stop for."""
-    previous = {
-        "v1": {"preferred_jobs": frozenset({"w", "x"})},
-        "v2": {"preferred_jobs": frozenset({"e"})},
-    }
-    assert stops_of(solved(_two_areas(**previous)), "v1") == ["w", "x"]
-    unconstrained = solved(_two_areas())
-    assert stops_of(unconstrained, "v2") == ["e", "x"]
+    kept = solved(_two_areas(v1_had=frozenset({"w", "x"}), v2_had=frozenset({"e"})))
+    assert stops_of(kept, "v1") == ["w", "x"]
+    assert stops_of(solved(_two_areas()), "v2") == ["e", "x"]
 
 
 def test_an_open_route_ends_at_its_last_stop() -> None:
@@ -266,3 +273,41 @@ def test_a_search_cut_short_still_returns_a_plan_drivers_can_follow() -> None:
     assert check_solution(p, solution) == []
     assert solution.feasible
     assert 1 <= len(stops_of(solution, "v1")) <= 2
+
+
+def test_a_busy_day_with_every_feature_gives_a_sound_plan() -> None:
+    """Breaks, skills, fixed stops, an open route and a second start point, all at once."""
+    rng = np.random.default_rng(11)
+    xs = [0.0, 5.0, *rng.uniform(-15, 15, 40).round(1)]
+    jobs = []
+    for i in range(2, 42):
+        open_at = int(rng.integers(0, 5)) * 3600
+        skills = frozenset({"fridge"}) if i % 7 == 0 else frozenset()
+        jobs.append(
+            job(
+                f"j{i}",
+                i,
+                window=(open_at, open_at + 3 * 3600),
+                service=4 * MINUTE,
+                demand=int(rng.integers(1, 6)),
+                skills=skills,
+            )
+        )
+    lunch = Break(earliest_start_s=3 * 3600, latest_start_s=4 * 3600, duration_s=30 * MINUTE)
+    vans = [
+        van("a", brk=lunch, skills=frozenset({"fridge"}), capacity=40),
+        van("b", brk=lunch, fixed_jobs=("j3", "j4"), capacity=40),
+        van("c", start=1, end=None, brk=lunch, capacity=40),
+        van("d", shift=(2 * 3600, 8 * 3600), capacity=40),
+    ]
+    p = problem(xs, jobs, vans)
+    solution = solved(p, max_iterations=500)
+    assert solution.feasible
+    assert stops_of(solution, "b")[:2] == ["j3", "j4"]
+    for route in solution.routes:
+        if route.vehicle_id != "d":
+            assert route.break_start_s is not None
+    chilled = {j.id for j in jobs if j.skills}
+    for route in solution.routes:
+        if route.vehicle_id != "a":
+            assert not chilled & {s.job_id for s in route.stops}
