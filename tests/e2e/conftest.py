@@ -25,7 +25,7 @@ from doorstep.web.app import create_app
 from tests.conftest import require_service
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Request
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -81,3 +81,9 @@ def browser() -> Iterator[Browser]:
             yield instance
         finally:
             instance.close()
+
+
+def is_real_failure(request: Request) -> bool:
+    """A failed request that is a defect: not one the browser cancelled itself because the
+    page navigated away while it was in flight (``net::ERR_ABORTED``)."""
+    return request.failure != "net::ERR_ABORTED"

@@ -52,7 +52,9 @@ def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the answer is sent, so a client never sees a success whose
+# commit then failed, nor reads its next request before the change is visible.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_merchant(request: Request, session: SessionDep, clock: ClockDep) -> Merchant:
