@@ -1,8 +1,8 @@
 """The OpenAPI document, completed with the error answers every operation can give.
 
 Handlers document their own errors (404, 409, ...). Some errors come from the framework around
-them whatever the handler does: a missing or wrong API key (401), a malformed request
-(400), a body of the wrong type (415), too large (413) or invalid (422). They are added here to every
+them whatever the handler does: a missing or wrong API key (401), a malformed request (400), a
+body of the wrong type (415), too large (413) or invalid (422). They are added here to every
 ``/v1`` operation, as RFC 9457 problem documents, so the schema tells clients the truth.
 """
 

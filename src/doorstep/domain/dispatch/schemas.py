@@ -13,10 +13,10 @@ from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from doorstep.domain.dispatch.models import Depot, Driver, Shift, Vehicle
+from doorstep.domain.orders.schemas import normalise_country, normalise_phone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -48,18 +48,13 @@ def _skills(value: list[str] | None) -> list[str] | None:
 
 
 def _phone(value: str | None) -> str | None:
-    """A phone number in E.164 (``+33612345678``); spaces and dashes are tolerated."""
+    """A phone number in E.164 (``+33612345678``); spaces and dashes are tolerated. Staff
+    numbers have no address to guess a country from, so they must be international."""
     if value is None or value == "":
         return None
     if not value.startswith("+"):
         raise ValueError("must be in international E.164 form, e.g. +33612345678")
-    try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return normalise_phone(value, None)
 
 
 def _minutes(hhmm: str) -> int:
@@ -111,14 +106,14 @@ class DepotAddressIn(_In):
     line1: str = Field(min_length=1, max_length=200)
     city: str = Field(min_length=1, max_length=100)
     postal_code: str | None = Field(default=None, max_length=20)
-    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
+    country: str = Field(description="ISO 3166-1 alpha-2")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
     @field_validator("country")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _country(cls, value: str) -> str:
+        return normalise_country(value)
 
 
 class DepotIn(_In):

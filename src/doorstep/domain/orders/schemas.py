@@ -97,7 +97,10 @@ def normalise_country(code: str) -> str:
     """An ISO 3166-1 alpha-2 code, upper-cased. Raises ``ValueError``."""
     value = code.strip().upper()
     if value not in COUNTRIES:
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. 'FR', 'MC')")
+        raise ValueError(
+            f"{code!r} is not an ISO 3166-1 alpha-2 code; use the two-letter country code, "
+            "e.g. 'FR' or 'MC'"
+        )
     return value
 
 

@@ -214,8 +214,6 @@ def _schema_message(path: str, error: Mapping[str, Any]) -> str:
         if "gt" in ctx:
             return "must be more than 0 minutes"
         return f"at most {ctx['le'] // 60} minutes"
-    if path.endswith("country") and kind == "string_pattern_mismatch":
-        return "use the two-letter country code, e.g. MC or FR"
     if path == "device_id" and kind == "string_pattern_mismatch":
         return "letters, digits and symbols only, without spaces"
     if kind == "literal_error":
