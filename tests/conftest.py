@@ -27,6 +27,9 @@ from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.app import create_app
 
+# The console sign-in helpers and their non-redirecting ``client`` fixture.
+pytest_plugins = ["tests.console_session"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get(
     "DOORSTEP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

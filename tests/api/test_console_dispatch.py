@@ -11,7 +11,7 @@ import csv
 import html
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,21 +23,22 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from doorstep.db.engine import transaction
-from doorstep.domain.accounts.models import Merchant, Role
-from doorstep.domain.accounts.users import create_user
+from doorstep.domain.accounts.models import Role
 from doorstep.domain.dispatch import views
 from doorstep.domain.dispatch.exports import MANIFEST_COLUMNS
 from doorstep.domain.dispatch.planning import create_plan
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
-from doorstep.web.app import create_app
 from doorstep.web.pages.dispatch_view import DASH, PALETTE, ink_for
 from doorstep.web.templating import STATIC_DIR
 from tests.conftest import TEST_SECRET, MerchantCtx
+from tests.console_session import (
+    make_user,
+    sign_in,
+)
 from tests.factories import Day, local, make_order, monaco_day
 
 DAY = date(2026, 11, 25)  # the frozen clock's day in Monaco
-PASSWORD = "Riviera-Blooms-2026!"
 DISPATCHER = "disp@example.com"
 SUPPORT = "support@example.com"
 
@@ -85,39 +86,9 @@ def scene(runtime: Runtime, merchant: MerchantCtx) -> Scene:
     return Scene(merchant, day, extra)
 
 
-def _user(runtime: Runtime, merchant_id: str, email: str, role: Role) -> None:
-    with transaction(runtime.sessions) as s:
-        owner = s.get(Merchant, merchant_id)
-        assert owner is not None
-        create_user(s, runtime.clock, owner, email, email.split("@")[0].title(), role, PASSWORD)
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    """A client that does not follow redirects, so each Post/Redirect/Get step is checked."""
-    with TestClient(create_app(runtime, migrate=False), follow_redirects=False) as test_client:
-        yield test_client
-
-
-def _csrf(page: Response) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match, "no CSRF field in the page"
-    return match.group(1)
-
-
-def _sign_in(client: TestClient, email: str) -> str:
-    """Sign in and answer the session's CSRF token."""
-    token = _csrf(client.get("/console/login"))
-    answer = client.post(
-        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303, answer.text
-    return _csrf(client.get("/console"))
-
-
 def _dispatcher(client: TestClient, runtime: Runtime, scene: Scene) -> str:
-    _user(runtime, scene.merchant.id, DISPATCHER, Role.DISPATCHER)
-    return _sign_in(client, DISPATCHER)
+    make_user(runtime, scene.merchant.id, DISPATCHER, Role.DISPATCHER)
+    return sign_in(client, DISPATCHER)
 
 
 def _post(client: TestClient, path: str, token: str, **form: str | list[str]) -> Response:
@@ -336,8 +307,8 @@ def test_read_only_roles_see_no_buttons_and_cannot_post(
         depot_id=scene.day.depot_id,
         day=DAY,
     )
-    _user(runtime, scene.merchant.id, SUPPORT, Role.SUPPORT)
-    token = _sign_in(client, SUPPORT)
+    make_user(runtime, scene.merchant.id, SUPPORT, Role.SUPPORT)
+    token = sign_in(client, SUPPORT)
     page = client.get("/console/dispatch")
     assert page.status_code == 200 and "Driver 1" in page.text
     assert page.text.count('<details class="route-card') == 3
@@ -356,8 +327,8 @@ def test_read_only_roles_see_no_buttons_and_cannot_post(
     assert _status(runtime, scene.merchant.id, plan_id) == "draft"
 
     client.post("/console/logout", data={"csrf_token": token})
-    _user(runtime, scene.merchant.id, "driver@example.com", Role.DRIVER)
-    _sign_in(client, "driver@example.com")
+    make_user(runtime, scene.merchant.id, "driver@example.com", Role.DRIVER)
+    sign_in(client, "driver@example.com")
     assert client.get("/console/dispatch").status_code == 403
 
 
@@ -403,8 +374,8 @@ def test_map_geojson_is_the_users_merchants_plan_only(
 
     other = make_merchant(name="Menton Pharmacy")
     client.post("/console/logout", data={"csrf_token": token})
-    _user(runtime, other.id, "other@example.com", Role.OWNER)
-    _sign_in(client, "other@example.com")
+    make_user(runtime, other.id, "other@example.com", Role.OWNER)
+    sign_in(client, "other@example.com")
     assert client.get(f"/console/dispatch/plans/{plan_id}.geojson").status_code == 404
     for ext in ("gpx", "csv", "geojson"):
         assert client.get(f"/console/dispatch/routes/{route_id}.{ext}").status_code == 404

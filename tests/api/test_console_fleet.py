@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,19 +21,20 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from doorstep.db.engine import transaction
-from doorstep.domain.accounts.models import Merchant, Role
-from doorstep.domain.accounts.users import create_user
+from doorstep.domain.accounts.models import Role
 from doorstep.domain.dispatch import resources
 from doorstep.domain.dispatch.models import Depot, Driver, Shift, Vehicle
 from doorstep.domain.dispatch.schemas import DepotIn, DriverIn, ShiftIn, VehicleIn
 from doorstep.runtime import Runtime
-from doorstep.web.app import create_app
 from doorstep.web.pages.fleet_forms import FormInvalid, depot_in, shift_in
 from doorstep.web.pages.fleet_view import hours_summary
 from tests.conftest import MerchantCtx
+from tests.console_session import (
+    make_user,
+    sign_in,
+)
 from tests.factories import MONACO, local
 
-PASSWORD = "Riviera-Blooms-2026!"
 DISPATCHER = "disp@example.com"
 DAY = date(2026, 11, 25)  # the frozen clock's day in Monaco
 PAGE = "/console/drivers"
@@ -43,41 +43,11 @@ PAGE = "/console/drivers"
 # --- Helpers --------------------------------------------------------------------------------
 
 
-def _user(runtime: Runtime, merchant_id: str, email: str, role: Role) -> None:
-    with transaction(runtime.sessions) as s:
-        owner = s.get(Merchant, merchant_id)
-        assert owner is not None
-        create_user(s, runtime.clock, owner, email, email.split("@")[0].title(), role, PASSWORD)
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    """A client that does not follow redirects, so each Post/Redirect/Get step is checked."""
-    with TestClient(create_app(runtime, migrate=False), follow_redirects=False) as test_client:
-        yield test_client
-
-
-def _csrf(page: Response) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match, "no CSRF field in the page"
-    return match.group(1)
-
-
-def _sign_in(client: TestClient, email: str) -> str:
-    """Sign in and answer the session's CSRF token."""
-    token = _csrf(client.get("/console/login"))
-    answer = client.post(
-        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303, answer.text
-    return _csrf(client.get("/console"))
-
-
 @pytest.fixture
 def token(client: TestClient, runtime: Runtime, merchant: MerchantCtx) -> str:
     """A signed-in dispatcher's CSRF token."""
-    _user(runtime, merchant.id, DISPATCHER, Role.DISPATCHER)
-    return _sign_in(client, DISPATCHER)
+    make_user(runtime, merchant.id, DISPATCHER, Role.DISPATCHER)
+    return sign_in(client, DISPATCHER)
 
 
 def _post(client: TestClient, url: str, token: str, **data: str) -> Response:
@@ -577,8 +547,8 @@ def test_shifts_day_is_today_in_the_merchants_timezone(
 ) -> None:
     """07:00 UTC on the 25th is still the 24th in Los Angeles; typed times are Pacific."""
     west = make_merchant(name="West Coast", timezone="America/Los_Angeles")
-    _user(runtime, west.id, "la@example.com", Role.OWNER)
-    token = _sign_in(client, "la@example.com")
+    make_user(runtime, west.id, "la@example.com", Role.OWNER)
+    token = sign_in(client, "la@example.com")
     assert "Shifts on Tuesday 24 November 2026" in _text(client.get(f"{PAGE}/shifts"))
     with transaction(runtime.sessions) as s:
         d = resources.create_driver(s, runtime.clock, west.id, DriverIn(name="Lou"))
@@ -722,8 +692,8 @@ def test_support_and_drivers_get_the_403_page(
     client: TestClient, runtime: Runtime, merchant: MerchantCtx, fleet: dict[str, str], role: Role
 ) -> None:
     email = f"{role.value}@example.com"
-    _user(runtime, merchant.id, email, role)
-    token = _sign_in(client, email)
+    make_user(runtime, merchant.id, email, role)
+    token = sign_in(client, email)
     assert 'href="/console/drivers"' not in client.get("/console").text
     for url in (PAGE, f"{PAGE}/shifts", f"{PAGE}/drivers/{fleet['driver_id']}"):
         page = client.get(url)
