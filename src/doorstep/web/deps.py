@@ -11,8 +11,13 @@ from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
 from doorstep.domain.accounts.models import Merchant
-from doorstep.domain.accounts.service import authenticate_api_key, needs_touch, touch_api_key
-from doorstep.domain.errors import DomainError, Unauthorized
+from doorstep.domain.accounts.service import (
+    API_KEY_PREFIX,
+    authenticate_api_key,
+    needs_touch,
+    touch_api_key,
+)
+from doorstep.domain.errors import Actor, DomainError, Unauthorized
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 
@@ -72,10 +77,30 @@ def get_merchant(request: Request, session: SessionDep, clock: ClockDep) -> Merc
         else:
             touch_api_key(session, clock, key.id)
     request.state.merchant_id = merchant.id
+    request.state.api_key_prefix = key.prefix
     return merchant
 
 
 MerchantDep = Annotated[Merchant, Depends(get_merchant)]
+
+
+def get_api_actor(request: Request, merchant: MerchantDep) -> Actor:
+    """The API key acting, by its public prefix (``dsk_<prefix>``), for the event log."""
+    return Actor("api_key", f"{API_KEY_PREFIX}_{request.state.api_key_prefix}")
+
+
+def get_merchant_outside_transaction(merchant: MerchantDep, session: SessionDep) -> Merchant:
+    """The authenticated merchant, with the request's transaction committed and closed.
+
+    Verbs that open transactions of their own need it: an idempotency key claim must be visible
+    to a concurrent retry, and the optimiser must not hold a write lock while it searches; on
+    SQLite a still-open request transaction would block them."""
+    session.commit()
+    return merchant
+
+
+ApiActorDep = Annotated[Actor, Depends(get_api_actor)]
+OwnTransactionsMerchantDep = Annotated[Merchant, Depends(get_merchant_outside_transaction)]
 
 
 def require_json(request: Request) -> None:

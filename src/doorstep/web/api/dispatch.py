@@ -12,7 +12,7 @@ from datetime import date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch import moves, planning, publishing, replanning, resources, views
@@ -47,11 +47,12 @@ from doorstep.domain.dispatch.schemas import (
     shift_out,
     vehicle_out,
 )
-from doorstep.domain.errors import Actor
 from doorstep.web.deps import (
+    ApiActorDep,
     ClockDep,
     JSONBody,
     MerchantDep,
+    OwnTransactionsMerchantDep,
     RuntimeDep,
     SessionDep,
     SettingsDep,
@@ -80,23 +81,6 @@ After = Annotated[str | None, Query(description="`next_cursor` of the previous p
 
 def _tz(merchant: Merchant) -> ZoneInfo:
     return ZoneInfo(merchant.timezone)
-
-
-def _actor(request: Request) -> Actor:
-    """The API key that acts, by its public prefix (``dsk_<prefix>``), for the event log."""
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
-    parts = token.split("_", 2)
-    return Actor("api_key", f"{parts[0]}_{parts[1]}" if len(parts) == 3 else None)
-
-
-def _merchant_outside_transaction(merchant: MerchantDep, session: SessionDep) -> Merchant:
-    """The authenticated merchant, with the request's transaction committed and closed."""
-    session.commit()
-    return merchant
-
-
-ActorDep = Annotated[Actor, Depends(_actor)]
-PlannerDep = Annotated[Merchant, Depends(_merchant_outside_transaction)]
 
 
 # --- Depots ---------------------------------------------------------------------------------
@@ -330,7 +314,9 @@ def delete_shift(shift_id: str, merchant: MerchantDep, session: SessionDep) -> R
     responses=WRITE,
     summary="Plan a depot's day (a draft; publish it to dispatch)",
 )
-def create_plan(body: PlanCreate, merchant: PlannerDep, runtime: RuntimeDep) -> PlanOut:
+def create_plan(
+    body: PlanCreate, merchant: OwnTransactionsMerchantDep, runtime: RuntimeDep
+) -> PlanOut:
     view = planning.create_plan(
         runtime.sessions,
         runtime.clock,
@@ -375,7 +361,7 @@ def get_plan(plan_id: str, merchant: MerchantDep, session: SessionDep) -> PlanOu
     summary="Publish a draft: schedule its orders, supersede the previous plan",
 )
 def publish_plan(
-    plan_id: str, merchant: MerchantDep, session: SessionDep, clock: ClockDep, actor: ActorDep
+    plan_id: str, merchant: MerchantDep, session: SessionDep, clock: ClockDep, actor: ApiActorDep
 ) -> PlanOut:
     return plan_out(publishing.publish_plan(session, clock, merchant.id, plan_id, actor=actor))
 
@@ -388,7 +374,10 @@ def publish_plan(
     summary="Re-plan a published plan from where things stand now (a new draft)",
 )
 def replan(
-    plan_id: str, merchant: PlannerDep, runtime: RuntimeDep, body: ReplanIn | None = None
+    plan_id: str,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    body: ReplanIn | None = None,
 ) -> PlanOut:
     body = body or ReplanIn()
     view = replanning.replan(
@@ -417,7 +406,7 @@ def move_stop(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: ApiActorDep,
 ) -> PlanOut:
     view = moves.move_stop(
         session,

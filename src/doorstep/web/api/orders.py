@@ -17,7 +17,6 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.orm import Session
 
 from doorstep.domain.accounts.models import Merchant
-from doorstep.domain.errors import Actor
 from doorstep.domain.orders import idempotency, queries, service
 from doorstep.domain.orders.csv_import import COLUMNS, ImportRejected
 from doorstep.domain.orders.idempotency import Answer, IdempotentRequest
@@ -35,9 +34,11 @@ from doorstep.domain.orders.schemas import (
 )
 from doorstep.domain.orders.status import Status
 from doorstep.web.deps import (
+    ApiActorDep,
     ClockDep,
     JSONBody,
     MerchantDep,
+    OwnTransactionsMerchantDep,
     RuntimeDep,
     SessionDep,
     SettingsDep,
@@ -93,26 +94,6 @@ IDEMPOTENT: Responses = {
 
 
 # --- dependencies ---
-
-
-def _actor(request: Request) -> Actor:
-    """The API key that acts, by its public prefix (``dsk_<prefix>``), for the event log."""
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
-    parts = token.split("_", 2)
-    return Actor("api_key", f"{parts[0]}_{parts[1]}" if len(parts) == 3 else None)
-
-
-def _merchant_outside_transaction(merchant: MerchantDep, session: SessionDep) -> Merchant:
-    """The authenticated merchant, with the request's transaction committed and closed.
-
-    Idempotent requests need transactions of their own (the key claim must be visible to a
-    concurrent retry); on SQLite a still-open request transaction would block them."""
-    session.commit()
-    return merchant
-
-
-ActorDep = Annotated[Actor, Depends(_actor)]
-OwnTransactionsMerchantDep = Annotated[Merchant, Depends(_merchant_outside_transaction)]
 
 
 async def _idempotent_request(
@@ -197,7 +178,7 @@ def import_orders(
     runtime: RuntimeDep,
     clock: ClockDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: ApiActorDep,
     idem: IdempotencyDep,
     request: Request,
 ) -> Response:
@@ -251,7 +232,7 @@ def create_order(
     runtime: RuntimeDep,
     clock: ClockDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: ApiActorDep,
     idem: IdempotencyDep,
 ) -> Response:
     keys = _keys(merchant, settings)
@@ -341,7 +322,7 @@ def update_order(
     merchant: MerchantDep,
     clock: ClockDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: ApiActorDep,
 ) -> OrderOut:
     order = service.update_order(session, clock, merchant.id, order_id, patch, actor=actor)
     return OrderOut.of(order, _keys(merchant, settings))
@@ -360,7 +341,7 @@ def cancel_order(
     merchant: MerchantDep,
     clock: ClockDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: ApiActorDep,
     body: Annotated[CancelIn | None, Body()] = None,
 ) -> OrderOut:
     cancel = body or CancelIn()
@@ -385,7 +366,7 @@ def set_status(
     merchant: MerchantDep,
     clock: ClockDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: ApiActorDep,
 ) -> OrderOut:
     order = service.set_status(session, clock, merchant.id, order_id, change, actor=actor)
     return OrderOut.of(order, _keys(merchant, settings))
