@@ -3,9 +3,9 @@
 It shares no code with the solvers on purpose: it reads the plan as a dispatcher would hand it
 to drivers and verifies it from the matrices alone. Every reported time must be achievable
 (no arriving before one could have driven there), every window, shift end, capacity and skill
-respected, every job served at most once or reported unassigned, fixed stops first and in
-order, breaks inside their window and not overlapping a stop, and every reported distance
-equal to what the matrix says."""
+respected, no parcel delivered by a vehicle that does not carry it, every job served at most
+once or reported unassigned, fixed stops first and in order, breaks inside their window and
+not overlapping a stop, and every reported distance equal to what the matrix says."""
 
 from __future__ import annotations
 
@@ -74,6 +74,9 @@ def _check_route(problem: Problem, vehicle: VehicleSpec, route: PlannedRoute) ->
     jobs = {j.id: j for j in problem.jobs}
     name = vehicle.id
     found: list[str] = []
+    carried_elsewhere = frozenset[str]().union(
+        *(v.carries for v in problem.vehicles if v.id != vehicle.id)
+    )
     ids = [s.job_id for s in route.stops]
     if tuple(ids[: len(vehicle.fixed_jobs)]) != vehicle.fixed_jobs:
         found.append(f"{name}: fixed jobs {list(vehicle.fixed_jobs)} are not first in order")
@@ -131,6 +134,10 @@ def _check_route(problem: Problem, vehicle: VehicleSpec, route: PlannedRoute) ->
         if not job.skills <= vehicle.skills:
             missing = sorted(job.skills - vehicle.skills)
             found.append(f"{name}: {job.id} needs skills {missing} the vehicle lacks")
+        if vehicle.on_board is not None and job.id not in vehicle.carries:
+            found.append(f"{name}: {job.id} is not on board; the vehicle has left the depot")
+        if job.id in carried_elsewhere:
+            found.append(f"{name}: {job.id} is on board another vehicle")
         for d in range(dims):
             load[d] -= job.demand[d]
         if tuple(load) != tuple(stop.load_after):

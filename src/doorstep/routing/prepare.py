@@ -41,6 +41,14 @@ def validate(problem: Problem) -> dict[str, int]:
             if job_id in owner:
                 raise ValueError(f"job {job_id!r} is fixed on two vehicles")
             owner[job_id] = k
+    carrier: dict[str, str] = {}
+    for vehicle in problem.vehicles:
+        for job_id in vehicle.carries:
+            if job_id in carrier:
+                raise ValueError(
+                    f"job {job_id!r} is on board {carrier[job_id]!r} and {vehicle.id!r}"
+                )
+            carrier[job_id] = vehicle.id
     return owner
 
 

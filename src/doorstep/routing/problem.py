@@ -20,6 +20,7 @@ class UnassignedReason(StrEnum):
     MISSING_SKILL = "needs_missing_skill"
     UNREACHABLE = "unreachable"
     NO_VEHICLE_TIME = "no_vehicle_time_left"
+    NOT_LOADED = "no_vehicle_at_depot"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,11 @@ class VehicleSpec:
 
     ``fixed_jobs`` are stops already done or under way: kept at the start of this route in this
     order. ``preferred_jobs`` are the stops this vehicle had before a re-plan; moving one to
-    another vehicle costs ``reassign_penalty`` (so re-planning moves as few as it can)."""
+    another vehicle costs ``reassign_penalty`` (so re-planning moves as few as it can).
+
+    ``on_board`` is None while the vehicle is at its depot and can load any job. A vehicle
+    that has left carries only the parcels of ``on_board`` (and of its fixed jobs): it can
+    serve no other job, and no other vehicle can serve those."""
 
     id: str
     start_location: int
@@ -60,6 +65,14 @@ class VehicleSpec:
     brk: Break | None = None
     fixed_jobs: tuple[str, ...] = ()
     preferred_jobs: frozenset[str] = frozenset()
+    on_board: frozenset[str] | None = None
+
+    @property
+    def carries(self) -> frozenset[str]:
+        """The jobs whose parcels are on this vehicle (empty while it is at its depot)."""
+        if self.on_board is None:
+            return frozenset()
+        return self.on_board | frozenset(self.fixed_jobs)
 
 
 @dataclass

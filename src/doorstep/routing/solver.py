@@ -11,6 +11,10 @@ How the contract maps onto PyVRP (0.14):
   way) are simulated from the shift start and collapsed into the vehicle's start: it becomes
   the last fixed stop's location at that stop's departure time, with the capacity the fixed
   stops used taken off. The fixed stops are put back in front of the route afterwards.
+* **Vehicles out on the road.** A vehicle that has left its depot carries only its own
+  parcels (``on_board``), so each such vehicle is planned on its own and the vehicles still at
+  the depot share the rest (see :func:`solve`). This also keeps a mid-day re-plan small: no
+  routing profile is needed to keep a job on the vehicle that carries it.
 * **Skills and re-planning.** PyVRP has no skills, so vehicles get routing profiles: vehicles
   with the same skill set (and the same previous stops) share a profile whose edges into jobs
   they may not serve cost at least :data:`~doorstep.routing.pyvrp_model.MIN_PROHIBITIVE` extra,
@@ -291,7 +295,106 @@ def solve(
 
     ``initial`` (vehicle id -> ordered job ids, e.g. the plan before a re-plan) is a warm start.
     ``max_iterations`` caps the search too: with it, and a time limit that is not reached, the
-    result depends only on ``seed``."""
+    result depends only on ``seed``.
+
+    Vehicles that have left their depot (``on_board`` set) can only serve what they carry, and
+    nobody else can, so each is planned on its own; the vehicles still at the depot share the
+    other jobs. Time and iterations are shared out by the number of jobs."""
+    started = time.perf_counter()
+    validate(problem)
+    gone = [v for v in problem.vehicles if v.on_board is not None]
+    if not gone:
+        return _solve_together(
+            problem,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            initial=initial,
+            objective=objective,
+            max_iterations=max_iterations,
+        )
+    carried = frozenset().union(*(v.carries for v in gone))
+    parts = [
+        dataclasses.replace(
+            problem, jobs=[j for j in problem.jobs if j.id in v.carries], vehicles=[v]
+        )
+        for v in gone
+    ]
+    at_depot = [v for v in problem.vehicles if v.on_board is None]
+    rest = [j for j in problem.jobs if j.id not in carried]
+    parts.append(dataclasses.replace(problem, jobs=rest, vehicles=at_depot))
+    deadline = started + time_limit_s
+    left_jobs = sum(len(p.jobs) for p in parts)
+    left_iterations = max_iterations
+    solutions: list[Solution] = []
+    for part in parts:
+        if not part.jobs:
+            continue
+        share = len(part.jobs) / left_jobs
+        left_jobs -= len(part.jobs)
+        budget = None
+        if left_iterations is not None:
+            budget = round(left_iterations * share)
+            left_iterations -= budget
+        solutions.append(
+            _solve_together(
+                part,
+                time_limit_s=max(0.0, deadline - time.perf_counter()) * share,
+                seed=seed,
+                initial=initial,
+                objective=objective,
+                max_iterations=budget,
+            )
+        )
+    return _merge(problem, solutions, started)
+
+
+def _merge(problem: Problem, parts: list[Solution], started: float) -> Solution:
+    """One solution from the plans of disjoint parts of ``problem`` (see :func:`solve`). A job
+    the vehicles at the depot could never take is judged again against every vehicle: if one
+    that has left could have served it, it was left out for want of a vehicle at the depot
+    (:attr:`UnassignedReason.NOT_LOADED`); if none could, the reason says why."""
+    routes = [r for part in parts for r in part.routes]
+    unassigned = {job: why for part in parts for job, why in part.unassigned.items()}
+    jobs = {j.id: j for j in problem.jobs}
+    everyone = [dataclasses.replace(v, on_board=None, fixed_jobs=()) for v in problem.vehicles]
+    anyone = dataclasses.replace(problem, vehicles=everyone)
+    carried = frozenset().union(*(v.carries for v in problem.vehicles))
+    free = [start_after_fixed(problem, v, jobs) for v in problem.vehicles]
+    for job_id, why in unassigned.items():
+        if job_id in carried or why is UnassignedReason.NO_VEHICLE_TIME:
+            continue
+        unassigned[job_id] = classify(anyone, jobs[job_id], free) or UnassignedReason.NOT_LOADED
+    stats: dict[str, float | int | str] = {"parts": len(parts)}
+    for key in ("objective", "iterations"):
+        stats[key] = sum(int(p.stats.get(key, 0)) for p in parts)
+    for key in ("objective_kind", "seed", "mode", "history_length", "exhaustive_on_best"):
+        if parts and key in parts[-1].stats:
+            stats[key] = parts[-1].stats[key]
+    if any(p.stats.get("mode") == "prize_collecting" for p in parts):
+        stats["mode"] = "prize_collecting"
+    stats["runtime_s"] = round(time.perf_counter() - started, 3)
+    stats["num_routes"] = len(routes)
+    stats["num_unassigned"] = len(unassigned)
+    stats["violations"] = sum(int(p.stats.get("violations", 0)) for p in parts)
+    return Solution(
+        routes=routes,
+        unassigned=unassigned,
+        feasible=all(p.feasible for p in parts),
+        distance=sum(r.distance for r in routes),
+        stats=stats,
+    )
+
+
+def _solve_together(
+    problem: Problem,
+    *,
+    time_limit_s: float,
+    seed: int,
+    initial: dict[str, list[str]] | None,
+    objective: Objective,
+    max_iterations: int | None,
+) -> Solution:
+    """:func:`solve` for vehicles that may all serve every job (skills aside)."""
     started = time.perf_counter()
     owner = validate(problem)
     jobs_by_id = {j.id: j for j in problem.jobs}

@@ -46,6 +46,7 @@ def van(
     brk: Break | None = None,
     fixed_jobs: tuple[str, ...] = (),
     preferred_jobs: frozenset[str] = frozenset(),
+    on_board: frozenset[str] | None = None,
 ) -> VehicleSpec:
     return VehicleSpec(
         vehicle_id,
@@ -58,6 +59,7 @@ def van(
         brk,
         fixed_jobs,
         preferred_jobs,
+        on_board,
     )
 
 

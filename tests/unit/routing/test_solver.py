@@ -311,3 +311,59 @@ def test_a_busy_day_with_every_feature_gives_a_sound_plan() -> None:
     for route in solution.routes:
         if route.vehicle_id != "a":
             assert not chilled & {s.job_id for s in route.stops}
+
+
+def _out_on_the_road() -> Problem:
+    """v1 left the depot (km 0) with "a" and "b" and is now at km 5; v2 is still at the depot.
+    "n" is a new order right next to v1."""
+    return problem(
+        [0, 5, 5.5, 6, 5.2],
+        [job("a", 2), job("b", 3), job("n", 4)],
+        [
+            van("v1", start=1, on_board=frozenset({"a", "b"})),
+            van("v2"),
+        ],
+    )
+
+
+def test_a_vehicle_out_on_the_road_only_delivers_what_it_carries() -> None:
+    """The new order goes out with the van still at the depot, though v1 passes its door."""
+    plan = solved(_out_on_the_road())
+    assert sorted(stops_of(plan, "v1")) == ["a", "b"]
+    assert stops_of(plan, "v2") == ["n"]
+    assert plan.unassigned == {}
+
+
+def test_a_parcel_on_board_stays_on_its_vehicle_even_when_another_is_closer() -> None:
+    """ "a" (km 1) is on v1, 20 km away; v2 at the depot next door must not take it."""
+    p = problem(
+        [0, 1, 20],
+        [job("a", 1)],
+        [van("v1", start=2, on_board=frozenset({"a"})), van("v2")],
+    )
+    plan = solved(p)
+    assert stops_of(plan, "v1") == ["a"]
+    assert stops_of(plan, "v2") == []
+
+
+def test_a_new_order_when_every_vehicle_has_left_says_so() -> None:
+    p = _out_on_the_road()
+    p.vehicles = p.vehicles[:1]
+    plan = solved(p)
+    assert sorted(stops_of(plan, "v1")) == ["a", "b"]
+    assert plan.unassigned == {"n": UnassignedReason.NOT_LOADED}
+
+
+def test_a_new_order_nobody_could_reach_in_time_keeps_its_own_reason() -> None:
+    """Even with its parcel, the vehicle out could not have made the window."""
+    p = _out_on_the_road()
+    p.vehicles = p.vehicles[:1]
+    p.jobs[2] = job("n", 4, window=(0, 5))
+    assert solved(p).unassigned == {"n": UnassignedReason.WINDOW_IMPOSSIBLE}
+
+
+def test_a_parcel_cannot_be_on_board_two_vehicles() -> None:
+    p = _out_on_the_road()
+    p.vehicles[1] = van("v2", on_board=frozenset({"a"}))
+    with pytest.raises(ValueError, match="on board"):
+        solve(p, **QUICK)  # type: ignore[arg-type]

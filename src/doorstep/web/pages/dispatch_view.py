@@ -69,6 +69,7 @@ UNASSIGNED_LABELS: dict[str, str] = {
     "needs_missing_skill": "Needs a skill nobody has",
     "unreachable": "Address cannot be reached",
     "no_vehicle_time_left": "No vehicle time left",
+    "no_vehicle_at_depot": "Every vehicle that could take it has left",
 }
 DASH = "\u2013"  # an en dash, for ranges and missing values
 PROVIDER_LABELS = {"straight": "Straight line", "osm": "OSM road network", "osrm": "OSRM"}
