@@ -63,7 +63,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pyvrp
 from pyvrp import IteratedLocalSearch, IteratedLocalSearchParams, PenaltyManager, PenaltyParams
@@ -199,9 +199,7 @@ def _run(
         num_neighbours=NUM_NEIGHBOURS + extra,
         symmetric_proximity=params.neighbourhood.symmetric_proximity,
     )
-    neighbours = compute_neighbours(data, wide)
-    if extra:
-        neighbours = job_neighbours(model, neighbours, NUM_NEIGHBOURS)
+    neighbours = _neighbours(model, wide, extra)
     ls = LocalSearch(data, rng, neighbours, PerturbationManager(params.perturbation))
     for op in params.operators:
         if op.supports(data):
@@ -222,6 +220,17 @@ def _run(
             random = _as_solution(model, with_own_breaks(model, problem, visits))
         initial = ls(random, pm.max_cost_evaluator(), exhaustive=True)
     return IteratedLocalSearch(data, pm, ls, initial, params.ils).run(stop, collect_stats=False)
+
+
+def _neighbours(model: PyvrpModel, params: NeighbourhoodParams, extra: int) -> Any:
+    """The granular neighbourhood of ``model``, computed once: every phase of a search runs on
+    the same data, and the computation is quadratic in the stops."""
+    if model.neighbours is None:
+        neighbours = compute_neighbours(model.data, params)
+        if extra:
+            neighbours = job_neighbours(model, neighbours, NUM_NEIGHBOURS)
+        model.neighbours = neighbours
+    return model.neighbours
 
 
 def _uses_forbidden(model: PyvrpModel, best: pyvrp.Solution) -> bool:
