@@ -70,7 +70,7 @@ def break_spots(
     )
     anywhere = []
     for job in jobs:
-        reach = start.time + int(problem.durations[start.location, job.location])
+        reach = start.time + int(problem.matrices(vehicle)[0][start.location, job.location])
         if job.skills <= vehicle.skills and max(reach, job.tw_start_s) + job.service_s <= latest:
             anywhere.append((_gap(job.tw_end_s + job.service_s, e, latest), job.location))
     for _, loc in on_route + sorted(anywhere):

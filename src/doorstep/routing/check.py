@@ -20,7 +20,8 @@ def route_distance(problem: Problem, vehicle: VehicleSpec, job_locations: list[i
     path = [vehicle.start_location, *job_locations]
     if vehicle.end_location is not None:
         path.append(vehicle.end_location)
-    return sum(int(problem.distances[a, b]) for a, b in pairwise(path))
+    distances = problem.matrices(vehicle)[1]
+    return sum(int(distances[a, b]) for a, b in pairwise(path))
 
 
 def check_solution(problem: Problem, solution: Solution) -> list[str]:
@@ -106,13 +107,11 @@ def _check_route(problem: Problem, vehicle: VehicleSpec, route: PlannedRoute) ->
         found.append(f"{name}: works through its break window without a break")
 
     t, loc, driving, load = route.start_s, vehicle.start_location, 0, list(demand)
+    durations, distances = problem.matrices(vehicle)
     break_done = brk_at is None or brk is None
     for stop in route.stops:
         job = jobs[stop.job_id]
-        leg, dist = (
-            int(problem.durations[loc, job.location]),
-            int(problem.distances[loc, job.location]),
-        )
+        leg, dist = int(durations[loc, job.location]), int(distances[loc, job.location])
         if max(leg, dist) >= UNREACHABLE:
             found.append(f"{name}: {job.id} cannot be reached from location {loc}")
         earliest = t + leg
@@ -149,7 +148,7 @@ def _check_route(problem: Problem, vehicle: VehicleSpec, route: PlannedRoute) ->
         t = max(t, brk_at + brk_len)
     end = t
     if vehicle.end_location is not None:
-        leg = int(problem.durations[loc, vehicle.end_location])
+        leg = int(durations[loc, vehicle.end_location])
         if leg >= UNREACHABLE:
             found.append(f"{name}: cannot reach its end location")
         end, driving = t + leg, driving + leg

@@ -37,6 +37,8 @@ _enums: Any = importlib.import_module("ortools.constraint_solver.routing_enums_p
 
 def solve_ortools(problem: Problem, *, time_limit_s: float) -> Solution:
     """Solve ``problem`` by distance with OR-Tools' guided local search for ``time_limit_s``."""
+    if any(v.travel is not None for v in problem.vehicles):
+        raise ValueError("the OR-Tools baseline drives every vehicle on the default matrices")
     started = time.perf_counter()
     vehicles, jobs = problem.vehicles, problem.jobs
     depot_locs: list[int] = []

@@ -14,8 +14,12 @@ from doorstep.routing.travel.base import UNREACHABLE
 def validate(problem: Problem) -> dict[str, int]:
     """Check the contract; return which vehicle (index) each fixed job belongs to."""
     n = problem.durations.shape[0]
-    if problem.durations.shape != (n, n) or problem.distances.shape != (n, n):
-        raise ValueError("durations and distances must be square matrices of the same size")
+    for durations, distances in [(problem.durations, problem.distances), *problem.travel.values()]:
+        if durations.shape != (n, n) or distances.shape != (n, n):
+            raise ValueError("durations and distances must be square matrices of the same size")
+    for vehicle in problem.vehicles:
+        if vehicle.travel is not None and vehicle.travel not in problem.travel:
+            raise ValueError(f"vehicle {vehicle.id!r} drives on unknown travel {vehicle.travel!r}")
     ids = [j.id for j in problem.jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("job ids must be unique")
@@ -78,7 +82,6 @@ def classify(problem: Problem, job: Job, starts: list[VehicleStart]) -> Unassign
     can get there inside the window and still finish its shift."""
     if not problem.vehicles:
         return UnassignedReason.OUTSIDE_SHIFTS
-    dur, dist = problem.durations, problem.distances
     loc = job.location
 
     def fits(k: int) -> bool:
@@ -86,6 +89,7 @@ def classify(problem: Problem, job: Job, starts: list[VehicleStart]) -> Unassign
 
     def reachable(k: int) -> bool:
         v, s = problem.vehicles[k], starts[k].location
+        dur, dist = problem.matrices(v)
         there = max(dur[s, loc], dist[s, loc]) < UNREACHABLE
         end = v.end_location
         return bool(there and (end is None or max(dur[loc, end], dist[loc, end]) < UNREACHABLE))
@@ -98,6 +102,7 @@ def classify(problem: Problem, job: Job, starts: list[VehicleStart]) -> Unassign
 
     def in_time(k: int) -> bool:
         v, s = problem.vehicles[k], starts[k]
+        dur = problem.matrices(v)[0]
         begin = max(s.time + int(dur[s.location, loc]), job.tw_start_s)
         back = 0 if v.end_location is None else int(dur[loc, v.end_location])
         return begin <= job.tw_end_s and begin + job.service_s + back <= v.shift_end_s

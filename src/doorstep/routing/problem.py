@@ -66,6 +66,7 @@ class VehicleSpec:
     fixed_jobs: tuple[str, ...] = ()
     preferred_jobs: frozenset[str] = frozenset()
     on_board: frozenset[str] | None = None
+    travel: str | None = None  # which of ``Problem.travel`` it drives on (None: the default)
 
     @property
     def carries(self) -> frozenset[str]:
@@ -84,6 +85,14 @@ class Problem:
     # Cost of leaving a required job unplanned, relative to one unit of distance.
     unassigned_penalty: int = 10_000_000
     reassign_penalty: int = 2_000
+    # Other travel profiles (e.g. "cargo_bike"): name -> (durations, distances), same shape.
+    travel: dict[str, tuple[IntMatrix, IntMatrix]] = field(default_factory=dict)
+
+    def matrices(self, vehicle: VehicleSpec) -> tuple[IntMatrix, IntMatrix]:
+        """(durations, distances) that ``vehicle`` drives on."""
+        if vehicle.travel is None:
+            return self.durations, self.distances
+        return self.travel[vehicle.travel]
 
 
 @dataclass

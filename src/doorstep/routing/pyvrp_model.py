@@ -181,18 +181,19 @@ def build_model(
             )
             break_clients.append(BreakClient(k, loc))
 
-    # Routing profiles: one per (jobs the vehicle may not serve, jobs it would take from
-    # another vehicle that had them before).
+    # Routing profiles: one per (travel matrices, jobs the vehicle may not serve, jobs it would
+    # take from another vehicle that had them before).
     preferred_by: dict[str, set[int]] = {}
     for k, v in enumerate(vehicles):
         for job_id in v.preferred_jobs:
             preferred_by.setdefault(job_id, set()).add(k)
-    profile_keys: dict[tuple[frozenset[int], frozenset[int]], pyvrp.Profile] = {}
+    profile_keys: dict[tuple[str | None, frozenset[int], frozenset[int]], pyvrp.Profile] = {}
     vehicle_profile: dict[int, pyvrp.Profile] = {}
     no_sets = {k: frozenset(i for i, f in enumerate(forbidden) if k in f) for k in usable}
     locations = len(m.locations)
     most = max(1, PROFILE_BUDGET_BYTES // (16 * locations * locations))
-    shared = max(1, most // max(1, len(set(no_sets.values()))))
+    kinds = {(vehicles[k].travel, no_sets[k]) for k in usable}
+    shared = max(1, most // max(1, len(kinds)))
     group_of = _share_profiles(vehicles, jobs, preferred_by, shared)
     for k in usable:
         no = no_sets[k]
@@ -202,9 +203,10 @@ def build_model(
             for i, j in enumerate(jobs)
             if j.id in preferred_by and all(group_of[o] != mine for o in preferred_by[j.id])
         )
-        if (no, taken) not in profile_keys:
-            profile_keys[(no, taken)] = m.add_profile(name=f"profile{len(profile_keys)}")
-        vehicle_profile[k] = profile_keys[(no, taken)]
+        profile_key = (vehicles[k].travel, no, taken)
+        if profile_key not in profile_keys:
+            profile_keys[profile_key] = m.add_profile(name=f"profile{len(profile_keys)}")
+        vehicle_profile[k] = profile_keys[profile_key]
 
     # Vehicle types: identical vehicles (same start, end, times, capacity, profile) share one.
     groups: dict[tuple[int, int | None, int, int, tuple[int, ...], int], list[int]] = {}
@@ -242,28 +244,41 @@ def build_model(
         type_vehicles.append(members)
 
     idx = np.array([max(0, loc) for loc in matrix_of], dtype=np.int64)
-    distance = _clip(problem.distances[np.ix_(idx, idx)])
-    duration = _clip(problem.durations[np.ix_(idx, idx)])
-    if anywhere is not None:  # every location reaches the "anywhere" end for free
-        pos = matrix_of.index(-1)
-        for matrix in (distance, duration):
-            matrix[:, pos] = 0
-            matrix[pos, :] = 0
-    np.fill_diagonal(duration, 0)
-    distances = []
-    for no, taken in profile_keys:
+    base: dict[str | None, tuple[IntMatrix, IntMatrix]] = {}
+    for travel in dict.fromkeys(key[0] for key in profile_keys):
+        durations, distances = (
+            problem.travel[travel]
+            if travel
+            else (
+                problem.durations,
+                problem.distances,
+            )
+        )
+        distance = _clip(distances[np.ix_(idx, idx)])
+        duration = _clip(durations[np.ix_(idx, idx)])
+        if anywhere is not None:  # every location reaches the "anywhere" end for free
+            pos = matrix_of.index(-1)
+            for matrix in (distance, duration):
+                matrix[:, pos] = 0
+                matrix[pos, :] = 0
+        np.fill_diagonal(duration, 0)
+        base[travel] = (duration, distance)
+    profile_durations, profile_distances = [], []
+    for travel, no, taken in profile_keys:
+        duration, distance = base[travel]
         profile_distance = distance.copy()
         profile_distance[:, [num_depots + i for i in sorted(taken)]] += reassign
         profile_distance[:, [num_depots + i for i in sorted(no)]] += prohibitive
         np.fill_diagonal(profile_distance, 0)
-        distances.append(profile_distance)
+        profile_distances.append(profile_distance)
+        profile_durations.append(duration)
     data = pyvrp.ProblemData(
         m.locations,
         m.clients,
         m.depots,
         m.vehicle_types,
-        cast(Any, distances),
-        cast(Any, [duration] * len(distances)),
+        cast(Any, profile_distances),
+        cast(Any, profile_durations),
         m.groups,
     )
     return PyvrpModel(data, jobs, break_clients, type_vehicles, vehicle_type, forbidden, prize)

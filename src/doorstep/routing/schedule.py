@@ -51,10 +51,11 @@ def forward(problem: Problem, vehicle: VehicleSpec, items: list[Visit], t0: int)
     """Drive the route from ``t0``: wait for windows, serve, then go to the end (if any)."""
     tl = Timeline([], [], [], [], [], t0, 0, 0)
     t, loc = t0, vehicle.start_location
+    durations, distances = problem.matrices(vehicle)
     for item in items:
         at = loc if item.job is None else item.location  # a break is taken where one is
-        dur = int(problem.durations[loc, at])
-        tl.leg_distances.append(int(problem.distances[loc, at]))
+        dur = int(durations[loc, at])
+        tl.leg_distances.append(int(distances[loc, at]))
         tl.leg_durations.append(dur)
         arrival = t + dur
         start = max(arrival, item.tw_start)
@@ -65,8 +66,8 @@ def forward(problem: Problem, vehicle: VehicleSpec, items: list[Visit], t0: int)
         loc = at
     tl.end_s = t
     if vehicle.end_location is not None:
-        tl.end_duration = int(problem.durations[loc, vehicle.end_location])
-        tl.end_distance = int(problem.distances[loc, vehicle.end_location])
+        tl.end_duration = int(durations[loc, vehicle.end_location])
+        tl.end_distance = int(distances[loc, vehicle.end_location])
         tl.end_s = t + tl.end_duration
     return tl
 

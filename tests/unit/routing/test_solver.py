@@ -367,3 +367,29 @@ def test_a_parcel_cannot_be_on_board_two_vehicles() -> None:
     p.vehicles[1] = van("v2", on_board=frozenset({"a"}))
     with pytest.raises(ValueError, match="on board"):
         solve(p, **QUICK)  # type: ignore[arg-type]
+
+
+def test_each_vehicle_is_planned_on_its_own_travel_times() -> None:
+    """The cargo bike takes twice as long as the van on this road. "a" (10 km out, due within
+    10 minutes) only the van can make; "b", 1 km the other way, goes to the bike (listed
+    first), and every time is checked on the vehicle's own matrix."""
+    p = problem(
+        [0, 10, -1],
+        [job("a", 1, window=(0, 10 * MINUTE)), job("b", 2, window=(0, 3 * MINUTE))],
+        [
+            dataclasses.replace(van("bike"), travel="cargo_bike"),
+            van("van"),
+        ],
+    )
+    p.travel = {"cargo_bike": (p.durations * 2, p.distances)}
+    plan = solved(p)
+    assert stops_of(plan, "van") == ["a"]
+    assert stops_of(plan, "bike") == ["b"]
+    bike = next(r for r in plan.routes if r.vehicle_id == "bike")
+    assert bike.stops[0].arrival_s - bike.start_s == 2 * MINUTE
+
+
+def test_a_vehicle_on_an_unknown_travel_profile_is_refused() -> None:
+    p = problem([0, 1], [job("a", 1)], [dataclasses.replace(van("v1"), travel="boat")])
+    with pytest.raises(ValueError, match="unknown travel"):
+        solve(p, **QUICK)  # type: ignore[arg-type]
