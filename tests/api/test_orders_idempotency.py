@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from doorstep.clock import FrozenClock
-from doorstep.domain.orders import idempotency, service
-from doorstep.domain.orders.models import IdempotencyRecord, Order
+from doorstep.domain import idempotency
+from doorstep.domain.idempotency import IdempotencyRecord
+from doorstep.domain.orders import service
+from doorstep.domain.orders.models import Order
 from doorstep.runtime import Runtime
 from doorstep.web.app import create_app
 from tests.conftest import MerchantCtx
+from tests.live import live_server
 
 ORDER: dict[str, Any] = {
     "reference": "SO-1001",
@@ -145,27 +143,6 @@ def test_a_request_still_in_flight_is_409(
     clock.advance(idempotency.IN_FLIGHT_LEASE)
     taken = app_client.post("/v1/orders", json=body, headers=with_key(merchant, "k-5"))
     assert taken.status_code == 201
-
-
-@contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on an ephemeral 127.0.0.1 port in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def test_a_concurrent_retry_is_409_on_a_live_server(

@@ -1,6 +1,7 @@
 """Imports every model so ``Base.metadata`` knows the whole schema (Alembic, drift checks)."""
 
 from doorstep.db.base import Base
+from doorstep.domain import idempotency
 from doorstep.domain.accounts import models as accounts
 from doorstep.domain.dispatch import models as dispatch
 from doorstep.domain.feedback import models as feedback
@@ -16,6 +17,7 @@ __all__ = [
     "accounts",
     "dispatch",
     "feedback",
+    "idempotency",
     "metadata",
     "notifications",
     "orders",

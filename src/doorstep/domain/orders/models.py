@@ -1,4 +1,4 @@
-"""Orders, their parcels, the delivery event log and stored idempotent answers."""
+"""Orders, their parcels and the delivery event log."""
 
 from __future__ import annotations
 
@@ -126,24 +126,3 @@ class DeliveryEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class IdempotencyRecord(Base):
-    """The first answer to a request sent with an ``Idempotency-Key`` (IETF httpapi draft)."""
-
-    __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("merchant_id", "key"),)
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
-    key: Mapped[str] = mapped_column(String(255))
-    method: Mapped[str] = mapped_column(String(8))
-    path: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))  # in_flight | done
-    response_status: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

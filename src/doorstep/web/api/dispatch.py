@@ -4,16 +4,22 @@ Handlers parse, call one domain verb and serialise. Planning and re-planning run
 for up to minutes, so their merchant dependency ends the authentication transaction first and
 the verbs open short transactions of their own (a long-open transaction would hold SQLite's
 write lock, or row locks on PostgreSQL, for the whole optimisation).
+
+The plan POSTs that create or change state (plan, publish, re-plan, move a stop) accept an
+``Idempotency-Key``, as ``POST /v1/orders`` does: a client that timed out and retries gets the
+first answer again instead of a second plan (see :mod:`doorstep.domain.idempotency`).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
+from doorstep.domain import idempotency
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch import moves, planning, publishing, replanning, resources, views
 from doorstep.domain.dispatch.plan_schemas import (
@@ -47,6 +53,8 @@ from doorstep.domain.dispatch.schemas import (
     shift_out,
     vehicle_out,
 )
+from doorstep.domain.idempotency import Answer
+from doorstep.settings import Settings
 from doorstep.web.deps import (
     ApiActorDep,
     ClockDep,
@@ -57,6 +65,7 @@ from doorstep.web.deps import (
     SessionDep,
     SettingsDep,
 )
+from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED, IdempotencyDep, respond
 from doorstep.web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["dispatch"], dependencies=[JSONBody])
@@ -77,6 +86,23 @@ DELETE = {**READ, **_problems(e409="Still in use (by a published plan, shifts or
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 After = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+
+
+def _idempotent(responses: Responses) -> Responses:
+    """``responses`` with the ``Idempotency-Key`` problems joined to their 409 and 422."""
+
+    def joined(code: int, reason: str) -> str:
+        first = responses.get(code, {}).get("description")
+        return f"{first}; or {reason}" if first else reason[0].upper() + reason[1:]
+
+    return {**responses, **_problems(e409=joined(409, KEY_IN_FLIGHT), e422=joined(422, KEY_REUSED))}
+
+
+def _planning_lease(time_limit_s: float | None, settings: Settings) -> timedelta:
+    """How long a planning request may hold its key: the search's time limit and the usual
+    lease for the rest (loading, travel times, saving). A retry sooner than that is a 409."""
+    limit = time_limit_s if time_limit_s is not None else settings.plan_time_limit_s
+    return idempotency.IN_FLIGHT_LEASE + timedelta(seconds=limit)
 
 
 def _tz(merchant: Merchant) -> ZoneInfo:
@@ -311,23 +337,34 @@ def delete_shift(shift_id: str, merchant: MerchantDep, session: SessionDep) -> R
     "/plans",
     status_code=201,
     response_model=PlanOut,
-    responses=WRITE,
+    responses=_idempotent(WRITE),
     summary="Plan a depot's day (a draft; publish it to dispatch)",
 )
 def create_plan(
-    body: PlanCreate, merchant: OwnTransactionsMerchantDep, runtime: RuntimeDep
-) -> PlanOut:
-    view = planning.create_plan(
-        runtime.sessions,
-        runtime.clock,
-        runtime.settings,
-        merchant_id=merchant.id,
-        depot_id=body.depot_id,
-        day=body.date,
-        time_limit_s=body.time_limit_s,
-        seed=body.seed,
+    body: PlanCreate,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    idem: IdempotencyDep,
+) -> Response:
+    def action() -> Answer:
+        view = planning.create_plan(
+            runtime.sessions,
+            runtime.clock,
+            runtime.settings,
+            merchant_id=merchant.id,
+            depot_id=body.depot_id,
+            day=body.date,
+            time_limit_s=body.time_limit_s,
+            seed=body.seed,
+        )
+        return Answer(201, plan_out(view).model_dump(mode="json"))
+
+    lease = _planning_lease(body.time_limit_s, runtime.settings)
+    return respond(
+        idempotency.run_with_own_transactions(
+            runtime.sessions, runtime.clock, idem, action, lease=lease
+        )
     )
-    return plan_out(view)
 
 
 @router.get(
@@ -357,66 +394,91 @@ def get_plan(plan_id: str, merchant: MerchantDep, session: SessionDep) -> PlanOu
 @router.post(
     "/plans/{plan_id}/publish",
     response_model=PlanOut,
-    responses={**READ, **_problems(e409="Not a draft, or its orders changed")},
+    responses=_idempotent({**READ, **_problems(e409="Not a draft, or its orders changed")}),
     summary="Publish a draft: schedule its orders, supersede the previous plan",
 )
 def publish_plan(
-    plan_id: str, merchant: MerchantDep, session: SessionDep, clock: ClockDep, actor: ApiActorDep
-) -> PlanOut:
-    return plan_out(publishing.publish_plan(session, clock, merchant.id, plan_id, actor=actor))
+    plan_id: str,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    actor: ApiActorDep,
+    idem: IdempotencyDep,
+) -> Response:
+    def action(session: Session) -> Answer:
+        view = publishing.publish_plan(session, clock, merchant.id, plan_id, actor=actor)
+        return Answer(200, plan_out(view).model_dump(mode="json"))
+
+    return respond(idempotency.run(runtime.sessions, clock, idem, action))
 
 
 @router.post(
     "/plans/{plan_id}/replan",
     status_code=201,
     response_model=PlanOut,
-    responses={**WRITE, **_problems(e409="Only the published plan can be re-planned")},
+    responses=_idempotent({**WRITE, **_problems(e409="Only the published plan can be re-planned")}),
     summary="Re-plan a published plan from where things stand now (a new draft)",
 )
 def replan(
     plan_id: str,
     merchant: OwnTransactionsMerchantDep,
     runtime: RuntimeDep,
+    idem: IdempotencyDep,
     body: ReplanIn | None = None,
-) -> PlanOut:
+) -> Response:
     body = body or ReplanIn()
-    view = replanning.replan(
-        runtime.sessions,
-        runtime.clock,
-        runtime.settings,
-        merchant_id=merchant.id,
-        plan_id=plan_id,
-        dropped_shift_ids=body.dropped_shift_ids,
-        time_limit_s=body.time_limit_s,
-        seed=body.seed,
+
+    def action() -> Answer:
+        view = replanning.replan(
+            runtime.sessions,
+            runtime.clock,
+            runtime.settings,
+            merchant_id=merchant.id,
+            plan_id=plan_id,
+            dropped_shift_ids=body.dropped_shift_ids,
+            time_limit_s=body.time_limit_s,
+            seed=body.seed,
+        )
+        return Answer(201, plan_out(view).model_dump(mode="json"))
+
+    lease = _planning_lease(body.time_limit_s, runtime.settings)
+    return respond(
+        idempotency.run_with_own_transactions(
+            runtime.sessions, runtime.clock, idem, action, lease=lease
+        )
     )
-    return plan_out(view)
 
 
 @router.post(
     "/plans/{plan_id}/moves",
     response_model=PlanOut,
-    responses={**WRITE, **_problems(e409="The stop is under way, or the plan is over")},
+    responses=_idempotent(
+        {**WRITE, **_problems(e409="The stop is under way, or the plan is over")}
+    ),
     summary="Move a stop by hand; the routes it touches are recomputed",
 )
 def move_stop(
     plan_id: str,
     body: MoveIn,
-    merchant: MerchantDep,
-    session: SessionDep,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
     clock: ClockDep,
     settings: SettingsDep,
     actor: ApiActorDep,
-) -> PlanOut:
-    view = moves.move_stop(
-        session,
-        clock,
-        settings,
-        merchant.id,
-        plan_id,
-        order_id=body.order_id,
-        to_route_id=body.to_route_id,
-        position=body.position,
-        actor=actor,
-    )
-    return plan_out(view)
+    idem: IdempotencyDep,
+) -> Response:
+    def action(session: Session) -> Answer:
+        view = moves.move_stop(
+            session,
+            clock,
+            settings,
+            merchant.id,
+            plan_id,
+            order_id=body.order_id,
+            to_route_id=body.to_route_id,
+            position=body.position,
+            actor=actor,
+        )
+        return Answer(200, plan_out(view).model_dump(mode="json"))
+
+    return respond(idempotency.run(runtime.sessions, clock, idem, action))

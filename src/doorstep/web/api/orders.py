@@ -11,15 +11,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.orm import Session
 
+from doorstep.domain import idempotency
 from doorstep.domain.accounts.models import Merchant
-from doorstep.domain.orders import idempotency, queries, service
+from doorstep.domain.idempotency import Answer
+from doorstep.domain.orders import queries, service
 from doorstep.domain.orders.csv_import import COLUMNS, ImportRejected
-from doorstep.domain.orders.idempotency import Answer, IdempotentRequest
 from doorstep.domain.orders.schemas import (
     CancelIn,
     EventOut,
@@ -44,12 +45,12 @@ from doorstep.web.deps import (
     SettingsDep,
     UnsupportedMediaType,
 )
+from doorstep.web.idempotency import IdempotencyDep, respond
 from doorstep.web.problems import PROBLEM_JSON, TYPE_BASE
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "application/vnd.ms-excel", "text/plain"})
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class FieldProblem(BaseModel):
@@ -96,33 +97,6 @@ IDEMPOTENT: Responses = {
 # --- dependencies ---
 
 
-async def _idempotent_request(
-    request: Request,
-    merchant: OwnTransactionsMerchantDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Retry-safe key (IETF httpapi draft); answers are kept 24 h",
-        ),
-    ] = None,
-) -> IdempotentRequest | None:
-    if idempotency_key is None:
-        return None
-    key = idempotency.parse_key(idempotency_key)
-    body = await request.body()
-    return IdempotentRequest(
-        merchant_id=merchant.id,
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
-    )
-
-
-IdempotencyDep = Annotated[IdempotentRequest | None, Depends(_idempotent_request)]
-
-
 async def _csv_body(request: Request) -> bytes:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in CSV_TYPES:
@@ -139,15 +113,6 @@ def _keys(merchant: Merchant, settings: SettingsDep) -> LinkKeys:
         base_url=settings.base_url,
         timezone=merchant.timezone,
     )
-
-
-def _respond(answer: Answer, *, location: bool = False) -> JSONResponse:
-    headers: dict[str, str] = {}
-    if answer.replayed:
-        headers[REPLAYED_HEADER] = "true"
-    if location and answer.status_code == 201 and isinstance(answer.body, dict):
-        headers["Location"] = f"{router.prefix}/orders/{answer.body['id']}"
-    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
 # --- endpoints ---
@@ -198,7 +163,7 @@ def import_orders(
         return Answer(201, result.model_dump(mode="json"))
 
     try:
-        return _respond(idempotency.run(runtime.sessions, clock, idem, action))
+        return respond(idempotency.run(runtime.sessions, clock, idem, action))
     except ImportRejected as exc:
         return JSONResponse(
             {
@@ -243,7 +208,9 @@ def create_order(
         )
         return Answer(201, OrderOut.of(order, keys).model_dump(mode="json"))
 
-    return _respond(idempotency.run(runtime.sessions, clock, idem, action), location=True)
+    answer = idempotency.run(runtime.sessions, clock, idem, action)
+    location = f"{router.prefix}/orders/{answer.body['id']}" if answer.success else None
+    return respond(answer, location=location)
 
 
 @router.get(

@@ -1,15 +1,22 @@
-"""``Idempotency-Key`` for creating requests (IETF httpapi draft "The Idempotency-Key HTTP
-Header Field").
+"""``Idempotency-Key`` for creating and state-changing requests (IETF httpapi draft "The
+Idempotency-Key HTTP Header Field"), shared by every router that accepts the header.
 
 * The first request with a key *claims* it: an ``in_flight`` record, committed on its own so a
   concurrent retry sees it and gets **409**.
-* The work runs in a second transaction which, on a 2xx answer, also marks the record ``done``
-  with the answer, so "orders created" and "answer stored" commit together.
+* :func:`run` does the work in a second transaction which, on a 2xx answer, also marks the
+  record ``done`` with the answer, so "order created" and "answer stored" commit together.
+  :func:`run_with_own_transactions` is for verbs that open their own short transactions (the
+  optimiser runs between them): the answer is stored right after the work, in a transaction of
+  its own. A process that dies in between leaves the claim ``in_flight`` until its lease ends;
+  a retry after that does the work again.
 * A retry with the same key and the same request (method, path, canonical body) gets the stored
-  answer again, flagged as replayed; the same key with a different request is **422**.
+  answer again, flagged as replayed; the same key with a different request is **422**. Keys
+  belong to a merchant, not to an endpoint: a key used on ``POST /v1/orders`` and again on
+  ``POST /v1/plans`` is a reuse (422), never a replay of the other endpoint's answer.
 * A 4xx/5xx answer, or an exception, releases the key so the client can fix the request and
-  retry with it. Keys expire 24 hours after first use. A claim older than
-  :data:`IN_FLIGHT_LEASE` is taken to belong to a process that died, and may be taken over.
+  retry with it. Keys expire 24 hours after first use. A claim older than its lease
+  (:data:`IN_FLIGHT_LEASE` unless the endpoint needs longer) is taken to belong to a process
+  that died, and may be taken over.
 """
 
 from __future__ import annotations
@@ -18,23 +25,55 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from doorstep.clock import Clock
+from doorstep.db.base import Base
 from doorstep.db.engine import transaction
+from doorstep.db.types import UTCDateTime
 from doorstep.domain.errors import Conflict, DomainError, FieldError, Unprocessable
-from doorstep.domain.orders.models import IdempotencyRecord
 
 KEY_TTL = timedelta(hours=24)
 IN_FLIGHT_LEASE = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 IN_FLIGHT = "in_flight"
 DONE = "done"
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request sent with an ``Idempotency-Key`` (IETF httpapi draft)."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("merchant_id", "key"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # in_flight | done
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class KeyInFlight(Conflict):
@@ -106,7 +145,19 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _claim_once(session: Session, clock: Clock, request: IdempotentRequest) -> int | Answer:
+def _reused(record: IdempotencyRecord, request: IdempotentRequest) -> KeyReused:
+    first = f"{record.method} {record.path}"
+    if (record.method, record.path) == (request.method.upper(), request.path[:255]):
+        first += " with another body"
+    return KeyReused(
+        f"this Idempotency-Key was already used for a different request ({first}); "
+        "use a new key for a new request"
+    )
+
+
+def _claim_once(
+    session: Session, clock: Clock, request: IdempotentRequest, lease: timedelta
+) -> int | Answer:
     now = clock.now()
     record = session.scalar(
         select(IdempotencyRecord)
@@ -122,14 +173,11 @@ def _claim_once(session: Session, clock: Clock, request: IdempotentRequest) -> i
         record = None
     if record is not None:
         if record.fingerprint != request.fingerprint:
-            raise KeyReused(
-                "this Idempotency-Key was already used for a different request; "
-                "use a new key for a new request"
-            )
+            raise _reused(record, request)
         if record.state == DONE and record.response_status is not None:
             body = json.loads(record.response_body) if record.response_body else None
             return Answer(record.response_status, body, replayed=True)
-        if now - record.created_at < IN_FLIGHT_LEASE:
+        if now - record.created_at < lease:
             raise KeyInFlight(
                 "a request with this Idempotency-Key is still being processed; retry shortly"
             )
@@ -153,15 +201,20 @@ def _claim_once(session: Session, clock: Clock, request: IdempotentRequest) -> i
 
 
 def claim(
-    sessions: sessionmaker[Session], clock: Clock, request: IdempotentRequest
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    request: IdempotentRequest,
+    *,
+    lease: timedelta = IN_FLIGHT_LEASE,
 ) -> int | Answer:
     """Claim the key (committed at once): a record id to finish later, or a stored answer.
 
-    Raises :class:`KeyReused` (422) or :class:`KeyInFlight` (409)."""
+    Raises :class:`KeyReused` (422) or :class:`KeyInFlight` (409, while an earlier claim is
+    younger than ``lease``)."""
     for attempt in range(2):
         try:
             with transaction(sessions) as session:
-                return _claim_once(session, clock, request)
+                return _claim_once(session, clock, request, lease)
         except IntegrityError:
             # A concurrent request inserted the same key first; look again at what it left.
             if attempt:
@@ -169,7 +222,8 @@ def claim(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _store(session: Session, record_id: int, answer: Answer) -> None:
+def _store(session: Session, record_id: int, answer: Answer) -> bool:
+    """Mark the claim done with ``answer``; False if a newer request took it over."""
     result = session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.id == record_id, IdempotencyRecord.state == IN_FLIGHT)
@@ -180,8 +234,7 @@ def _store(session: Session, record_id: int, answer: Answer) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-    if getattr(result, "rowcount", 1) != 1:
-        raise KeyInFlight("this Idempotency-Key was taken over by a newer request")
+    return getattr(result, "rowcount", 1) == 1
 
 
 def release(sessions: sessionmaker[Session], record_id: int) -> None:
@@ -199,26 +252,61 @@ def run(
     clock: Clock,
     request: IdempotentRequest | None,
     action: Callable[[Session], Answer],
+    *,
+    lease: timedelta = IN_FLIGHT_LEASE,
 ) -> Answer:
     """Run ``action`` in a transaction, at most once per idempotency key.
 
     Without a key (``request is None``) this is just a transaction around ``action``. With one,
-    the answer is stored on success and the key released on failure (see the module notes)."""
+    the answer is stored in the same transaction on success and the key released on failure
+    (see the module notes)."""
     if request is None:
         with transaction(sessions) as session:
             return action(session)
-    claimed = claim(sessions, clock, request)
+    claimed = claim(sessions, clock, request, lease=lease)
     if isinstance(claimed, Answer):
         return claimed
     try:
         with transaction(sessions) as session:
             answer = action(session)
-            if answer.success:
-                _store(session, claimed, answer)
+            if answer.success and not _store(session, claimed, answer):
+                raise KeyInFlight("this Idempotency-Key was taken over by a newer request")
     except BaseException:
         release(sessions, claimed)
         raise
     if not answer.success:
+        release(sessions, claimed)
+    return answer
+
+
+def run_with_own_transactions(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    request: IdempotentRequest | None,
+    action: Callable[[], Answer],
+    *,
+    lease: timedelta = IN_FLIGHT_LEASE,
+) -> Answer:
+    """Run ``action``, which opens its own transactions, at most once per idempotency key.
+
+    For long verbs (planning) that must not run inside one transaction. The answer is stored
+    just after ``action`` returns; ``lease`` must outlast the longest ``action``, or a retry
+    would take the claim over and do the work a second time."""
+    if request is None:
+        return action()
+    claimed = claim(sessions, clock, request, lease=lease)
+    if isinstance(claimed, Answer):
+        return claimed
+    try:
+        answer = action()
+    except BaseException:
+        release(sessions, claimed)
+        raise
+    if answer.success:
+        # The work is committed: answer with it even if a newer request took the claim over.
+        with transaction(sessions) as session:
+            _store(session, claimed, answer)
+    else:
         release(sessions, claimed)
     return answer
 
