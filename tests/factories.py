@@ -1,9 +1,9 @@
 """Factories that write rows straight through the ORM, for tests that need a realistic day
 without going through every API first.
 
-``monaco_day`` builds a small, seeded delivery day in Monaco: a depot in Fontvieille, three
-vans with their drivers and shifts, and orders spread over the principality with two-hour
-windows.
+``monaco_day`` builds a small, seeded delivery day in Monaco: a depot in Fontvieille (open
+07:00-20:00 every day, as every depot made here unless told otherwise), three vans with their
+drivers and shifts, and orders spread over the principality with two-hour windows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from doorstep.domain.dispatch.models import Depot, Driver, Shift, Vehicle
+from doorstep.domain.dispatch.schemas import DAYS
 from doorstep.domain.orders.models import Order
 from doorstep.ids import new_id
 
@@ -52,7 +53,7 @@ def make_depot(session: Session, merchant_id: str, **kw: Any) -> Depot:
         country="MC",
         lat=kw.pop("lat", FONTVIEILLE[0]),
         lon=kw.pop("lon", FONTVIEILLE[1]),
-        opening_hours=kw.pop("opening_hours", {"mon": [["07:00", "20:00"]]}),
+        opening_hours=kw.pop("opening_hours", {day: [["07:00", "20:00"]] for day in DAYS}),
         created_at=T0,
         **kw,
     )

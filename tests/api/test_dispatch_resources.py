@@ -20,7 +20,12 @@ DEPOT = {
         "lat": 43.7285,
         "lon": 7.4150,
     },
-    "opening_hours": {"mon": [["13:00", "20:00"], ["07:00", "12:00"]], "sat": [["08:00", "12:00"]]},
+    # Open on Wednesday 2026-11-25, the day the shifts here are on (planning honours the hours).
+    "opening_hours": {
+        "mon": [["13:00", "20:00"], ["07:00", "12:00"]],
+        "wed": [["07:00", "20:00"]],
+        "sat": [["08:00", "12:00"]],
+    },
 }
 VEHICLE = {
     "name": "Van 1",

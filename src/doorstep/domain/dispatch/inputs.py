@@ -3,12 +3,14 @@ reads that fill it.
 
 Orders due on a day are the plannable ones whose window starts that day in the merchant's
 timezone, plus same-day/next-day orders without a window that are due by then; the shifts are
-the planned or active ones starting that day at the depot, of active drivers and vehicles.
+the planned or active ones starting that day at the depot, of active drivers and vehicles, that
+the depot's opening hours leave some time (:mod:`.opening`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 from doorstep.clock import Clock
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Driver, Plan, Route, Shift, Stop, Vehicle
+from doorstep.domain.dispatch.opening import DepotSpan, closed_note, depot_span, open_during
 from doorstep.domain.dispatch.resources import access_depot, day_bounds
 from doorstep.domain.errors import FieldError, NotFound, Unprocessable
 from doorstep.domain.orders.models import Order
@@ -127,16 +130,75 @@ class DayInput:
     stop_status: dict[str, str] = field(default_factory=dict)  # order -> en_route|arrived
     breaks_taken: dict[str, str] = field(default_factory=dict)  # shift -> when (ISO), re-plans
     skipped_shifts: list[dict[str, str]] = field(default_factory=list)
+    # The depot's week of opening hours in ``tz``; empty: always open.
+    opening_hours: dict[str, list[list[str]]] = field(default_factory=dict)
 
     @property
     def epoch(self) -> datetime:
         return datetime.combine(self.day, dtime(0), tzinfo=self.tz).astimezone(UTC)
+
+    def free_at(self, shift: ShiftInput) -> datetime:
+        """When the shift's vehicle is free: its start, or the re-planning start if later."""
+        start = self.starts.get(shift.shift_id)
+        return max(shift.start_at, start.at) if start is not None else shift.start_at
+
+    def is_out(self, shift_id: str) -> bool:
+        """Whether the vehicle has left the depot already (re-planning): it has stops made or
+        under way, or starts from a position or a stop rather than the depot."""
+        start = self.starts.get(shift_id)
+        return (
+            bool(self.fixed.get(shift_id))
+            or shift_id in self.history
+            or (start is not None and start.kind != "depot")
+        )
+
+    def depot_span(self, shift: ShiftInput) -> DepotSpan | None:
+        """When the shift's vehicle may leave the depot and must be back, as the depot's
+        opening hours allow; None when they leave it no time (see :func:`.opening.depot_span`)."""
+        free = self.free_at(shift)
+        return depot_span(
+            open_during(self.opening_hours, self.tz, free, shift.end_at),
+            free,
+            shift.end_at,
+            returns=shift.return_to_depot,
+            out=self.is_out(shift.shift_id),
+        )
 
 
 def to_seconds(epoch: datetime, at: datetime, *, up: bool = False) -> int:
     """Whole seconds from ``epoch`` to ``at`` (rounded up for starts, down for ends)."""
     seconds = (at - epoch).total_seconds()
     return math.ceil(seconds) if up else math.floor(seconds)
+
+
+def drop_closed_shifts(day: DayInput, drivers: Mapping[str, str]) -> list[ShiftInput]:
+    """Take the shifts the depot's opening hours leave no time out of ``day.shifts`` and note
+    each in ``day.skipped_shifts`` with a sentence for the dispatcher (``drivers``: shift id ->
+    driver's name). Returns the shifts taken out."""
+    kept: list[ShiftInput] = []
+    closed: list[ShiftInput] = []
+    for shift in day.shifts:
+        (kept if day.depot_span(shift) is not None else closed).append(shift)
+    for shift in closed:
+        free = day.free_at(shift)
+        note = closed_note(
+            open_during(day.opening_hours, day.tz, free, shift.end_at) or [],
+            free,
+            shift.end_at,
+            day.tz,
+        )
+        hours = f"{shift.start_at.astimezone(day.tz):%H:%M}-{shift.end_at.astimezone(day.tz):%H:%M}"
+        name = drivers.get(shift.shift_id, "a driver")
+        day.skipped_shifts.append(
+            {
+                "shift_id": shift.shift_id,
+                "reason": "depot_closed",
+                "detail": f"Shift of {name} {hours}: {note}",
+            }
+        )
+        day.starts.pop(shift.shift_id, None)
+    day.shifts = kept
+    return closed
 
 
 # --- Database -------------------------------------------------------------------------------
@@ -257,7 +319,8 @@ def load_day(
     """Read ``day`` at the depot: due orders and the shifts of active drivers and vehicles.
 
     Planning the current day mid-way starts every vehicle at the depot no earlier than now,
-    and leaves out shifts that are already over."""
+    and leaves out shifts that are already over, and those the depot's opening hours leave no
+    time (:func:`drop_closed_shifts`)."""
     merchant = session.get(Merchant, merchant_id)
     if merchant is None:
         raise NotFound("no such merchant")
@@ -276,6 +339,7 @@ def load_day(
     shifts: list[ShiftInput] = []
     starts: dict[str, RouteStart] = {}
     skipped: list[dict[str, str]] = []
+    drivers: dict[str, str] = {}
     for shift, driver, vehicle in day_shifts(session, merchant_id, depot_id, day, tz):
         if not (driver.active and vehicle.active):
             who = "driver" if not driver.active else "vehicle"
@@ -287,9 +351,10 @@ def load_day(
         if shift.start_at < now:
             starts[shift.id] = RouteStart(depot_point, now, "depot")
         shifts.append(shift_input(shift, driver, vehicle))
+        drivers[shift.id] = driver.name
     service = default_service_s(merchant, settings)
     orders = [order_input(o, service) for o in due_orders(session, merchant, depot_id, day, today)]
-    return DayInput(
+    day_input = DayInput(
         merchant_id=merchant_id,
         depot_id=depot_id,
         day=day,
@@ -299,4 +364,7 @@ def load_day(
         shifts=shifts,
         starts=starts,
         skipped_shifts=skipped,
+        opening_hours=depot.opening_hours or {},
     )
+    drop_closed_shifts(day_input, drivers)
+    return day_input

@@ -33,7 +33,8 @@ class Depot(Base):
     country: Mapped[str] = mapped_column(String(2))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    # {"mon": [["08:00", "20:00"]], ...} in the merchant's timezone; missing day = closed.
+    # {"mon": [["08:00", "20:00"]], ...} in the merchant's timezone; missing day = closed, no
+    # hours at all = never closed. Planning keeps departures and returns inside them (opening.py).
     opening_hours: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

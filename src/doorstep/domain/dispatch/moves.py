@@ -31,6 +31,7 @@ from doorstep.domain.dispatch.inputs import (
 )
 from doorstep.domain.dispatch.models import Driver, Plan, Route, Shift, Stop, Vehicle
 from doorstep.domain.dispatch.planning import (
+    leave_windows,
     order_job,
     travel_matrices,
     travel_provider,
@@ -101,7 +102,8 @@ def resimulate(
             start = RouteStart(o.point, left, "stop")
     points = [day.depot, start.point] + [orders[s.order_id].point for s in remaining]
     matrix = travel_matrices(provider, points, [shift.profile]).by_profile[shift.profile]
-    vehicle = vehicle_spec(shift, replace(day, starts={shift.shift_id: start}), 1)
+    route_day = replace(day, starts={shift.shift_id: start})
+    vehicle = vehicle_spec(shift, route_day, 1)
     horizon = max(86_400, vehicle.shift_end_s)
     jobs = [
         order_job(orders[s.order_id], 2 + i, day.epoch, horizon) for i, s in enumerate(remaining)
@@ -113,6 +115,7 @@ def resimulate(
         matrix.distances_m,
         break_after=_break_after(meta),
         late_start=start.kind == "depot" and not done and _locked(route) == 0,
+        leave_within=leave_windows(shift, route_day),
         labels={o.order_id: o.reference for o in orders.values()},
     )
     epoch = day.epoch
@@ -294,6 +297,7 @@ def _move_inputs(
         depot=LatLon(depot.lat, depot.lon),
         orders=[],
         shifts=list(shifts.values()),
+        opening_hours=depot.opening_hours or {},
     )
     return day, shifts, inputs
 

@@ -41,6 +41,7 @@ from doorstep.domain.dispatch.inputs import (
     to_seconds,
 )
 from doorstep.domain.dispatch.models import Plan, Route, Stop
+from doorstep.domain.dispatch.opening import open_during
 from doorstep.domain.dispatch.simulation import SimRoute, break_position, simulate_route
 from doorstep.domain.dispatch.views import PlanView, load_plan_view
 from doorstep.domain.errors import DomainError, FieldError, Unprocessable
@@ -135,13 +136,14 @@ def order_job(order: OrderInput, location: int, epoch: datetime, horizon: int) -
 
 
 def vehicle_spec(shift: ShiftInput, day: DayInput, start_location: int) -> VehicleSpec:
-    """A shift as a vehicle: free from its start (or the re-planning start) until its end; a
-    break whose latest start has already passed is left out."""
+    """A shift as a vehicle: free from its start (or the re-planning start) until its end, as
+    far as the depot's opening hours allow (it leaves while the depot is open and, returning,
+    is back while it is open; no time at all when they leave the shift none); a break whose
+    latest start has already passed is left out."""
     epoch = day.epoch
-    start_s = to_seconds(epoch, shift.start_at, up=True)
-    start = day.starts.get(shift.shift_id)
-    if start is not None:
-        start_s = max(start_s, to_seconds(epoch, start.at, up=True))
+    span = day.depot_span(shift)
+    start_s = to_seconds(epoch, span.leave_at if span else day.free_at(shift), up=True)
+    end_s = to_seconds(epoch, span.back_by) if span else start_s
     brk = None
     taken = shift.shift_id in day.breaks_taken
     if shift.break_earliest_at and shift.break_latest_at and shift.break_duration_s and not taken:
@@ -154,13 +156,25 @@ def vehicle_spec(shift: ShiftInput, day: DayInput, start_location: int) -> Vehic
         start_location=start_location,
         end_location=0 if shift.return_to_depot else None,
         shift_start_s=start_s,
-        shift_end_s=to_seconds(epoch, shift.end_at),
+        shift_end_s=end_s,
         capacity=(shift.capacity_g, shift.capacity_parcels),
         skills=shift.skills,
         brk=brk,
         fixed_jobs=day.fixed.get(shift.shift_id, ()),
         preferred_jobs=day.preferred.get(shift.shift_id, frozenset()),
     )
+
+
+def leave_windows(shift: ShiftInput, day: DayInput) -> list[tuple[int, int]] | None:
+    """The open spans (seconds from the epoch) within which a vehicle still at the depot may
+    leave, for a route that leaves later than it could; None: at any time."""
+    if day.is_out(shift.shift_id):
+        return None
+    intervals = open_during(day.opening_hours, day.tz, day.free_at(shift), shift.end_at)
+    if intervals is None:
+        return None
+    epoch = day.epoch
+    return [(to_seconds(epoch, a, up=True), to_seconds(epoch, b)) for a, b in intervals]
 
 
 def build_problem(
@@ -226,6 +240,13 @@ def _hhmm(at: datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%H:%M")
 
 
+def _shift_hours(shift: ShiftInput, day: DayInput) -> str:
+    """``08:00-17:00``: the shift, or what the depot's opening hours leave of it."""
+    span = day.depot_span(shift) if day.opening_hours else None
+    start, end = (span.leave_at, span.back_by) if span else (shift.start_at, shift.end_at)
+    return f"{_hhmm(start, day.tz)}-{_hhmm(end, day.tz)}"
+
+
 def unassigned_detail(reason: UnassignedReason, order: OrderInput, day: DayInput) -> str:
     """One sentence a dispatcher can act on."""
     shifts = day.shifts
@@ -245,7 +266,7 @@ def unassigned_detail(reason: UnassignedReason, order: OrderInput, day: DayInput
         missing = sorted(order.skills - have) or sorted(order.skills)
         return f"needs {', '.join(missing)}; no shift's driver or vehicle has all of it"
     if reason is UnassignedReason.OUTSIDE_SHIFTS:
-        spans = ", ".join(f"{_hhmm(s.start_at, day.tz)}-{_hhmm(s.end_at, day.tz)}" for s in shifts)
+        spans = ", ".join(_shift_hours(s, day) for s in shifts)
         if order.window_start is not None and order.window_end is not None:
             window = f"{_hhmm(order.window_start, day.tz)}-{_hhmm(order.window_end, day.tz)}"
             return f"the window {window} is outside every shift ({spans or 'none'})"
@@ -333,6 +354,7 @@ def compute_plan(
                 [s.departure_s for s in stops], route.break_start_s if route else None
             ),
             late_start=not vehicle.fixed_jobs,
+            leave_within=leave_windows(shift, day),
             labels=labels,
         )
         start = _default_start(day, shift)
@@ -528,6 +550,12 @@ def create_plan(
     seed = settings.plan_seed if seed is None else seed
     with transaction(sessions) as session:
         day_input = load_day(session, clock, settings, merchant_id, depot_id, day)
+    closed = [s for s in day_input.skipped_shifts if s["reason"] == "depot_closed"]
+    if not day_input.shifts and closed:
+        raise Unprocessable(
+            f"the depot's opening hours leave no shift any time on {day.isoformat()}",
+            errors=[FieldError("date", s["detail"], "depot_closed") for s in closed],
+        )
     if not day_input.shifts:
         raise Unprocessable(
             f"no shifts start on {day.isoformat()} at this depot",

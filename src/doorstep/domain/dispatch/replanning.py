@@ -30,6 +30,7 @@ from doorstep.domain.dispatch.inputs import (
     ShiftInput,
     day_shifts,
     default_service_s,
+    drop_closed_shifts,
     due_orders,
     order_input,
     shift_input,
@@ -144,7 +145,9 @@ def load_replan_day(
     idle: list[ShiftInput] = []
     skipped: list[dict[str, str]] = []
     on_parent = {r.shift_id for r in parent.routes}
+    drivers: dict[str, str] = {}
     for shift, driver, vehicle in _replan_shifts(session, merchant_id, parent, tz, dropped):
+        drivers[shift.id] = driver.name
         why = (
             "dropped"
             if shift.id in dropped or shift.status == "dropped"
@@ -236,7 +239,7 @@ def load_replan_day(
         shift_id: frozenset(j for j in jobs if j not in fixed_ids)
         for shift_id, jobs in initial.items()
     }
-    return DayInput(
+    day = DayInput(
         merchant_id=merchant_id,
         depot_id=parent.depot_id,
         day=parent.date,
@@ -256,7 +259,16 @@ def load_replan_day(
         stop_status=stop_status,
         skipped_shifts=skipped,
         breaks_taken=breaks_taken,
+        opening_hours=depot.opening_hours or {},
     )
+    # A vehicle still at the depot waits for it to open; one the hours leave no time gets no
+    # work (it has none under way), and keeps an empty route if it had one.
+    for closed in drop_closed_shifts(day, drivers):
+        initial.pop(closed.shift_id, None)
+        day.preferred.pop(closed.shift_id, None)
+        if closed.shift_id in on_parent:
+            day.idle_shifts.append(closed)
+    return day
 
 
 def replan(
@@ -285,10 +297,11 @@ def replan(
             )
         day = load_replan_day(session, clock, settings, merchant_id, parent, dropped)
     if not day.shifts:
-        raise Unprocessable(
-            "no shift is left to plan on",
-            errors=[FieldError("dropped_shift_ids", "every shift of the day is dropped or over")],
-        )
+        closed = [s["detail"] for s in day.skipped_shifts if s["reason"] == "depot_closed"]
+        errors = [FieldError("date", detail, "depot_closed") for detail in closed] or [
+            FieldError("dropped_shift_ids", "every shift of the day is dropped or over")
+        ]
+        raise Unprocessable("no shift is left to plan on", errors=errors)
     provider = provider or travel_provider(settings)
     draft = compute_plan(
         day, provider, time_limit_s=limit, seed=seed, max_iterations=max_iterations

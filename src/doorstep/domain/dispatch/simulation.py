@@ -154,6 +154,7 @@ def simulate_route(
     *,
     break_after: int | None = AUTO_BREAK,
     late_start: bool = True,
+    leave_within: Sequence[tuple[int, int]] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> SimRoute:
     """Drive ``jobs`` in order from the vehicle's start, no earlier than its shift start.
@@ -161,7 +162,8 @@ def simulate_route(
     ``break_after`` is how many stops come before the break: None for no break, or
     :data:`AUTO_BREAK` to place it as :func:`_auto_break` does. ``late_start`` delays the
     departure by the route's slack, as the optimiser does for routes that have no stops
-    already made. Deliveries only: the vehicle leaves with every job's demand on board.
+    already made, but only to a moment inside one of the ``leave_within`` spans (the depot's
+    open hours) when given. Deliveries only: the vehicle leaves with every job's demand on board.
     ``labels`` (job id -> order reference) name stops in the violation messages.
     """
     labels = labels or {}
@@ -180,9 +182,12 @@ def simulate_route(
         break_after = at
     tl = _forward(vehicle, items, durations, distances, vehicle.shift_start_s)
     if late_start and jobs:
-        slack = _departure_slack(items, tl)
-        if slack:
-            tl = _forward(vehicle, items, durations, distances, vehicle.shift_start_s + slack)
+        leave = vehicle.shift_start_s + _departure_slack(items, tl)
+        if leave_within is not None:
+            open_at = [min(leave, end) for start, end in leave_within if start <= leave]
+            leave = max([vehicle.shift_start_s, *open_at])
+        if leave > vehicle.shift_start_s:
+            tl = _forward(vehicle, items, durations, distances, leave)
 
     dims = len(vehicle.capacity)
     load = [sum(j.demand[d] for j in jobs) for d in range(dims)]
