@@ -498,3 +498,71 @@ def test_simulation_names_every_broken_constraint() -> None:
     late = [v for v in sim.violations if v["type"] == "late_arrival"]
     assert late[-1]["detail"].startswith("late arrival at stop 4 (SO-1) by")
     assert [s.load_after for s in sim.stops][-1] == (0, 0)
+
+
+def test_an_order_added_once_every_van_is_out_waits_for_a_van_at_the_depot(
+    app_client: TestClient, scenario: Scenario, runtime: Runtime, clock: FrozenClock
+) -> None:
+    """Every van has left with its parcels: the new order cannot ride along with one passing
+    by, no stop changes van, and the plan says why; once a driver reports from the depot's
+    yard, that van loads it."""
+    plan = _publish(app_client, scenario, _plan(app_client, scenario)["id"])
+    routes = [r for r in plan["routes"] if r["stops"]]
+    assert len(routes) == 3
+    now = max(_at(r["stops"][0]["planned_departure"]) for r in routes) + timedelta(minutes=1)
+    clock.set(now)
+    last = {r["stops"][-1]["id"] for r in routes}  # a van running late still has it to make
+    with transaction(runtime.sessions) as s:
+        for _, stop in _stops(plan):
+            if _at(stop["planned_departure"]) <= now and stop["id"] not in last:
+                row, order = s.get(Stop, stop["id"]), s.get(Order, stop["order_id"])
+                assert row is not None and order is not None
+                row.status, order.status = "done", "delivered"
+                row.actual_departure = _at(stop["planned_departure"])
+        added = make_order(
+            s,
+            scenario.merchant.id,
+            reference="LATE-ADD",
+            lat=43.7385,
+            lon=7.4245,
+            window=(local(DAY, 15), local(DAY, 17)),
+        )
+
+    def replan() -> dict[str, Any]:
+        resp = app_client.post(
+            f"/v1/plans/{plan['id']}/replan",
+            json={"time_limit_s": LIMIT},
+            headers=scenario.merchant.headers,
+        )
+        assert resp.status_code == 201, resp.text
+        new: dict[str, Any] = resp.json()
+        return new
+
+    new = replan()
+    left = {u["reference"]: u for u in new["unassigned"]}
+    assert left["LATE-ADD"]["reason"] == "no_vehicle_at_depot"
+    assert "left the depot" in left["LATE-ADD"]["detail"]
+    assert new["changes"]["moved_count"] == 0
+    before = {s["order_id"]: r["shift_id"] for r, s in _stops(plan)}
+    assert all(before[s["order_id"]] == r["shift_id"] for r, s in _stops(new))
+
+    yard = routes[0]
+    depot = next(
+        d for d in app_client.get("/v1/depots", headers=scenario.merchant.headers).json()["items"]
+    )
+    with transaction(runtime.sessions) as s:
+        s.add(
+            Position(
+                merchant_id=scenario.merchant.id,
+                driver_id=yard["driver"]["id"],
+                source="osmand",
+                recorded_at=now - timedelta(minutes=1),
+                received_at=now,
+                lat=depot["address"]["lat"] + 0.0003,
+                lon=depot["address"]["lon"],
+            )
+        )
+    again = replan()
+    assert "LATE-ADD" not in {u["reference"] for u in again["unassigned"]}
+    by_shift = {r["shift_id"]: {s["order_id"] for s in r["stops"]} for r in again["routes"]}
+    assert added.id in by_shift[yard["shift_id"]]

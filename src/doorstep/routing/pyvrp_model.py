@@ -11,6 +11,7 @@ import pyvrp
 from pyvrp.constants import MAX_VALUE
 
 from doorstep.routing.problem import IntMatrix, Job, Problem, VehicleSpec
+from doorstep.routing.travel.base import UNREACHABLE
 
 DURATION_WEIGHT = 100
 """Cost of one second of route duration under the ``"duration"`` objective (distance costs 1)."""
@@ -75,6 +76,16 @@ def is_allowed(model: PyvrpModel, client: int, vehicle: int) -> bool:
 
 def _clip(matrix: IntMatrix) -> IntMatrix:
     return np.minimum(matrix.astype(np.int64), MAX_VALUE)
+
+
+def _reaches(problem: Problem, vehicle: VehicleSpec, start: int, location: int) -> bool:
+    """Whether ``vehicle`` can drive from ``start`` to ``location`` and on to its end on its
+    own travel matrices (a mixed fleet's profiles may reach different places)."""
+    durations, distances = problem.matrices(vehicle)
+    legs = [(start, location)]
+    if vehicle.end_location is not None:
+        legs.append((location, vehicle.end_location))
+    return all(max(durations[a, b], distances[a, b]) < UNREACHABLE for a, b in legs)
 
 
 def _share_profiles(
@@ -159,7 +170,14 @@ def build_model(
             required=required,
             name=job.id,
         )
-        forbidden.append(frozenset(k for k in usable if not job.skills <= vehicles[k].skills))
+        forbidden.append(
+            frozenset(
+                k
+                for k in usable
+                if not job.skills <= vehicles[k].skills
+                or not _reaches(problem, vehicles[k], starts[k].location, job.location)
+            )
+        )
 
     break_clients: list[BreakClient] = []
     for b, k in enumerate(with_break):

@@ -29,11 +29,18 @@ from doorstep.domain.errors import FieldError, NotFound, Unprocessable
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import PLANNABLE
 from doorstep.routing.travel.base import LatLon, Profile
+from doorstep.routing.travel.straight import haversine_m
 from doorstep.settings import Settings
 
 PLANNING_SHIFT_STATUSES = ("planned", "active")
 WINDOWLESS_LEVELS = {"same_day": 0, "next_day": 1}
 DONE_STOP_STATUSES = frozenset({"done", "failed"})
+AT_DEPOT_M = 150.0
+"""A driver reporting a position within this of the depot has not left it yet."""
+
+
+def _metres(a: LatLon, b: LatLon) -> float:
+    return float(haversine_m(a.lat, a.lon, b.lat, b.lon))
 
 
 # --- Plain inputs ---------------------------------------------------------------------------
@@ -143,14 +150,17 @@ class DayInput:
         return max(shift.start_at, start.at) if start is not None else shift.start_at
 
     def is_out(self, shift_id: str) -> bool:
-        """Whether the vehicle has left the depot already (re-planning): it has stops made or
-        under way, or starts from a position or a stop rather than the depot."""
+        """Whether the vehicle is away from the depot (re-planning): it has a stop under way,
+        or starts from a stop it made, or from a position away from the depot. A driver
+        reporting from the depot's yard, or back from a finished route, is at the depot."""
+        if self.fixed.get(shift_id):
+            return True
         start = self.starts.get(shift_id)
-        return (
-            bool(self.fixed.get(shift_id))
-            or shift_id in self.history
-            or (start is not None and start.kind != "depot")
-        )
+        if start is None:
+            return shift_id in self.history
+        if start.kind == "position":
+            return _metres(start.point, self.depot) > AT_DEPOT_M
+        return start.kind == "stop"
 
     def depot_span(self, shift: ShiftInput) -> DepotSpan | None:
         """When the shift's vehicle may leave the depot and must be back, as the depot's

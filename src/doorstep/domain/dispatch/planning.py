@@ -135,11 +135,15 @@ def order_job(order: OrderInput, location: int, epoch: datetime, horizon: int) -
     )
 
 
-def vehicle_spec(shift: ShiftInput, day: DayInput, start_location: int) -> VehicleSpec:
+def vehicle_spec(
+    shift: ShiftInput, day: DayInput, start_location: int, *, travel: str | None = None
+) -> VehicleSpec:
     """A shift as a vehicle: free from its start (or the re-planning start) until its end, as
     far as the depot's opening hours allow (it leaves while the depot is open and, returning,
     is back while it is open; no time at all when they leave the shift none); a break whose
-    latest start has already passed is left out."""
+    latest start has already passed is left out. A vehicle that has left the depot (re-planning)
+    carries only the stops it had (see :attr:`~doorstep.routing.problem.VehicleSpec.on_board`);
+    ``travel`` names the matrices it drives on."""
     epoch = day.epoch
     span = day.depot_span(shift)
     start_s = to_seconds(epoch, span.leave_at if span else day.free_at(shift), up=True)
@@ -162,6 +166,12 @@ def vehicle_spec(shift: ShiftInput, day: DayInput, start_location: int) -> Vehic
         brk=brk,
         fixed_jobs=day.fixed.get(shift.shift_id, ()),
         preferred_jobs=day.preferred.get(shift.shift_id, frozenset()),
+        on_board=(
+            frozenset(day.initial.get(shift.shift_id, ()) if day.initial else ())
+            if day.is_out(shift.shift_id)
+            else None
+        ),
+        travel=travel,
     )
 
 
@@ -184,47 +194,62 @@ def build_problem(
     distances: IntArray,
     *,
     exclude: frozenset[str] = frozenset(),
+    travel: dict[str, tuple[IntArray, IntArray]] | None = None,
 ) -> Problem:
-    """The optimiser's problem for ``day`` on the given matrices (rows as in ``locs``)."""
+    """The optimiser's problem for ``day`` on the given matrices (rows as in ``locs``); with
+    ``travel`` (profile name -> matrices), each vehicle drives on its own profile's."""
     horizon = horizon_s(day)
     jobs = [
         order_job(o, locs.order_loc[o.order_id], day.epoch, horizon)
         for o in day.orders
         if o.order_id not in exclude
     ]
-    vehicles = [vehicle_spec(s, day, locs.start_loc.get(s.shift_id, 0)) for s in day.shifts]
-    return Problem(jobs=jobs, vehicles=vehicles, durations=durations, distances=distances)
+    own = travel or {}
+    vehicles = [
+        vehicle_spec(
+            s,
+            day,
+            locs.start_loc.get(s.shift_id, 0),
+            travel=s.profile.value if s.profile.value in own else None,
+        )
+        for s in day.shifts
+    ]
+    return Problem(
+        jobs=jobs, vehicles=vehicles, durations=durations, distances=distances, travel=dict(own)
+    )
 
 
 @dataclass
 class Matrices:
-    """The travel matrices of a day: per profile, and the one the optimiser sees."""
+    """The travel matrices of a day, one per vehicle profile; each vehicle is planned on its
+    own profile's."""
 
     by_profile: dict[Profile, TravelMatrix]
-    durations: IntArray  # what the optimiser sees
-    distances: IntArray
-    unreachable: set[int]
     seconds: float
+
+    @property
+    def default(self) -> TravelMatrix:
+        return self.by_profile[min(self.by_profile)]
+
+    @property
+    def unreachable(self) -> set[int]:
+        """Locations that no profile reaches."""
+        return set.intersection(*(set(m.unreachable) for m in self.by_profile.values()))
+
+    def travel(self) -> dict[str, tuple[IntArray, IntArray]]:
+        return {p.value: (m.durations_s, m.distances_m) for p, m in self.by_profile.items()}
 
 
 def travel_matrices(
     provider: TravelTimeProvider, points: Sequence[LatLon], profiles: Sequence[Profile]
 ) -> Matrices:
-    """One matrix per vehicle profile. With several profiles the optimiser sees the slowest
-    of them edge by edge, so every route it builds stays feasible when each vehicle is then
-    simulated on its own profile (it can only arrive earlier)."""
+    """One matrix per vehicle profile of ``profiles``."""
     started = time.perf_counter()
     try:
         by_profile = {p: provider.matrix(points, p) for p in sorted(set(profiles))}
     except TravelTimeError as exc:
         raise TravelTimesUnavailable(f"{provider.name}: {exc}") from exc
-    mats = list(by_profile.values())
-    durations, distances = mats[0].durations_s, mats[0].distances_m
-    for other in mats[1:]:
-        durations = np.maximum(durations, other.durations_s)
-        distances = np.maximum(distances, other.distances_m)
-    unreachable = set().union(*(m.unreachable for m in mats))
-    return Matrices(by_profile, durations, distances, unreachable, time.perf_counter() - started)
+    return Matrices(by_profile, time.perf_counter() - started)
 
 
 def travel_provider(settings: Settings) -> TravelTimeProvider:
@@ -275,6 +300,11 @@ def unassigned_detail(reason: UnassignedReason, order: OrderInput, day: DayInput
         return "no vehicle can get there within its window and be back by the end of its shift"
     if reason is UnassignedReason.UNREACHABLE:
         return "the address cannot be reached from the depot on the travel network"
+    if reason is UnassignedReason.NOT_LOADED:
+        return (
+            "only a vehicle that has already left the depot could make it, and its parcels are "
+            "not on board; add a shift from the depot or re-plan once a vehicle is back"
+        )
     return "every vehicle that could take it had no time left; add a shift or widen the window"
 
 
@@ -321,7 +351,14 @@ def compute_plan(
         for o in day.orders
         if locs.order_loc[o.order_id] in mats.unreachable and o.order_id not in fixed
     )
-    problem = build_problem(day, locs, mats.durations, mats.distances, exclude=unreachable)
+    problem = build_problem(
+        day,
+        locs,
+        mats.default.durations_s,
+        mats.default.distances_m,
+        exclude=unreachable,
+        travel=mats.travel(),
+    )
     started = time.perf_counter()
     solution = Solution(routes=[], unassigned={}, feasible=True, distance=0)
     if problem.jobs and problem.vehicles:

@@ -216,6 +216,15 @@ def load_replan_day(
             breaks_taken[route.shift_id] = began
 
     positions = _latest_positions(session, merchant_id, {s.driver_id for s in vehicles}, now)
+    # A route with every stop made whose planned return has passed is back at the depot.
+    back = {
+        r.shift_id
+        for r in parent.routes
+        if r.end_at is not None
+        and r.end_at <= now
+        and r.shift_id not in fixed
+        and not initial.get(r.shift_id)
+    }
     starts: dict[str, RouteStart] = {}
     for planned in vehicles:
         if (
@@ -227,6 +236,8 @@ def load_replan_day(
         pos = positions.get(planned.driver_id)
         if pos is not None:
             starts[planned.shift_id] = RouteStart(LatLon(pos.lat, pos.lon), now, "position")
+        elif planned.shift_id in back:
+            starts[planned.shift_id] = RouteStart(depot_point, now, "depot")
         elif planned.shift_id in last_done:
             o = last_done[planned.shift_id]
             starts[planned.shift_id] = RouteStart(LatLon(o.lat, o.lon), now, "stop")
