@@ -168,6 +168,20 @@ def test_same_seed_same_routes(runtime: Runtime, scenario: Scenario) -> None:
     assert sequences() == sequences()
 
 
+def test_same_seed_and_iteration_budget_same_plan_over_http(
+    app_client: TestClient, scenario: Scenario
+) -> None:
+    def routes() -> list[list[str]]:
+        plan = _plan(app_client, scenario, time_limit_s=120, seed=5, max_iterations=200)
+        assert plan["stats"]["iterations"] <= 200
+        return [[s["order_id"] for s in r["stops"]] for r in plan["routes"]]
+
+    assert routes() == routes()
+    body = {"depot_id": scenario.day.depot_id, "date": DAY.isoformat(), "max_iterations": 0}
+    resp = app_client.post("/v1/plans", json=body, headers=scenario.merchant.headers)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "max_iterations"
+
+
 def test_publish_schedules_orders_and_tells_drivers(
     app_client: TestClient, scenario: Scenario, runtime: Runtime
 ) -> None:

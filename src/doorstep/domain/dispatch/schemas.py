@@ -348,6 +348,15 @@ class PlanCreate(_In):
     date: date
     time_limit_s: float | None = Field(default=None, gt=0, le=MAX_PLAN_TIME_LIMIT_S)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    max_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description=(
+            "Also stop the search after this many iterations. With it, and a time limit the "
+            "search does not reach, the same seed gives the same plan on any machine."
+        ),
+    )
 
 
 class ReplanIn(_In):
@@ -356,6 +365,15 @@ class ReplanIn(_In):
     dropped_shift_ids: list[str] = Field(default_factory=list, max_length=500)
     time_limit_s: float | None = Field(default=None, gt=0, le=MAX_PLAN_TIME_LIMIT_S)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    max_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description=(
+            "Also stop the search after this many iterations. With it, and a time limit the "
+            "search does not reach, the same seed gives the same plan on any machine."
+        ),
+    )
 
 
 class MoveIn(_In):

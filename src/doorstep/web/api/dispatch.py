@@ -356,6 +356,7 @@ def create_plan(
             day=body.date,
             time_limit_s=body.time_limit_s,
             seed=body.seed,
+            max_iterations=body.max_iterations,
         )
         return Answer(201, plan_out(view).model_dump(mode="json"))
 
@@ -438,6 +439,7 @@ def replan(
             dropped_shift_ids=body.dropped_shift_ids,
             time_limit_s=body.time_limit_s,
             seed=body.seed,
+            max_iterations=body.max_iterations,
         )
         return Answer(201, plan_out(view).model_dump(mode="json"))
 
