@@ -341,39 +341,33 @@ class ShiftOut(BaseModel):
 # --- Plans ----------------------------------------------------------------------------------
 
 
-class PlanCreate(_In):
+class _SearchIn(_In):
+    """How long and how the optimiser searches (defaults: the settings' time limit and seed)."""
+
+    time_limit_s: float | None = Field(default=None, gt=0, le=MAX_PLAN_TIME_LIMIT_S)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    max_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description=(
+            "Also stop the search after this many iterations. With it, and a time limit the "
+            "search does not reach, the same seed gives the same plan on any machine."
+        ),
+    )
+
+
+class PlanCreate(_SearchIn):
     """Plan a depot's day: which depot, which day (merchant's timezone), how long to search."""
 
     depot_id: str = Field(min_length=1, max_length=32)
     date: date
-    time_limit_s: float | None = Field(default=None, gt=0, le=MAX_PLAN_TIME_LIMIT_S)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    max_iterations: int | None = Field(
-        default=None,
-        ge=1,
-        le=100_000_000,
-        description=(
-            "Also stop the search after this many iterations. With it, and a time limit the "
-            "search does not reach, the same seed gives the same plan on any machine."
-        ),
-    )
 
 
-class ReplanIn(_In):
+class ReplanIn(_SearchIn):
     """Re-plan from now: shifts to drop (their remaining stops are redistributed)."""
 
     dropped_shift_ids: list[str] = Field(default_factory=list, max_length=500)
-    time_limit_s: float | None = Field(default=None, gt=0, le=MAX_PLAN_TIME_LIMIT_S)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    max_iterations: int | None = Field(
-        default=None,
-        ge=1,
-        le=100_000_000,
-        description=(
-            "Also stop the search after this many iterations. With it, and a time limit the "
-            "search does not reach, the same seed gives the same plan on any machine."
-        ),
-    )
 
 
 class MoveIn(_In):
