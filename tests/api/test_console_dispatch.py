@@ -24,7 +24,7 @@ from httpx import Response
 
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Role
-from doorstep.domain.dispatch import views
+from doorstep.domain.dispatch import resources, views
 from doorstep.domain.dispatch.exports import MANIFEST_COLUMNS
 from doorstep.domain.dispatch.planning import create_plan
 from doorstep.runtime import Runtime
@@ -36,7 +36,16 @@ from tests.console_session import (
     make_user,
     sign_in,
 )
-from tests.factories import Day, local, make_order, monaco_day
+from tests.factories import (
+    Day,
+    local,
+    make_depot,
+    make_driver,
+    make_order,
+    make_shift,
+    make_vehicle,
+    monaco_day,
+)
 
 DAY = date(2026, 11, 25)  # the frozen clock's day in Monaco
 DISPATCHER = "disp@example.com"
@@ -163,11 +172,70 @@ def test_dispatcher_plans_the_day_and_sees_routes_and_reasons(
             rf"<strong>{reference}</strong> <span class=\"reason\">{reason}", page.text
         )
     assert "Needs refrigerated; no shift" in page.text
+    assert "Shifts not used" not in page.text  # every shift of the day got a route
     assert 'href="/console/dispatch/routes/' in page.text and '.gpx" download>GPX' in page.text
     again = client.get("/console/dispatch")
     assert "Planned a draft" not in again.text  # a flash shows once
     assert _plan_id(again) == _plan_id(page)  # the day's newest plan, without asking
     assert _status(runtime, scene.merchant.id, _plan_id(page)) == "draft"
+
+
+def test_the_plan_lists_the_shifts_it_could_not_use_and_why(
+    client: TestClient, runtime: Runtime, scene: Scene
+) -> None:
+    """At a depot open 08:00-18:00 on Thursdays, a 06:00-07:30 shift gets no work: the plan's
+    summary names its driver, van and hours with the depot's sentence; a deactivated driver's
+    shift says so in words; a shift deleted since still shows, by its id."""
+    thu = date(2026, 11, 26)
+    with transaction(runtime.sessions) as s:
+        depot = make_depot(
+            s, scene.merchant.id, name="Larvotto", opening_hours={"thu": [["08:00", "18:00"]]}
+        )
+        shifts: dict[str, str] = {}
+        for name, start, end, active in (
+            ("Ada", local(thu, 8), local(thu, 16), True),
+            ("Early Bird", local(thu, 6), local(thu, 7, 30), True),
+            ("Off Sick", local(thu, 9), local(thu, 17), False),
+        ):
+            shifts[name] = make_shift(
+                s,
+                scene.merchant.id,
+                driver=make_driver(s, scene.merchant.id, name=name, active=active),
+                vehicle=make_vehicle(s, scene.merchant.id, name=f"Van of {name}"),
+                depot=depot,
+                start_at=start,
+                end_at=end,
+            ).id
+        make_order(
+            s,
+            scene.merchant.id,
+            reference="O1",
+            lat=43.7405,
+            lon=7.4263,
+            window=(local(thu, 9), local(thu, 11)),
+        )
+    token = _dispatcher(client, runtime, scene)
+    page = _post(client, "/console/dispatch/plan", token, depot=depot.id, date=thu.isoformat())
+    assert "Planned a draft: 1 stop on 1 route" in page.text
+    section = page.text[page.text.index('<div class="skipped"') :]
+    section = section[: section.index("</ul>")]
+    assert re.search(r"<h3[^>]*>Shifts not used <span class=\"count\">2</span></h3>", section)
+    early = section[section.index(f'data-shift-id="{shifts["Early Bird"]}"') :]
+    assert re.match(
+        r'data-shift-id="\w+">\s*<p class="skipped__head">\s*<strong>Early Bird</strong>\s*'
+        rf'<span class="skipped__when">06:00{DASH}07:30 · Van of Early Bird</span>\s*</p>\s*'
+        r'<p class="skipped__why">The depot is closed then \(opens 08:00\)\.</p>',
+        early,
+    ), early[:400]
+    sick = section[section.index(f'data-shift-id="{shifts["Off Sick"]}"') :]
+    assert "<strong>Off Sick</strong>" in sick and "Driver deactivated." in sick
+    assert "Ada" not in section  # her shift has the route
+
+    with transaction(runtime.sessions) as s:
+        resources.delete_shift(s, scene.merchant.id, shifts["Early Bird"])
+    again = client.get(f"/console/dispatch?plan={_plan_id(page)}")
+    assert f"<strong>Shift <code>{shifts['Early Bird']}</code></strong>" in again.text
+    assert "Shift of Early Bird 06:00-07:30: the depot is closed then (opens 08:00)." in again.text
 
 
 def test_publish_and_replan_through_the_forms(

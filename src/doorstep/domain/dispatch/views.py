@@ -1,33 +1,45 @@
 """Reading plans: one plan with everything its answer shows, or a day's plans.
 
 A :class:`PlanView` is a plan with its routes and stops loaded, plus the orders, drivers and
-vehicles they refer to, in a fixed number of queries whatever the plan's size.
+vehicles they refer to and the shifts it could not use (``stats["skipped_shifts"]``), in a
+fixed number of queries whatever the plan's size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from doorstep.domain.accounts.models import Merchant
-from doorstep.domain.dispatch.models import Driver, Plan, Route, Vehicle
+from doorstep.domain.dispatch.models import Driver, Plan, Route, Shift, Vehicle
 from doorstep.domain.errors import NotFound
 from doorstep.domain.orders.models import Order
 
 
 @dataclass
 class PlanView:
-    """A plan with what its answer needs, in the merchant's timezone."""
+    """A plan with what its answer needs, in the merchant's timezone. ``shifts`` holds the
+    shifts the plan could not use that still exist; ``drivers`` and ``vehicles`` hold theirs
+    as well as the routes'."""
 
     plan: Plan
     orders: dict[str, Order]
     drivers: dict[str, Driver]
     vehicles: dict[str, Vehicle]
     tz: ZoneInfo
+    shifts: dict[str, Shift] = field(default_factory=dict)
+
+
+def skipped_shifts(plan: Plan) -> list[dict[str, Any]]:
+    """The shifts the plan could not use, as planning noted them (``shift_id``, ``reason`` and
+    maybe ``detail``); entries without a shift id are left out."""
+    noted = (plan.stats or {}).get("skipped_shifts") or []
+    return [s for s in noted if isinstance(s, dict) and isinstance(s.get("shift_id"), str)]
 
 
 def _plans_query(merchant_id: str) -> Select[Plan]:
@@ -53,23 +65,32 @@ def views_of(session: Session, merchant_id: str, plans: list[Plan]) -> list[Plan
             select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(order_ids))
         )
     }
+    shift_ids = {s["shift_id"] for p in plans for s in skipped_shifts(p)}
+    shifts = (
+        {
+            s.id: s
+            for s in session.scalars(
+                select(Shift).where(Shift.merchant_id == merchant_id, Shift.id.in_(shift_ids))
+            )
+        }
+        if shift_ids
+        else {}
+    )
+    driver_ids = {r.driver_id for r in routes} | {s.driver_id for s in shifts.values()}
     drivers = {
         d.id: d
         for d in session.scalars(
-            select(Driver).where(
-                Driver.merchant_id == merchant_id, Driver.id.in_({r.driver_id for r in routes})
-            )
+            select(Driver).where(Driver.merchant_id == merchant_id, Driver.id.in_(driver_ids))
         )
     }
+    vehicle_ids = {r.vehicle_id for r in routes} | {s.vehicle_id for s in shifts.values()}
     vehicles = {
         v.id: v
         for v in session.scalars(
-            select(Vehicle).where(
-                Vehicle.merchant_id == merchant_id, Vehicle.id.in_({r.vehicle_id for r in routes})
-            )
+            select(Vehicle).where(Vehicle.merchant_id == merchant_id, Vehicle.id.in_(vehicle_ids))
         )
     }
-    return [PlanView(p, orders, drivers, vehicles, tz) for p in plans]
+    return [PlanView(p, orders, drivers, vehicles, tz, shifts) for p in plans]
 
 
 def load_plan(session: Session, merchant_id: str, plan_id: str) -> Plan:

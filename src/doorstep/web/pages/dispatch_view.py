@@ -1,6 +1,6 @@
 """What the dispatcher's page shows, read and shaped for its template: the route colours,
-number and time formats, the route cards, the depot's day (:func:`load_dispatch_day`) and the
-plan's GeoJSON for the map (:func:`plan_geojson`).
+number and time formats, the route cards, the shifts a plan could not use, the depot's day
+(:func:`load_dispatch_day`) and the plan's GeoJSON for the map (:func:`plan_geojson`).
 
 Everything here reads through the dispatch domain's functions (no SQL of its own) and is
 used by the handlers in :mod:`doorstep.web.pages.dispatch`.
@@ -37,6 +37,7 @@ __all__ = [
     "PlanPanel",
     "RouteCard",
     "RouteColour",
+    "SkippedShift",
     "ink_for",
     "load_dispatch_day",
     "plan_geojson",
@@ -70,6 +71,18 @@ UNASSIGNED_LABELS: dict[str, str] = {
     "unreachable": "Address cannot be reached",
     "no_vehicle_time_left": "No vehicle time left",
     "no_vehicle_at_depot": "Every vehicle that could take it has left",
+}
+# Why a plan could not use a shift (``stats["skipped_shifts"]``), when it gives no sentence.
+# Planning writes "over" and "driver/vehicle deactivated", re-planning "ended" and
+# "deactivated"; both are shown.
+SKIPPED_LABELS: dict[str, str] = {
+    "depot_closed": "Depot closed",
+    "dropped": "Dropped from the plan",
+    "ended": "Shift already over",
+    "over": "Shift already over",
+    "deactivated": "Driver or vehicle deactivated",
+    "driver deactivated": "Driver deactivated",
+    "vehicle deactivated": "Vehicle deactivated",
 }
 DASH = "\u2013"  # an en dash, for ranges and missing values
 PROVIDER_LABELS = {"straight": "Straight line", "osm": "OSM road network", "osrm": "OSRM"}
@@ -173,11 +186,55 @@ class RouteCard:
 
 
 @dataclass(frozen=True)
+class SkippedShift:
+    """A shift the plan could not use, as its line shows it: who and when (``driver`` is
+    None when the shift no longer exists; then only its id is known) and the ``reason`` in
+    plain words: planning's sentence when it gave one, else a label for its reason code."""
+
+    shift_id: str
+    driver: str | None
+    vehicle: str | None
+    hours: str
+    reason: str
+
+
+def _as_sentence(text: str) -> str:
+    text = text.strip()
+    if text and text[-1] not in ".!?":
+        text += "."
+    return text[:1].upper() + text[1:]
+
+
+def _skipped_shift(note: dict[str, Any], view: views.PlanView) -> SkippedShift:
+    code = str(note.get("reason") or "")
+    detail = str(note.get("detail") or "").strip()
+    label = SKIPPED_LABELS.get(code, code.replace("_", " ").capitalize() or "Not used")
+    shift = view.shifts.get(note["shift_id"])
+    if shift is None:
+        return SkippedShift(note["shift_id"], None, None, "", _as_sentence(detail or label))
+    driver = view.drivers.get(shift.driver_id)
+    vehicle = view.vehicles.get(shift.vehicle_id)
+    name = driver.name if driver is not None else shift.driver_id
+    start, end = (t.astimezone(view.tz).strftime("%H:%M") for t in (shift.start_at, shift.end_at))
+    # Planning's sentence may begin by naming the shift ("Shift of Ada 06:00-07:30: the
+    # depot is ..."), which the line already does: keep only what follows.
+    detail = detail.removeprefix(f"Shift of {name} {start}-{end}: ")
+    return SkippedShift(
+        shift_id=shift.id,
+        driver=name,
+        vehicle=vehicle.name if vehicle is not None else None,
+        hours=f"{start}{DASH}{end}",
+        reason=_as_sentence(detail or label),
+    )
+
+
+@dataclass(frozen=True)
 class PlanPanel:
-    """The plan on show, with its route cards."""
+    """The plan on show, with its route cards and the shifts it could not use."""
 
     plan: PlanOut
     cards: list[RouteCard]
+    skipped: list[SkippedShift] = field(default_factory=list)
 
     @property
     def editable(self) -> bool:
@@ -209,7 +266,8 @@ def _panel(view: views.PlanView) -> PlanPanel:
                 late=stop_problems,
             )
         )
-    return PlanPanel(out, cards)
+    skipped = [_skipped_shift(note, view) for note in views.skipped_shifts(view.plan)]
+    return PlanPanel(out, cards, skipped)
 
 
 @dataclass
