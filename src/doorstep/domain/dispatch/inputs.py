@@ -175,6 +175,26 @@ class DayInput:
         )
 
 
+def unusable(
+    shift: Shift,
+    driver: Driver,
+    vehicle: Vehicle,
+    now: datetime,
+    dropped: frozenset[str] = frozenset(),
+) -> str | None:
+    """Why a shift can take no work now, as the code plans record in ``skipped_shifts``
+    (``dropped``, ``over``, ``driver_deactivated``, ``vehicle_deactivated``), or None."""
+    if shift.id in dropped or shift.status == "dropped":
+        return "dropped"
+    if shift.status == "ended" or shift.end_at <= now:
+        return "over"
+    if not driver.active:
+        return "driver_deactivated"
+    if not vehicle.active:
+        return "vehicle_deactivated"
+    return None
+
+
 def to_seconds(epoch: datetime, at: datetime, *, up: bool = False) -> int:
     """Whole seconds from ``epoch`` to ``at`` (rounded up for starts, down for ends)."""
     seconds = (at - epoch).total_seconds()
@@ -351,12 +371,9 @@ def load_day(
     skipped: list[dict[str, str]] = []
     drivers: dict[str, str] = {}
     for shift, driver, vehicle in day_shifts(session, merchant_id, depot_id, day, tz):
-        if not (driver.active and vehicle.active):
-            who = "driver" if not driver.active else "vehicle"
-            skipped.append({"shift_id": shift.id, "reason": f"{who} deactivated"})
-            continue
-        if shift.end_at <= now:
-            skipped.append({"shift_id": shift.id, "reason": "over"})
+        why = unusable(shift, driver, vehicle, now)
+        if why is not None:
+            skipped.append({"shift_id": shift.id, "reason": why})
             continue
         if shift.start_at < now:
             starts[shift.id] = RouteStart(depot_point, now, "depot")

@@ -34,6 +34,7 @@ from doorstep.domain.dispatch.inputs import (
     due_orders,
     order_input,
     shift_input,
+    unusable,
 )
 from doorstep.domain.dispatch.models import Driver, Plan, Shift, Stop, Vehicle
 from doorstep.domain.dispatch.planning import compute_plan, save_plan, travel_provider
@@ -148,15 +149,7 @@ def load_replan_day(
     drivers: dict[str, str] = {}
     for shift, driver, vehicle in _replan_shifts(session, merchant_id, parent, tz, dropped):
         drivers[shift.id] = driver.name
-        why = (
-            "dropped"
-            if shift.id in dropped or shift.status == "dropped"
-            else "ended"
-            if shift.status == "ended" or shift.end_at <= now
-            else "deactivated"
-            if not (driver.active and vehicle.active)
-            else None
-        )
+        why = unusable(shift, driver, vehicle, now, frozenset(dropped))
         data = shift_input(shift, driver, vehicle)
         if why is None:
             vehicles.append(data)

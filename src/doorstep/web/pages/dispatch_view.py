@@ -72,17 +72,14 @@ UNASSIGNED_LABELS: dict[str, str] = {
     "no_vehicle_time_left": "No vehicle time left",
     "no_vehicle_at_depot": "Every vehicle that could take it has left",
 }
-# Why a plan could not use a shift (``stats["skipped_shifts"]``), when it gives no sentence.
-# Planning writes "over" and "driver/vehicle deactivated", re-planning "ended" and
-# "deactivated"; both are shown.
+# Why a plan could not use a shift (``stats["skipped_shifts"]``, see
+# :func:`~doorstep.domain.dispatch.inputs.unusable`), when it gives no sentence.
 SKIPPED_LABELS: dict[str, str] = {
     "depot_closed": "Depot closed",
     "dropped": "Dropped from the plan",
-    "ended": "Shift already over",
     "over": "Shift already over",
-    "deactivated": "Driver or vehicle deactivated",
-    "driver deactivated": "Driver deactivated",
-    "vehicle deactivated": "Vehicle deactivated",
+    "driver_deactivated": "Driver deactivated",
+    "vehicle_deactivated": "Vehicle deactivated",
 }
 DASH = "\u2013"  # an en dash, for ranges and missing values
 PROVIDER_LABELS = {"straight": "Straight line", "osm": "OSM road network", "osrm": "OSRM"}
