@@ -5,20 +5,24 @@ for up to minutes, so their merchant dependency ends the authentication transact
 the verbs open short transactions of their own (a long-open transaction would hold SQLite's
 write lock, or row locks on PostgreSQL, for the whole optimisation).
 
-The plan POSTs that create or change state (plan, publish, re-plan, move a stop) accept an
-``Idempotency-Key``, as ``POST /v1/orders`` does: a client that timed out and retries gets the
-first answer again instead of a second plan (see :mod:`doorstep.domain.idempotency`).
+The POSTs that create or change state (create a depot, vehicle, driver or shift; plan,
+publish, re-plan, move a stop) accept an ``Idempotency-Key``, as ``POST /v1/orders`` does: a
+client that timed out and retries gets the first answer again instead of a second depot or plan
+(see :mod:`doorstep.domain.idempotency`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from doorstep.clock import Clock
 from doorstep.domain import idempotency
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch import moves, planning, publishing, replanning, resources, views
@@ -53,7 +57,8 @@ from doorstep.domain.dispatch.schemas import (
     shift_out,
     vehicle_out,
 )
-from doorstep.domain.idempotency import Answer
+from doorstep.domain.idempotency import Answer, IdempotentRequest
+from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.deps import (
     ApiActorDep,
@@ -109,16 +114,45 @@ def _tz(merchant: Merchant) -> ZoneInfo:
     return ZoneInfo(merchant.timezone)
 
 
+def _create(
+    runtime: Runtime,
+    clock: Clock,
+    idem: IdempotentRequest | None,
+    collection: str,
+    make: Callable[[Session], BaseModel],
+) -> Response:
+    """201 with what ``make`` created (serialised as its ``response_model`` would be) and its
+    ``Location``, at most once per ``Idempotency-Key``: a retry replays the first answer."""
+
+    def action(session: Session) -> Answer:
+        return Answer(201, make(session).model_dump(mode="json", by_alias=True))
+
+    answer = idempotency.run(runtime.sessions, clock, idem, action)
+    location = f"{router.prefix}/{collection}/{answer.body['id']}" if answer.success else None
+    return respond(answer, location=location)
+
+
 # --- Depots ---------------------------------------------------------------------------------
 
 
 @router.post(
-    "/depots", status_code=201, response_model=DepotOut, responses=WRITE, summary="Create a depot"
+    "/depots",
+    status_code=201,
+    response_model=DepotOut,
+    responses=_idempotent(WRITE),
+    summary="Create a depot",
 )
 def create_depot(
-    body: DepotIn, merchant: MerchantDep, session: SessionDep, clock: ClockDep
-) -> DepotOut:
-    return depot_out(resources.create_depot(session, clock, merchant.id, body), _tz(merchant))
+    body: DepotIn,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    def make(session: Session) -> DepotOut:
+        return depot_out(resources.create_depot(session, clock, merchant.id, body), _tz(merchant))
+
+    return _create(runtime, clock, idem, "depots", make)
 
 
 @router.get("/depots", response_model=Page[DepotOut], responses=READ, summary="List depots")
@@ -156,13 +190,21 @@ def delete_depot(depot_id: str, merchant: MerchantDep, session: SessionDep) -> R
     "/vehicles",
     status_code=201,
     response_model=VehicleOut,
-    responses=WRITE,
+    responses=_idempotent(WRITE),
     summary="Create a vehicle",
 )
 def create_vehicle(
-    body: VehicleIn, merchant: MerchantDep, session: SessionDep, clock: ClockDep
-) -> VehicleOut:
-    return vehicle_out(resources.create_vehicle(session, clock, merchant.id, body), _tz(merchant))
+    body: VehicleIn,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    def make(session: Session) -> VehicleOut:
+        vehicle = resources.create_vehicle(session, clock, merchant.id, body)
+        return vehicle_out(vehicle, _tz(merchant))
+
+    return _create(runtime, clock, idem, "vehicles", make)
 
 
 @router.get("/vehicles", response_model=Page[VehicleOut], responses=READ, summary="List vehicles")
@@ -208,13 +250,21 @@ def delete_vehicle(vehicle_id: str, merchant: MerchantDep, session: SessionDep) 
     "/drivers",
     status_code=201,
     response_model=DriverOut,
-    responses={**WRITE, **_problems(e409="device_id already registered")},
+    responses=_idempotent({**WRITE, **_problems(e409="device_id already registered")}),
     summary="Create a driver",
 )
 def create_driver(
-    body: DriverIn, merchant: MerchantDep, session: SessionDep, clock: ClockDep
-) -> DriverOut:
-    return driver_out(resources.create_driver(session, clock, merchant.id, body), _tz(merchant))
+    body: DriverIn,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    def make(session: Session) -> DriverOut:
+        driver = resources.create_driver(session, clock, merchant.id, body)
+        return driver_out(driver, _tz(merchant))
+
+    return _create(runtime, clock, idem, "drivers", make)
 
 
 @router.get("/drivers", response_model=Page[DriverOut], responses=READ, summary="List drivers")
@@ -276,13 +326,22 @@ def driver_route(
     "/shifts",
     status_code=201,
     response_model=ShiftOut,
-    responses={**WRITE, **_problems(e409="The driver or vehicle has an overlapping shift")},
+    responses=_idempotent(
+        {**WRITE, **_problems(e409="The driver or vehicle has an overlapping shift")}
+    ),
     summary="Create a shift",
 )
 def create_shift(
-    body: ShiftIn, merchant: MerchantDep, session: SessionDep, clock: ClockDep
-) -> ShiftOut:
-    return shift_out(resources.create_shift(session, clock, merchant.id, body), _tz(merchant))
+    body: ShiftIn,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    idem: IdempotencyDep,
+) -> Response:
+    def make(session: Session) -> ShiftOut:
+        return shift_out(resources.create_shift(session, clock, merchant.id, body), _tz(merchant))
+
+    return _create(runtime, clock, idem, "shifts", make)
 
 
 @router.get("/shifts", response_model=Page[ShiftOut], responses=READ, summary="List shifts")
