@@ -580,3 +580,35 @@ def test_an_order_added_once_every_van_is_out_waits_for_a_van_at_the_depot(
     assert "LATE-ADD" not in {u["reference"] for u in again["unassigned"]}
     by_shift = {r["shift_id"]: {s["order_id"] for s in r["stops"]} for r in again["routes"]}
     assert added.id in by_shift[yard["shift_id"]]
+
+
+def test_a_stop_moved_by_hand_onto_a_van_that_has_left_is_flagged(
+    app_client: TestClient, scenario: Scenario, runtime: Runtime
+) -> None:
+    """The van is out with its own parcels: a stop moved onto it shows as not on board (the
+    dispatcher must hand it over), and moving it back clears that."""
+    plan = _publish(app_client, scenario, _plan(app_client, scenario)["id"])
+    out, home = [r for r in plan["routes"] if len(r["stops"]) >= 2][:2]
+    with transaction(runtime.sessions) as s:
+        first = s.get(Stop, out["stops"][0]["id"])
+        assert first is not None
+        first.status = "done"
+    h = scenario.merchant.headers
+    moving = home["stops"][-1]["order_id"]
+
+    def move(route: dict[str, Any], position: int) -> dict[str, Any]:
+        body = {"order_id": moving, "to_route_id": route["id"], "position": position}
+        resp = app_client.post(f"/v1/plans/{plan['id']}/moves", json=body, headers=h)
+        assert resp.status_code == 200, resp.text
+        moved: dict[str, Any] = resp.json()
+        return next(r for r in moved["routes"] if r["id"] == route["id"])
+
+    onto = move(out, len(out["stops"]))
+    flagged = [v for v in onto["violations"] if v["type"] == "not_on_board"]
+    assert [v["order_id"] for v in flagged] == [moving]
+    assert "not on board" in flagged[0]["detail"]
+    back = move(home, len(home["stops"]) - 1)
+    assert not [v for v in back["violations"] if v["type"] == "not_on_board"]
+    after = app_client.get(f"/v1/plans/{plan['id']}", headers=h).json()
+    again = next(r for r in after["routes"] if r["id"] == out["id"])
+    assert not [v for v in again["violations"] if v["type"] == "not_on_board"]

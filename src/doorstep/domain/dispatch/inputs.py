@@ -39,8 +39,9 @@ AT_DEPOT_M = 150.0
 """A driver reporting a position within this of the depot has not left it yet."""
 
 
-def _metres(a: LatLon, b: LatLon) -> float:
-    return float(haversine_m(a.lat, a.lon, b.lat, b.lon))
+def away_from_depot(point: LatLon, depot: LatLon) -> bool:
+    """Whether a driver reporting from ``point`` has left ``depot`` (see :data:`AT_DEPOT_M`)."""
+    return float(haversine_m(point.lat, point.lon, depot.lat, depot.lon)) > AT_DEPOT_M
 
 
 # --- Plain inputs ---------------------------------------------------------------------------
@@ -159,7 +160,7 @@ class DayInput:
         if start is None:
             return shift_id in self.history
         if start.kind == "position":
-            return _metres(start.point, self.depot) > AT_DEPOT_M
+            return away_from_depot(start.point, self.depot)
         return start.kind == "stop"
 
     def depot_span(self, shift: ShiftInput) -> DepotSpan | None:

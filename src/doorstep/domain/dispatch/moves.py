@@ -2,7 +2,8 @@
 
 Only the routes the move touches are recomputed (:func:`resimulate`, through the same
 simulation the planner persists the optimiser's routes with); whatever the move breaks (a late
-arrival, too much load, the shift's end, a missing skill) is stored as the routes'
+arrival, too much load, the shift's end, a missing skill, a parcel not on board a van that has
+left) is stored as the routes'
 ``violations`` and shown in the answer, never hidden. On a published plan the drivers get
 ``route.stop_moved`` events and recipients whose planned time moved get ``delivery.rescheduled``.
 """
@@ -25,6 +26,7 @@ from doorstep.domain.dispatch.inputs import (
     OrderInput,
     RouteStart,
     ShiftInput,
+    away_from_depot,
     default_service_s,
     order_input,
     shift_input,
@@ -133,7 +135,21 @@ def resimulate(
     route.driving_s = done_s + sim.driving_s
     route.load_weight_kg = sim.load_start[0] / 1000
     route.load_parcels = sim.load_start[1]
-    route.violations = sim.violations
+    unloaded = set(meta.get("not_on_board", []))
+    route.violations = sim.violations + [
+        {
+            "type": "not_on_board",
+            "order_id": stop.order_id,
+            "reference": orders[stop.order_id].reference,
+            "stop": done + n,
+            "detail": (
+                f"stop {done + n} ({orders[stop.order_id].reference}) is not on board: the "
+                "vehicle left the depot without it; hand it over or re-plan"
+            ),
+        }
+        for n, stop in enumerate(remaining, start=1)
+        if stop.order_id in unloaded
+    ]
     if not done:
         route.start_at = epoch + timedelta(seconds=sim.start_s)
     route.end_at = epoch + timedelta(seconds=sim.end_s) if sim.stops else route.start_at
@@ -262,6 +278,8 @@ def move_stop(
     plan.stats = {**plan.stats, "route_meta": route_meta}
 
     day, shifts, inputs = _move_inputs(session, settings, plan, affected, order_rows)
+    _note_unloaded(route_meta, source, dest, order_id, day.depot)
+    plan.stats = {**plan.stats, "route_meta": route_meta}
     provider = provider or travel_provider(settings)
     for route in affected:
         resimulate(route, plan, day, shifts[route.shift_id], inputs, provider)
@@ -272,6 +290,37 @@ def move_stop(
         announce_planned_times(session, clock, actor, plan, affected, order_rows, before)
     session.flush()
     return load_plan_view(session, merchant_id, plan.id)
+
+
+def _left_depot(route: Route, meta: dict[str, Any], depot: LatLon) -> bool:
+    """Whether the route's vehicle has left the depot: a stop is made or under way, or it
+    starts from a stop or from a position away from the depot (see ``DayInput.is_out``)."""
+    start = meta.get("start") or {}
+    if _locked(route) or start.get("kind") == "stop":
+        return True
+    return start.get("kind") == "position" and away_from_depot(
+        LatLon(start["lat"], start["lon"]), depot
+    )
+
+
+def _note_unloaded(
+    route_meta: dict[str, dict[str, Any]],
+    source: Route | None,
+    dest: Route,
+    order_id: str,
+    depot: LatLon,
+) -> None:
+    """Remember a stop moved by hand onto a vehicle that has left the depot: its parcel is not
+    on board, which the route shows as a violation until a re-plan takes the hand-over as
+    done. A stop leaving a route takes its note along."""
+    if source is not None and source.id == dest.id:
+        return
+    if source is not None:
+        src = route_meta.setdefault(source.id, {})
+        src["not_on_board"] = [o for o in src.get("not_on_board", []) if o != order_id]
+    if _left_depot(dest, route_meta.get(dest.id, {}), depot):
+        meta = route_meta.setdefault(dest.id, {})
+        meta["not_on_board"] = sorted({*meta.get("not_on_board", []), order_id})
 
 
 def _move_inputs(
