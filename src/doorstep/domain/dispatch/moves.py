@@ -3,9 +3,9 @@
 Only the routes the move touches are recomputed (:func:`resimulate`, through the same
 simulation the planner persists the optimiser's routes with); whatever the move breaks (a late
 arrival, too much load, the shift's end, a missing skill, a parcel not on board a van that has
-left) is stored as the routes'
-``violations`` and shown in the answer, never hidden. On a published plan the drivers get
-``route.stop_moved`` events and recipients whose planned time moved get ``delivery.rescheduled``.
+left) is stored as the routes' ``violations`` and shown in the answer, never hidden. On a
+published plan the drivers get ``route.stop_moved`` events and recipients whose planned time
+moved get ``delivery.rescheduled``.
 """
 
 from __future__ import annotations
