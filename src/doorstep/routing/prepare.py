@@ -8,7 +8,6 @@ from collections.abc import Callable
 from doorstep.routing.problem import Job, Problem, UnassignedReason, VehicleSpec
 from doorstep.routing.pyvrp_model import VehicleStart
 from doorstep.routing.schedule import forward, job_visit
-from doorstep.routing.travel.base import UNREACHABLE
 
 
 def validate(problem: Problem) -> dict[str, int]:
@@ -88,11 +87,7 @@ def classify(problem: Problem, job: Job, starts: list[VehicleStart]) -> Unassign
         return all(d <= c for d, c in zip(job.demand, starts[k].capacity, strict=True))
 
     def reachable(k: int) -> bool:
-        v, s = problem.vehicles[k], starts[k].location
-        dur, dist = problem.matrices(v)
-        there = max(dur[s, loc], dist[s, loc]) < UNREACHABLE
-        end = v.end_location
-        return bool(there and (end is None or max(dur[loc, end], dist[loc, end]) < UNREACHABLE))
+        return problem.reaches(problem.vehicles[k], starts[k].location, loc)
 
     def overlaps(k: int) -> bool:
         v = problem.vehicles[k]

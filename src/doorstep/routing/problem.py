@@ -10,6 +10,8 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from doorstep.routing.travel.base import UNREACHABLE
+
 IntMatrix = npt.NDArray[np.int64]
 
 
@@ -90,9 +92,22 @@ class Problem:
 
     def matrices(self, vehicle: VehicleSpec) -> tuple[IntMatrix, IntMatrix]:
         """(durations, distances) that ``vehicle`` drives on."""
-        if vehicle.travel is None:
+        return self.travel_matrices(vehicle.travel)
+
+    def travel_matrices(self, name: str | None) -> tuple[IntMatrix, IntMatrix]:
+        """(durations, distances) of travel profile ``name`` (None: the default ones)."""
+        if name is None:
             return self.durations, self.distances
-        return self.travel[vehicle.travel]
+        return self.travel[name]
+
+    def reaches(self, vehicle: VehicleSpec, start: int, location: int) -> bool:
+        """Whether ``vehicle`` can drive from ``start`` to ``location`` and on to its end on
+        its own matrices (a mixed fleet's profiles may reach different places)."""
+        durations, distances = self.matrices(vehicle)
+        legs = [(start, location)]
+        if vehicle.end_location is not None:
+            legs.append((location, vehicle.end_location))
+        return all(max(durations[a, b], distances[a, b]) < UNREACHABLE for a, b in legs)
 
 
 @dataclass

@@ -11,7 +11,6 @@ import pyvrp
 from pyvrp.constants import MAX_VALUE
 
 from doorstep.routing.problem import IntMatrix, Job, Problem, VehicleSpec
-from doorstep.routing.travel.base import UNREACHABLE
 
 DURATION_WEIGHT = 100
 """Cost of one second of route duration under the ``"duration"`` objective (distance costs 1)."""
@@ -76,16 +75,6 @@ def is_allowed(model: PyvrpModel, client: int, vehicle: int) -> bool:
 
 def _clip(matrix: IntMatrix) -> IntMatrix:
     return np.minimum(matrix.astype(np.int64), MAX_VALUE)
-
-
-def _reaches(problem: Problem, vehicle: VehicleSpec, start: int, location: int) -> bool:
-    """Whether ``vehicle`` can drive from ``start`` to ``location`` and on to its end on its
-    own travel matrices (a mixed fleet's profiles may reach different places)."""
-    durations, distances = problem.matrices(vehicle)
-    legs = [(start, location)]
-    if vehicle.end_location is not None:
-        legs.append((location, vehicle.end_location))
-    return all(max(durations[a, b], distances[a, b]) < UNREACHABLE for a, b in legs)
 
 
 def _share_profiles(
@@ -175,7 +164,7 @@ def build_model(
                 k
                 for k in usable
                 if not job.skills <= vehicles[k].skills
-                or not _reaches(problem, vehicles[k], starts[k].location, job.location)
+                or not problem.reaches(vehicles[k], starts[k].location, job.location)
             )
         )
 
@@ -264,14 +253,7 @@ def build_model(
     idx = np.array([max(0, loc) for loc in matrix_of], dtype=np.int64)
     base: dict[str | None, tuple[IntMatrix, IntMatrix]] = {}
     for travel in dict.fromkeys(key[0] for key in profile_keys):
-        durations, distances = (
-            problem.travel[travel]
-            if travel
-            else (
-                problem.durations,
-                problem.distances,
-            )
-        )
+        durations, distances = problem.travel_matrices(travel)
         distance = _clip(distances[np.ix_(idx, idx)])
         duration = _clip(durations[np.ix_(idx, idx)])
         if anywhere is not None:  # every location reaches the "anywhere" end for free

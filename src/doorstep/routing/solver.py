@@ -311,9 +311,8 @@ def solve(
     nobody else can, so each is planned on its own; the vehicles still at the depot share the
     other jobs. Time and iterations are shared out by the number of jobs."""
     started = time.perf_counter()
-    validate(problem)
     gone = [v for v in problem.vehicles if v.on_board is not None]
-    if not gone:
+    if not gone:  # validated in _solve_together
         return _solve_together(
             problem,
             time_limit_s=time_limit_s,
@@ -322,6 +321,7 @@ def solve(
             objective=objective,
             max_iterations=max_iterations,
         )
+    validate(problem)  # before splitting: e.g. a parcel on board two vehicles
     carried = frozenset().union(*(v.carries for v in gone))
     parts = [
         dataclasses.replace(
