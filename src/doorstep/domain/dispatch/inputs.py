@@ -39,9 +39,14 @@ AT_DEPOT_M = 150.0
 """A driver reporting a position within this of the depot has not left it yet."""
 
 
-def away_from_depot(point: LatLon, depot: LatLon) -> bool:
-    """Whether a driver reporting from ``point`` has left ``depot`` (see :data:`AT_DEPOT_M`)."""
-    return float(haversine_m(point.lat, point.lon, depot.lat, depot.lon)) > AT_DEPOT_M
+def starts_away(start: RouteStart, depot: LatLon) -> bool:
+    """Whether a vehicle starting from ``start`` is away from ``depot``: from a stop it made,
+    or from a position more than :data:`AT_DEPOT_M` away (a driver in the yard is at the
+    depot)."""
+    if start.kind == "position":
+        distance = haversine_m(start.point.lat, start.point.lon, depot.lat, depot.lon)
+        return float(distance) > AT_DEPOT_M
+    return start.kind == "stop"
 
 
 # --- Plain inputs ---------------------------------------------------------------------------
@@ -159,9 +164,7 @@ class DayInput:
         start = self.starts.get(shift_id)
         if start is None:
             return shift_id in self.history
-        if start.kind == "position":
-            return away_from_depot(start.point, self.depot)
-        return start.kind == "stop"
+        return starts_away(start, self.depot)
 
     def depot_span(self, shift: ShiftInput) -> DepotSpan | None:
         """When the shift's vehicle may leave the depot and must be back, as the depot's

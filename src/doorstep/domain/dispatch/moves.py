@@ -26,10 +26,10 @@ from doorstep.domain.dispatch.inputs import (
     OrderInput,
     RouteStart,
     ShiftInput,
-    away_from_depot,
     default_service_s,
     order_input,
     shift_input,
+    starts_away,
 )
 from doorstep.domain.dispatch.models import Driver, Plan, Route, Shift, Stop, Vehicle
 from doorstep.domain.dispatch.planning import (
@@ -85,17 +85,7 @@ def resimulate(
     meta = dict(plan.stats.get("route_meta", {}).get(route.id, {}))
     done = _done(route)
     remaining = route.stops[done:]
-    start_meta = meta.get("start") or {
-        "lat": day.depot.lat,
-        "lon": day.depot.lon,
-        "at": shift.start_at.isoformat(),
-        "kind": "depot",
-    }
-    start = RouteStart(
-        LatLon(start_meta["lat"], start_meta["lon"]),
-        datetime.fromisoformat(start_meta["at"]),
-        start_meta["kind"],
-    )
+    start = _planned_start(meta) or RouteStart(day.depot, shift.start_at, "depot")
     if done:
         last = route.stops[done - 1]
         left = last.actual_departure or last.planned_departure or start.at
@@ -292,15 +282,21 @@ def move_stop(
     return load_plan_view(session, merchant_id, plan.id)
 
 
+def _planned_start(meta: dict[str, Any]) -> RouteStart | None:
+    """Where and when the plan had the route start (its ``route_meta``), if it says."""
+    start = meta.get("start")
+    if not start:
+        return None
+    return RouteStart(
+        LatLon(start["lat"], start["lon"]), datetime.fromisoformat(start["at"]), start["kind"]
+    )
+
+
 def _left_depot(route: Route, meta: dict[str, Any], depot: LatLon) -> bool:
     """Whether the route's vehicle has left the depot: a stop is made or under way, or it
-    starts from a stop or from a position away from the depot (see ``DayInput.is_out``)."""
-    start = meta.get("start") or {}
-    if _locked(route) or start.get("kind") == "stop":
-        return True
-    return start.get("kind") == "position" and away_from_depot(
-        LatLon(start["lat"], start["lon"]), depot
-    )
+    starts away from the depot (the rule re-planning uses, ``DayInput.is_out``)."""
+    start = _planned_start(meta)
+    return bool(_locked(route)) or (start is not None and starts_away(start, depot))
 
 
 def _note_unloaded(
