@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -22,7 +21,7 @@ from doorstep.domain.orders.models import Order
 from doorstep.runtime import Runtime
 from doorstep.web.app import create_app
 from tests.conftest import MerchantCtx
-from tests.live import live_server
+from tests.live import send_while_first_is_held
 
 ORDER: dict[str, Any] = {
     "reference": "SO-1001",
@@ -150,35 +149,15 @@ def test_a_concurrent_retry_is_409_on_a_live_server(
 ) -> None:
     """Two real HTTP requests with one key: while the first is still creating the order, the
     second gets 409; afterwards a retry replays the first answer. One order exists."""
-    entered, release = threading.Event(), threading.Event()
-    real_create: Callable[..., Any] = service.create_order
-
-    def slow_create(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(20), "the test never released the first request"
-        return real_create(*args, **kwargs)
-
-    monkeypatch.setattr(service, "create_order", slow_create)
-    results: dict[str, httpx.Response] = {}
-    headers = with_key(merchant, "k-live")
-
-    with live_server(create_app(runtime, migrate=False)) as url:
-
-        def send(name: str) -> None:
-            results[name] = httpx.post(
-                f"{url}/v1/orders", json=order(), headers=headers, timeout=30
-            )
-
-        first = threading.Thread(target=send, args=("first",))
-        first.start()
-        assert entered.wait(20), "the first request never reached create_order"
-        second = threading.Thread(target=send, args=("second",))
-        second.start()
-        second.join(20)
-        assert not second.is_alive()
-        release.set()
-        first.join(20)
-        send("retry")
+    results = send_while_first_is_held(
+        create_app(runtime, migrate=False),
+        monkeypatch,
+        service,
+        "create_order",
+        "/v1/orders",
+        order(),
+        with_key(merchant, "k-live"),
+    )
 
     assert results["second"].status_code == 409, results["second"].text
     assert results["second"].json()["type"].endswith("/idempotency-key-in-flight")

@@ -5,12 +5,10 @@ a retry while the optimiser still runs is a 409, and keys belong to one merchant
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -25,7 +23,7 @@ from doorstep.runtime import Runtime
 from doorstep.web.app import create_app
 from tests.conftest import MerchantCtx
 from tests.factories import Day, monaco_day
-from tests.live import live_server
+from tests.live import send_while_first_is_held
 
 DAY = date(2026, 11, 25)
 LIMIT = 0.1  # seconds per solve: the plans' quality is not what these tests are about
@@ -195,35 +193,15 @@ def test_a_concurrent_retry_is_409_on_a_live_server(
 ) -> None:
     """Two real HTTP requests with one key: while the first is still planning, the second gets
     409; afterwards a retry returns the first plan. One plan exists."""
-    entered, release = threading.Event(), threading.Event()
-    real_create: Callable[..., Any] = planning.create_plan
-
-    def slow_create(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(20), "the test never released the first request"
-        return real_create(*args, **kwargs)
-
-    monkeypatch.setattr(planning, "create_plan", slow_create)
-    results: dict[str, httpx.Response] = {}
-    headers = with_key(merchant, "p-live")
-
-    with live_server(create_app(runtime, migrate=False)) as url:
-
-        def send(name: str) -> None:
-            results[name] = httpx.post(
-                f"{url}/v1/plans", json=plan_body(day), headers=headers, timeout=30
-            )
-
-        first = threading.Thread(target=send, args=("first",))
-        first.start()
-        assert entered.wait(20), "the first request never reached create_plan"
-        second = threading.Thread(target=send, args=("second",))
-        second.start()
-        second.join(20)
-        assert not second.is_alive()
-        release.set()
-        first.join(30)
-        send("retry")
+    results = send_while_first_is_held(
+        create_app(runtime, migrate=False),
+        monkeypatch,
+        planning,
+        "create_plan",
+        "/v1/plans",
+        plan_body(day),
+        with_key(merchant, "p-live"),
+    )
 
     assert results["second"].status_code == 409, results["second"].text
     assert results["second"].json()["type"].endswith("/idempotency-key-in-flight")
