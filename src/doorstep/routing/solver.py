@@ -66,8 +66,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyvrp
-from pyvrp import IteratedLocalSearch, IteratedLocalSearchParams, PenaltyManager, PenaltyParams
-from pyvrp.search import LocalSearch, NeighbourhoodParams, PerturbationManager, compute_neighbours
+from pyvrp import IteratedLocalSearchParams, PenaltyManager, PenaltyParams
+from pyvrp.search import (
+    LocalSearch,
+    NeighbourhoodParams,
+    PerturbationManager,
+    PerturbationParams,
+    compute_neighbours,
+)
 from pyvrp.stop import FirstFeasible, MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from doorstep.routing.breaks import (
@@ -78,6 +84,7 @@ from doorstep.routing.breaks import (
     job_neighbours,
     with_own_breaks,
 )
+from doorstep.routing.ils import iterate
 from doorstep.routing.prepare import classify, start_after_fixed, validate
 from doorstep.routing.problem import (
     Job,
@@ -188,7 +195,8 @@ def _run(
     params: pyvrp.SolveParams,
     initial: pyvrp.Solution | None,
 ) -> pyvrp.Result:
-    """``pyvrp.solve``, step for step; with breaks, three things differ (see :mod:`.breaks`):
+    """``pyvrp.solve``, step for step, with a route-removal move in the search loop (see
+    :mod:`.ils`); with breaks, three things differ (see :mod:`.breaks`):
     neighbourhoods leave out break clients, which would crowd them since they share their
     stop's location; a break on the wrong vehicle is penalised heavily from the start; and the
     random initial solution has every break on its own vehicle."""
@@ -202,9 +210,11 @@ def _run(
     )
     neighbours = _neighbours(model, wide, extra)
     ls = LocalSearch(data, rng, neighbours, PerturbationManager(params.perturbation))
+    repair = LocalSearch(data, rng, neighbours, PerturbationManager(PerturbationParams(1, 1)))
     for op in params.operators:
         if op.supports(data):
             ls.add_operator(op(data))
+            repair.add_operator(op(data))
     loads, warp, distance = params.penalty.midpoint_penalties(data)
     penalty = params.penalty
     if extra:  # a break on the wrong vehicle (see "Breaks") must never pay off
@@ -220,7 +230,19 @@ def _run(
             }
             random = _as_solution(model, with_own_breaks(model, problem, visits))
         initial = ls(random, pm.max_cost_evaluator(), exhaustive=True)
-    return IteratedLocalSearch(data, pm, ls, initial, params.ils).run(stop, collect_stats=False)
+    required = all(client.required for client in data.clients()[: len(model.jobs)])
+    return iterate(
+        data,
+        pm,
+        ls,
+        repair,
+        initial,
+        params.ils,
+        stop,
+        rng,
+        num_jobs=len(model.jobs),
+        route_removal=required,
+    )
 
 
 def _neighbours(model: PyvrpModel, params: NeighbourhoodParams, extra: int) -> Any:
