@@ -66,6 +66,7 @@ class PyvrpModel:
     forbidden: list[frozenset[int]]
     prize: int
     neighbours: Any = None  # the search's granular neighbourhood, once computed
+    penalties: Any = None  # the search's starting penalties, once computed
 
 
 def is_allowed(model: PyvrpModel, client: int, vehicle: int) -> bool:

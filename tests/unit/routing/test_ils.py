@@ -15,6 +15,7 @@ from pyvrp.search import (
 from pyvrp.stop import MaxIterations
 
 from doorstep.routing import ils
+from doorstep.routing.solver import initial_penalties
 
 
 def _line(num_clients: int, num_vehicles: int) -> pyvrp.ProblemData:
@@ -116,3 +117,27 @@ def test_the_search_loop_merges_routes_down_to_the_best_plan() -> None:
     assert result.best.num_routes() == 1
     assert result.best.distance() == 2 * 12 * 1000
     assert result.num_iterations == 200
+
+
+def test_starting_penalties_weigh_a_typical_edge() -> None:
+    """A second of time warp costs what a typical second of driving costs, one unit of load
+    what a typical edge costs per unit of an average order; unreachable pairs do not count."""
+    m = pyvrp.Model()
+    depot = m.add_depot(m.add_location(0, 0))
+    m.add_vehicle_type(
+        2, capacity=[100], start_depot=depot, end_depot=depot, unit_duration_cost=100
+    )
+    for x in range(1, 6):
+        m.add_client(m.add_location(x, 0), delivery=[4])
+    for a in m.locations:
+        for b in m.locations:
+            unreachable = {a.x, b.x} == {0, 5} and a.x != b.x
+            km = 10**6 if unreachable else abs(a.x - b.x)
+            m.add_edge(a, b, distance=km * 1000, duration=km * 60)
+    data = m.data()
+    loads, warp, distance = initial_penalties(data, PenaltyParams())
+    # median edge: 2 km, 120 s -> cost 2,000 + 100 * 120 = 14,000
+    assert warp == 14_000 / 120
+    assert distance == 14_000 / 2_000
+    assert loads == [14_000 / 4]
+    assert max([*loads, warp, distance]) < PenaltyParams().max_penalty / 10
