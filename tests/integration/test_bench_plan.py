@@ -77,6 +77,34 @@ def test_bench_plan_small_day_json(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.slow
+def test_bench_plan_repeats_compare_the_means(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--repeats 2`` plans the same day with two optimiser seeds; the gap and the verdict
+    compare the mean objectives, and the table lists both seeds."""
+    monkeypatch.setenv("DOORSTEP_DATA_DIR", str(tmp_path / "data"))
+    args = ["bench", "plan", "--orders", "30", "--shifts", "3", "--seed", "7", "--repeats", "2"]
+    args += ["--time-limit", "0.5", "--reference-limit", "1"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    repeats = report["repeats"]
+    assert [r["seed"] for r in repeats] == [7, 8]
+    assert report["short"] == repeats[0]["short"]
+    for r in repeats:
+        assert r["short"]["feasible"] and r["reference"]["feasible"]
+        assert r["short"]["planned"] + r["short"]["unassigned"] == 30
+    short = sum(r["short"]["objective"] for r in repeats) / 2
+    ref = sum(r["reference"]["objective"] for r in repeats) / 2
+    assert report["gap"]["objective_pct"] == pytest.approx((short - ref) / ref * 100, abs=1e-3)
+
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "Every optimiser seed" in table.stdout
+    assert "mean of 2 seeds" in table.stdout
+
+
+@pytest.mark.slow
 def test_bench_plan_without_reference_prints_a_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

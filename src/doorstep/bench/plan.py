@@ -77,6 +77,7 @@ __all__ = [
     "MemoisingProvider",
     "PlanBenchResult",
     "RunFigures",
+    "RunPair",
     "ScenarioConfig",
     "Site",
     "check_persisted_plan",
@@ -600,8 +601,41 @@ def gap_pct(value: float | None, reference: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class RunPair:
+    """The short run and the reference run of one optimiser seed."""
+
+    seed: int
+    short: RunFigures
+    reference: RunFigures | None
+
+    @property
+    def objective_gap_pct(self) -> float | None:
+        ref = self.reference
+        return gap_pct(self.short.objective, ref.objective) if ref else None
+
+    def as_dict(self) -> dict[str, Any]:
+        gap = self.objective_gap_pct
+        return {
+            "seed": self.seed,
+            "short": self.short.as_dict(),
+            "reference": self.reference.as_dict() if self.reference else None,
+            "objective_gap_pct": None if gap is None else round(gap, 3),
+        }
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known and len(known) == len(values) else None
+
+
+@dataclass(frozen=True)
 class PlanBenchResult:
-    """The whole benchmark: the extract, the scenario, both runs and the gaps."""
+    """The whole benchmark: the extract, the scenario, the runs and the gaps.
+
+    ``short`` and ``reference`` are the runs of the first optimiser seed; ``repeats`` holds
+    every seed's pair (the first included). With more than one seed, the gaps compare the
+    means of the short runs with the means of the reference runs, so one lucky or unlucky
+    seed does not decide the verdict."""
 
     source: str
     extract: str
@@ -611,32 +645,52 @@ class PlanBenchResult:
     scenario: ScenarioFigures
     short: RunFigures
     reference: RunFigures | None
+    repeats: list[RunPair] = field(default_factory=list)
     target_pct: float = 2.0
 
     @property
+    def pairs(self) -> list[RunPair]:
+        return self.repeats or [RunPair(self.config.seed, self.short, self.reference)]
+
+    def _gap(self, figure: Callable[[RunFigures], float | None]) -> float | None:
+        pairs = self.pairs
+        if any(p.reference is None for p in pairs):
+            return None
+        short = _mean([figure(p.short) for p in pairs])
+        ref = _mean([figure(p.reference) for p in pairs if p.reference is not None])
+        return gap_pct(short, ref)
+
+    @property
     def objective_gap_pct(self) -> float | None:
-        """The short run's objective against the reference's (the optimiser's own measure)."""
-        ref = self.reference
-        return gap_pct(self.short.objective, ref.objective) if ref else None
+        """The short runs' objective against the references' (the optimiser's own measure);
+        means over the seeds."""
+        return self._gap(lambda r: r.objective)
 
     @property
     def driving_gap_pct(self) -> float | None:
-        ref = self.reference
-        return gap_pct(self.short.driving_s, ref.driving_s) if ref else None
+        return self._gap(lambda r: r.driving_s)
 
     @property
     def distance_gap_pct(self) -> float | None:
-        ref = self.reference
-        return gap_pct(self.short.distance_m, ref.distance_m) if ref else None
+        return self._gap(lambda r: r.distance_m)
 
     @property
     def target_met(self) -> bool | None:
-        """Whether the short run plans as many orders as the reference, within ``target_pct``
-        of its objective (None without a reference)."""
+        """Whether every short run plans as many orders as its reference, and the short runs
+        are within ``target_pct`` of the references' objective on average (None without a
+        reference)."""
         gap = self.objective_gap_pct
-        if self.reference is None or gap is None:
+        if gap is None:
             return None
-        return gap <= self.target_pct and self.short.planned >= self.reference.planned
+        planned = all(p.reference and p.short.planned >= p.reference.planned for p in self.pairs)
+        return gap <= self.target_pct and planned
+
+    @property
+    def feasible(self) -> bool:
+        """Every run passed the independent check."""
+        return all(
+            p.short.feasible and (p.reference is None or p.reference.feasible) for p in self.pairs
+        )
 
     def as_dict(self) -> dict[str, Any]:
         def rounded(value: float | None) -> float | None:
@@ -657,6 +711,7 @@ class PlanBenchResult:
             "scenario": self.scenario.as_dict(),
             "short": self.short.as_dict(),
             "reference": self.reference.as_dict() if self.reference else None,
+            "repeats": [p.as_dict() for p in self.pairs],
             "gap": {
                 "objective_pct": rounded(self.objective_gap_pct),
                 "driving_pct": rounded(self.driving_gap_pct),
@@ -739,9 +794,12 @@ def run_plan_bench(
     database_url: str | None = None,
     cache_dir: Path | None = None,
     on_phase: PhaseCallback = _quiet,
+    repeats: int = 1,
 ) -> PlanBenchResult:
     """Build the scenario on ``source`` (an OSM extract path, or ``"helsinki"``), plan it at
-    ``time_limit_s`` and, unless ``reference_limit_s`` is 0, again at ``reference_limit_s``.
+    ``time_limit_s`` and, unless ``reference_limit_s`` is 0, again at ``reference_limit_s``;
+    ``repeats`` times, with optimiser seeds ``config.seed``, ``config.seed + 1``, ... on the
+    same day.
 
     ``database_url``: ``None`` for a temporary SQLite file, a ``sqlite:///`` path of a new
     file, or a PostgreSQL server on which a scratch database is created and dropped.
@@ -783,21 +841,28 @@ def run_plan_bench(
                 osm_source=source,
                 plan_seed=config.seed,
             )
-            on_phase(f"planning with a {time_limit_s:g} s limit", time_limit_s)
-            short = _plan_once(
-                sessions, settings, provider, scenario, time_limit_s=time_limit_s, seed=config.seed
-            )
-            reference = None
-            if reference_limit_s > 0:
-                on_phase(f"reference run with a {reference_limit_s:g} s limit", reference_limit_s)
-                reference = _plan_once(
-                    sessions,
-                    settings,
-                    provider,
-                    scenario,
-                    time_limit_s=reference_limit_s,
-                    seed=config.seed,
+            pairs: list[RunPair] = []
+            for seed in range(config.seed, config.seed + max(1, repeats)):
+                which = f", optimiser seed {seed}" if repeats > 1 else ""
+                on_phase(f"planning with a {time_limit_s:g} s limit{which}", time_limit_s)
+                short = _plan_once(
+                    sessions, settings, provider, scenario, time_limit_s=time_limit_s, seed=seed
                 )
+                reference = None
+                if reference_limit_s > 0:
+                    on_phase(
+                        f"reference run with a {reference_limit_s:g} s limit{which}",
+                        reference_limit_s,
+                    )
+                    reference = _plan_once(
+                        sessions,
+                        settings,
+                        provider,
+                        scenario,
+                        time_limit_s=reference_limit_s,
+                        seed=seed,
+                    )
+                pairs.append(RunPair(seed, short, reference))
         finally:
             engine.dispose()
     return PlanBenchResult(
@@ -807,6 +872,7 @@ def run_plan_bench(
         network_s=network_s,
         scenario_s=scenario_s,
         scenario=scenario,
-        short=short,
-        reference=reference,
+        short=pairs[0].short,
+        reference=pairs[0].reference,
+        repeats=pairs,
     )

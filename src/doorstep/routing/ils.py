@@ -12,9 +12,10 @@ last stop has found a better home, and until then every move off it looks like a
 trip out to that area and back stays). On a day of 1,000 stops the short plans kept two to
 four routes more than the long ones, and those routes' trips to and from the depot were about
 half of the difference. Measured on the Monaco day of ``doorstep bench plan`` (1,000 orders, 40
-shifts, mixed fleet) at 30 s, four seeds run side by side: objective 34.03M on average
-without the move, 33.75M with it every 10th iteration among the 5 shortest routes (every 5th:
-33.99M; among the 2 shortest: 33.86M).
+shifts, mixed fleet), mean objective over four seeds at 3,000 iterations (what 30 s affords on
+a slow machine): 33.94M without the move, 33.46M with it every 10th iteration among the 5
+shortest routes, 33.72M every 5th. (Before the search's penalties were started from the data,
+at 30 s: 34.03M without, 33.75M with it, 33.86M among the 2 shortest routes.)
 
 The move is made only while every job is required: in the prize-collecting search PyVRP does
 not put optional clients back by itself. Break visits stay on their vehicle's route, which is
