@@ -613,6 +613,16 @@ class RunPair:
         ref = self.reference
         return gap_pct(self.short.objective, ref.objective) if ref else None
 
+    @property
+    def driving_gap_pct(self) -> float | None:
+        ref = self.reference
+        return gap_pct(self.short.driving_s, ref.driving_s) if ref else None
+
+    @property
+    def distance_gap_pct(self) -> float | None:
+        ref = self.reference
+        return gap_pct(self.short.distance_m, ref.distance_m) if ref else None
+
     def as_dict(self) -> dict[str, Any]:
         gap = self.objective_gap_pct
         return {
