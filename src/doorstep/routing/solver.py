@@ -281,7 +281,7 @@ def initial_penalties(
     with medians instead of means, which unreachable pairs and the surcharges of routing
     profiles would throw. One load penalty for all dimensions, as there: on the Monaco day
     (grams and parcels) a penalty per dimension (52,575 per parcel rather than 27) gave 33.83M
-    against 33.37M at 3,000 iterations, four seeds. See :data:`PENALTY_UPDATE_EVERY` for why
+    against 33.46M at 3,000 iterations, four seeds. See :data:`PENALTY_UPDATE_EVERY` for why
     not PyVRP 0.14's midpoint."""
     seen: dict[tuple[int, int, int], npt.NDArray[np.float64]] = {}
     for vt in data.vehicle_types():
