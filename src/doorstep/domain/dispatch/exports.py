@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Vehicle
+from doorstep.domain.dispatch.views import rows_by_id
 from doorstep.domain.errors import NotFound
 from doorstep.domain.orders.models import Order
 
@@ -154,29 +155,10 @@ def _sheets(
 ) -> list[RouteSheet]:
     merchant = session.get(Merchant, merchant_id)
     tz = merchant.timezone if merchant is not None else "UTC"
-    order_ids = [s.order_id for r in routes for s in r.stops]
-    orders = (
-        {
-            o.id: o
-            for o in session.scalars(
-                select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(order_ids))
-            )
-        }
-        if order_ids
-        else {}
-    )
-
-    def by_id(model: Any, ids: set[str]) -> dict[str, Any]:
-        if not ids:
-            return {}
-        rows = session.scalars(
-            select(model).where(model.merchant_id == merchant_id, model.id.in_(ids))
-        )
-        return {row.id: row for row in rows}
-
-    shifts: dict[str, Shift] = by_id(Shift, {r.shift_id for r in routes})
-    drivers: dict[str, Driver] = by_id(Driver, {r.driver_id for r in routes})
-    vehicles: dict[str, Vehicle] = by_id(Vehicle, {r.vehicle_id for r in routes})
+    orders = rows_by_id(session, Order, merchant_id, (s.order_id for r in routes for s in r.stops))
+    shifts = rows_by_id(session, Shift, merchant_id, (r.shift_id for r in routes))
+    drivers = rows_by_id(session, Driver, merchant_id, (r.driver_id for r in routes))
+    vehicles = rows_by_id(session, Vehicle, merchant_id, (r.vehicle_id for r in routes))
     depot = session.get(Depot, plan.depot_id)
     if depot is None:  # pragma: no cover - foreign key guarantees it
         raise NotFound(f"no depot {plan.depot_id}")

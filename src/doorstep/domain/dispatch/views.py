@@ -7,9 +7,10 @@ fixed number of queries whatever the plan's size.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
@@ -19,6 +20,8 @@ from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Driver, Plan, Route, Shift, Vehicle
 from doorstep.domain.errors import NotFound
 from doorstep.domain.orders.models import Order
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -42,6 +45,20 @@ def skipped_shifts(plan: Plan) -> list[dict[str, Any]]:
     return [s for s in noted if isinstance(s, dict) and isinstance(s.get("shift_id"), str)]
 
 
+def rows_by_id(
+    session: Session, model: type[T], merchant_id: str, ids: Iterable[str]
+) -> dict[str, T]:
+    """The merchant's rows of ``model`` with these ids, by id, in one query (none for no ids)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    owned = cast(Any, model)
+    rows = session.scalars(
+        select(model).where(owned.merchant_id == merchant_id, owned.id.in_(wanted))
+    )
+    return {cast(Any, row).id: row for row in rows}
+
+
 def _plans_query(merchant_id: str) -> Select[Plan]:
     return (
         select(Plan)
@@ -59,37 +76,13 @@ def views_of(session: Session, merchant_id: str, plans: list[Plan]) -> list[Plan
     routes = [r for p in plans for r in p.routes]
     order_ids = {s.order_id for r in routes for s in r.stops}
     order_ids |= {u["order_id"] for p in plans for u in p.unassigned or []}
-    orders = {
-        o.id: o
-        for o in session.scalars(
-            select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(order_ids))
-        )
-    }
+    orders = rows_by_id(session, Order, merchant_id, order_ids)
     shift_ids = {s["shift_id"] for p in plans for s in skipped_shifts(p)}
-    shifts = (
-        {
-            s.id: s
-            for s in session.scalars(
-                select(Shift).where(Shift.merchant_id == merchant_id, Shift.id.in_(shift_ids))
-            )
-        }
-        if shift_ids
-        else {}
-    )
+    shifts = rows_by_id(session, Shift, merchant_id, shift_ids)
     driver_ids = {r.driver_id for r in routes} | {s.driver_id for s in shifts.values()}
-    drivers = {
-        d.id: d
-        for d in session.scalars(
-            select(Driver).where(Driver.merchant_id == merchant_id, Driver.id.in_(driver_ids))
-        )
-    }
+    drivers = rows_by_id(session, Driver, merchant_id, driver_ids)
     vehicle_ids = {r.vehicle_id for r in routes} | {s.vehicle_id for s in shifts.values()}
-    vehicles = {
-        v.id: v
-        for v in session.scalars(
-            select(Vehicle).where(Vehicle.merchant_id == merchant_id, Vehicle.id.in_(vehicle_ids))
-        )
-    }
+    vehicles = rows_by_id(session, Vehicle, merchant_id, vehicle_ids)
     return [PlanView(p, orders, drivers, vehicles, tz, shifts) for p in plans]
 
 
