@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -600,6 +601,17 @@ def gap_pct(value: float | None, reference: float | None) -> float | None:
     return (value - reference) / reference * 100.0
 
 
+Figure = Callable[[RunFigures], float | None]
+OBJECTIVE: Figure = attrgetter("objective")
+DRIVING: Figure = attrgetter("driving_s")
+DISTANCE: Figure = attrgetter("distance_m")
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known and len(known) == len(values) else None
+
+
 @dataclass(frozen=True)
 class RunPair:
     """The short run and the reference run of one optimiser seed."""
@@ -610,18 +622,15 @@ class RunPair:
 
     @property
     def objective_gap_pct(self) -> float | None:
-        ref = self.reference
-        return gap_pct(self.short.objective, ref.objective) if ref else None
+        return mean_gap_pct([self], OBJECTIVE)
 
     @property
     def driving_gap_pct(self) -> float | None:
-        ref = self.reference
-        return gap_pct(self.short.driving_s, ref.driving_s) if ref else None
+        return mean_gap_pct([self], DRIVING)
 
     @property
     def distance_gap_pct(self) -> float | None:
-        ref = self.reference
-        return gap_pct(self.short.distance_m, ref.distance_m) if ref else None
+        return mean_gap_pct([self], DISTANCE)
 
     def as_dict(self) -> dict[str, Any]:
         gap = self.objective_gap_pct
@@ -633,9 +642,14 @@ class RunPair:
         }
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return sum(known) / len(known) if known and len(known) == len(values) else None
+def mean_gap_pct(pairs: Sequence[RunPair], figure: Figure) -> float | None:
+    """How much worse the short runs' mean ``figure`` is than the references' mean (None when
+    a reference or a figure is missing)."""
+    refs = [p.reference for p in pairs]
+    if not pairs or any(r is None for r in refs):
+        return None
+    short = _mean([figure(p.short) for p in pairs])
+    return gap_pct(short, _mean([figure(r) for r in refs if r is not None]))
 
 
 @dataclass(frozen=True)
@@ -662,27 +676,19 @@ class PlanBenchResult:
     def pairs(self) -> list[RunPair]:
         return self.repeats or [RunPair(self.config.seed, self.short, self.reference)]
 
-    def _gap(self, figure: Callable[[RunFigures], float | None]) -> float | None:
-        pairs = self.pairs
-        if any(p.reference is None for p in pairs):
-            return None
-        short = _mean([figure(p.short) for p in pairs])
-        ref = _mean([figure(p.reference) for p in pairs if p.reference is not None])
-        return gap_pct(short, ref)
-
     @property
     def objective_gap_pct(self) -> float | None:
         """The short runs' objective against the references' (the optimiser's own measure);
         means over the seeds."""
-        return self._gap(lambda r: r.objective)
+        return mean_gap_pct(self.pairs, OBJECTIVE)
 
     @property
     def driving_gap_pct(self) -> float | None:
-        return self._gap(lambda r: r.driving_s)
+        return mean_gap_pct(self.pairs, DRIVING)
 
     @property
     def distance_gap_pct(self) -> float | None:
-        return self._gap(lambda r: r.distance_m)
+        return mean_gap_pct(self.pairs, DISTANCE)
 
     @property
     def target_met(self) -> bool | None:
