@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from doorstep.clock import FrozenClock
 from doorstep.db.engine import transaction
@@ -93,6 +94,18 @@ def _stops(plan: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any
     for route in plan["routes"]:
         for stop in route["stops"]:
             yield route, stop
+
+
+def _late_order(s: Session, merchant_id: str) -> Order:
+    """An order added during the day, in Monte Carlo with an afternoon window."""
+    return make_order(
+        s,
+        merchant_id,
+        reference="LATE-ADD",
+        lat=43.7385,
+        lon=7.4245,
+        window=(local(DAY, 15), local(DAY, 17)),
+    )
 
 
 def _events(runtime: Runtime, merchant_id: str) -> list[DeliveryEvent]:
@@ -261,14 +274,7 @@ def test_replan_keeps_done_stops_first_and_moves_few(
         c = s.get(Order, cancelled["order_id"])
         assert c is not None
         c.status = "cancelled"
-        added = make_order(
-            s,
-            scenario.merchant.id,
-            reference="LATE-ADD",
-            lat=43.7385,
-            lon=7.4245,
-            window=(local(DAY, 15), local(DAY, 17)),
-        )
+        added = _late_order(s, scenario.merchant.id)
 
     resp = app_client.post(
         f"/v1/plans/{plan['id']}/replan",
@@ -533,14 +539,7 @@ def test_an_order_added_once_every_van_is_out_waits_for_a_van_at_the_depot(
                 assert row is not None and order is not None
                 row.status, order.status = "done", "delivered"
                 row.actual_departure = _at(stop["planned_departure"])
-        added = make_order(
-            s,
-            scenario.merchant.id,
-            reference="LATE-ADD",
-            lat=43.7385,
-            lon=7.4245,
-            window=(local(DAY, 15), local(DAY, 17)),
-        )
+        added = _late_order(s, scenario.merchant.id)
 
     def replan() -> dict[str, Any]:
         resp = app_client.post(
