@@ -173,6 +173,63 @@ def test_a_planning_request_in_flight_is_409_for_longer_than_its_search(
     assert count_plans(runtime) == 1
 
 
+def test_a_plan_stored_before_the_process_fails_is_replayed_not_planned_again(
+    runtime: Runtime, merchant: MerchantCtx, day: Day, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan and its key's answer commit together: when the request fails after the plan
+    is stored (here, anything after the planning call raises), a retry with the key gets that
+    plan back instead of planning the day a second time."""
+    create_plan = planning.create_plan
+
+    def then_fail(*args: Any, **kwargs: Any) -> Any:
+        create_plan(*args, **kwargs)
+        raise RuntimeError("the process died after saving the plan")
+
+    monkeypatch.setattr(planning, "create_plan", then_fail)
+    with TestClient(create_app(runtime, migrate=False), raise_server_exceptions=False) as client:
+        failed = client.post("/v1/plans", json=plan_body(day), headers=with_key(merchant, "p-d"))
+        assert failed.status_code == 500
+        monkeypatch.setattr(planning, "create_plan", create_plan)
+        retry = client.post("/v1/plans", json=plan_body(day), headers=with_key(merchant, "p-d"))
+        assert retry.status_code == 201, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert listed_plans(client, merchant) == [retry.json()["id"]]
+    assert count_plans(runtime) == 1
+
+
+def test_a_plan_whose_key_was_taken_over_meanwhile_is_not_stored(
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    day: Day,
+    runtime: Runtime,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If the search outlasts the key's lease and a retry takes the key over, the first
+    request's plan is rolled back with its answer (409): the day gets one plan, the retry's."""
+    body = plan_body(day)
+    compute_plan = planning.compute_plan
+
+    def overtaken(*args: Any, **kwargs: Any) -> Any:
+        draft = compute_plan(*args, **kwargs)
+        clock.advance(idempotency.IN_FLIGHT_LEASE + timedelta(minutes=1))
+        request = idempotency.IdempotentRequest(
+            merchant_id=merchant.id,
+            key="p-slow",
+            method="POST",
+            path="/v1/plans",
+            fingerprint=idempotency.fingerprint("POST", "/v1/plans", json.dumps(body).encode()),
+        )
+        assert isinstance(idempotency.claim(runtime.sessions, clock, request), idempotency.Claim)
+        return draft
+
+    monkeypatch.setattr(planning, "compute_plan", overtaken)
+    late = app_client.post("/v1/plans", json=body, headers=with_key(merchant, "p-slow"))
+    assert late.status_code == 409, late.text
+    assert late.json()["type"].endswith("/idempotency-key-in-flight")
+    assert count_plans(runtime) == 0
+
+
 def test_a_failed_plan_releases_its_key(
     app_client: TestClient, merchant: MerchantCtx, day: Day
 ) -> None:

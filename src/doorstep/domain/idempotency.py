@@ -6,9 +6,10 @@ Idempotency-Key HTTP Header Field"), shared by every router that accepts the hea
 * :func:`run` does the work in a second transaction which, on a 2xx answer, also marks the
   record ``done`` with the answer, so "order created" and "answer stored" commit together.
   :func:`run_with_own_transactions` is for verbs that open their own short transactions (the
-  optimiser runs between them): the answer is stored right after the work, in a transaction of
-  its own. A process that dies in between leaves the claim ``in_flight`` until its lease ends;
-  a retry after that does the work again.
+  optimiser runs between them): the verb hands its last transaction, the one that commits its
+  work, to a ``store`` callback, so there too the work and the answer commit together. A
+  process that dies during the work leaves the claim ``in_flight`` until its lease ends; a
+  retry after that does the work again, and nothing of the first attempt was committed.
 * A retry with the same key and the same request (method, path, canonical body) gets the stored
   answer again, flagged as replayed; the same key with a different request is **422**. Keys
   belong to a merchant, not to an endpoint: a key used on ``POST /v1/orders`` and again on
@@ -155,9 +156,27 @@ def _reused(record: IdempotencyRecord, request: IdempotentRequest) -> KeyReused:
     )
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A request's hold on a key: the record and when it was claimed. A claim taken over after
+    its lease keeps the record but not the time, so the two together name one claim."""
+
+    record_id: int
+    claimed_at: datetime
+
+
+def _is_still(claimed: Claim) -> tuple[Any, ...]:
+    """WHERE clauses: the record still holds ``claimed``, unfinished."""
+    return (
+        IdempotencyRecord.id == claimed.record_id,
+        IdempotencyRecord.created_at == claimed.claimed_at,
+        IdempotencyRecord.state == IN_FLIGHT,
+    )
+
+
 def _claim_once(
     session: Session, clock: Clock, request: IdempotentRequest, lease: timedelta
-) -> int | Answer:
+) -> Claim | Answer:
     now = clock.now()
     record = session.scalar(
         select(IdempotencyRecord)
@@ -181,10 +200,13 @@ def _claim_once(
             raise KeyInFlight(
                 "a request with this Idempotency-Key is still being processed; retry shortly"
             )
-        # The claim outlived its lease: its process died. Take it over under a new record id,
-        # so a late finish of the old one cannot mark the new claim done.
-        session.delete(record)
+        # The claim outlived its lease: its process died. Take it over with a new claim time,
+        # which (with the id) names the claim, so a late finish of the old one cannot mark the
+        # new claim done. (A new row would not do: SQLite may give it the old row's id.)
+        record.created_at = now
+        record.expires_at = now + KEY_TTL
         session.flush()
+        return Claim(record.id, now)
     fresh = IdempotencyRecord(
         merchant_id=request.merchant_id,
         key=request.key,
@@ -197,7 +219,7 @@ def _claim_once(
     )
     session.add(fresh)
     session.flush()
-    return fresh.id
+    return Claim(fresh.id, now)
 
 
 def claim(
@@ -206,8 +228,8 @@ def claim(
     request: IdempotentRequest,
     *,
     lease: timedelta = IN_FLIGHT_LEASE,
-) -> int | Answer:
-    """Claim the key (committed at once): a record id to finish later, or a stored answer.
+) -> Claim | Answer:
+    """Claim the key (committed at once): a claim to finish later, or a stored answer.
 
     Raises :class:`KeyReused` (422) or :class:`KeyInFlight` (409, while an earlier claim is
     younger than ``lease``)."""
@@ -222,11 +244,11 @@ def claim(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _store(session: Session, record_id: int, answer: Answer) -> bool:
+def _store(session: Session, claimed: Claim, answer: Answer) -> bool:
     """Mark the claim done with ``answer``; False if a newer request took it over."""
     result = session.execute(
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == record_id, IdempotencyRecord.state == IN_FLIGHT)
+        .where(*_is_still(claimed))
         .values(
             state=DONE,
             response_status=answer.status_code,
@@ -237,12 +259,12 @@ def _store(session: Session, record_id: int, answer: Answer) -> bool:
     return getattr(result, "rowcount", 1) == 1
 
 
-def release(sessions: sessionmaker[Session], record_id: int) -> None:
+def release(sessions: sessionmaker[Session], claimed: Claim) -> None:
     """Forget an unfinished claim so the client may retry with the same key."""
     with transaction(sessions) as session:
         session.execute(
             delete(IdempotencyRecord)
-            .where(IdempotencyRecord.id == record_id, IdempotencyRecord.state == IN_FLIGHT)
+            .where(*_is_still(claimed))
             .execution_options(synchronize_session=False)
         )
 
@@ -279,34 +301,50 @@ def run(
     return answer
 
 
+StoreAnswer = Callable[[Session, Answer], None]
+"""Stores a successful answer in the given transaction, the one that commits the work."""
+
+
 def run_with_own_transactions(
     sessions: sessionmaker[Session],
     clock: Clock,
     request: IdempotentRequest | None,
-    action: Callable[[], Answer],
+    action: Callable[[StoreAnswer], Answer],
     *,
     lease: timedelta = IN_FLIGHT_LEASE,
 ) -> Answer:
     """Run ``action``, which opens its own transactions, at most once per idempotency key.
 
-    For long verbs (planning) that must not run inside one transaction. The answer is stored
-    just after ``action`` returns; ``lease`` must outlast the longest ``action``, or a retry
-    would take the claim over and do the work a second time."""
+    For long verbs (planning) that must not run inside one transaction. ``action`` is given a
+    ``store(session, answer)`` to call inside the transaction that commits its work, so that
+    the work and the stored answer commit together (or neither does). If a newer request took
+    the key over meanwhile (``lease`` must outlast the longest ``action`` for that never to
+    happen), ``store`` raises :class:`KeyInFlight` and the work is rolled back. An ``action``
+    that returns success without calling ``store`` has its answer stored just after."""
     if request is None:
-        return action()
+        return action(lambda _session, _answer: None)
     claimed = claim(sessions, clock, request, lease=lease)
     if isinstance(claimed, Answer):
         return claimed
+    stored = False
+
+    def store(session: Session, answer: Answer) -> None:
+        nonlocal stored
+        if not answer.success:
+            return
+        if not _store(session, claimed, answer):
+            raise KeyInFlight("this Idempotency-Key was taken over by a newer request")
+        stored = True
+
     try:
-        answer = action()
+        answer = action(store)
     except BaseException:
-        release(sessions, claimed)
+        release(sessions, claimed)  # a no-op once the answer has committed (no longer in flight)
         raise
-    if answer.success:
-        # The work is committed: answer with it even if a newer request took the claim over.
+    if answer.success and not stored:
         with transaction(sessions) as session:
-            _store(session, claimed, answer)
-    else:
+            store(session, answer)
+    elif not answer.success:
         release(sessions, claimed)
     return answer
 

@@ -19,7 +19,7 @@ in the merchant's timezone; demands are (grams, parcels).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -580,9 +580,12 @@ def create_plan(
     seed: int | None = None,
     provider: TravelTimeProvider | None = None,
     max_iterations: int | None = None,
+    on_saved: Callable[[Session, PlanView], None] | None = None,
 ) -> PlanView:
     """Plan ``day`` at the depot and store it as a draft. The optimisation runs between two
-    short transactions (read, then write), never inside one."""
+    short transactions (read, then write), never inside one. ``on_saved`` is called with the
+    new plan inside the writing transaction, for what must commit with it (an idempotent
+    request's stored answer)."""
     limit = time_limit_s if time_limit_s is not None else settings.plan_time_limit_s
     seed = settings.plan_seed if seed is None else seed
     with transaction(sessions) as session:
@@ -604,4 +607,7 @@ def create_plan(
     )
     with transaction(sessions) as session:
         plan = save_plan(session, clock, day_input, draft, seed=seed, time_limit_s=limit)
-        return load_plan_view(session, merchant_id, plan.id)
+        view = load_plan_view(session, merchant_id, plan.id)
+        if on_saved is not None:
+            on_saved(session, view)
+        return view

@@ -11,7 +11,7 @@ new draft whose ``changes`` say what moved; publishing it tells the drivers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -287,9 +287,11 @@ def replan(
     seed: int | None = None,
     provider: TravelTimeProvider | None = None,
     max_iterations: int | None = None,
+    on_saved: Callable[[Session, PlanView], None] | None = None,
 ) -> PlanView:
     """A new draft for the published plan's day, from where things stand now. The optimiser
-    runs between two short transactions, as for :func:`~.planning.create_plan`."""
+    runs between two short transactions, as for :func:`~.planning.create_plan` (and so does
+    ``on_saved``)."""
     limit = time_limit_s if time_limit_s is not None else settings.plan_time_limit_s
     seed = settings.plan_seed if seed is None else seed
     dropped = set(dropped_shift_ids)
@@ -325,7 +327,10 @@ def replan(
             ),
         }
         session.flush()
-        return load_plan_view(session, merchant_id, plan.id)
+        view = load_plan_view(session, merchant_id, plan.id)
+        if on_saved is not None:
+            on_saved(session, view)
+        return view
 
 
 def plan_references(session: Session, merchant_id: str, *plans: Plan) -> dict[str, str]:

@@ -57,7 +57,7 @@ from doorstep.domain.dispatch.schemas import (
     shift_out,
     vehicle_out,
 )
-from doorstep.domain.idempotency import Answer, IdempotentRequest
+from doorstep.domain.idempotency import Answer, IdempotentRequest, StoreAnswer
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.deps import (
@@ -108,6 +108,11 @@ def _planning_lease(time_limit_s: float | None, settings: Settings) -> timedelta
     lease for the rest (loading, travel times, saving). A retry sooner than that is a 409."""
     limit = time_limit_s if time_limit_s is not None else settings.plan_time_limit_s
     return idempotency.IN_FLIGHT_LEASE + timedelta(seconds=limit)
+
+
+def _created_plan(view: views.PlanView) -> Answer:
+    """The 201 answer for a plan just made (planned or re-planned)."""
+    return Answer(201, plan_out(view).model_dump(mode="json"))
 
 
 def _tz(merchant: Merchant) -> ZoneInfo:
@@ -405,7 +410,7 @@ def create_plan(
     runtime: RuntimeDep,
     idem: IdempotencyDep,
 ) -> Response:
-    def action() -> Answer:
+    def action(store: StoreAnswer) -> Answer:
         view = planning.create_plan(
             runtime.sessions,
             runtime.clock,
@@ -416,8 +421,9 @@ def create_plan(
             time_limit_s=body.time_limit_s,
             seed=body.seed,
             max_iterations=body.max_iterations,
+            on_saved=lambda session, saved: store(session, _created_plan(saved)),
         )
-        return Answer(201, plan_out(view).model_dump(mode="json"))
+        return _created_plan(view)
 
     lease = _planning_lease(body.time_limit_s, runtime.settings)
     return respond(
@@ -488,7 +494,7 @@ def replan(
 ) -> Response:
     body = body or ReplanIn()
 
-    def action() -> Answer:
+    def action(store: StoreAnswer) -> Answer:
         view = replanning.replan(
             runtime.sessions,
             runtime.clock,
@@ -499,8 +505,9 @@ def replan(
             time_limit_s=body.time_limit_s,
             seed=body.seed,
             max_iterations=body.max_iterations,
+            on_saved=lambda session, saved: store(session, _created_plan(saved)),
         )
-        return Answer(201, plan_out(view).model_dump(mode="json"))
+        return _created_plan(view)
 
     lease = _planning_lease(body.time_limit_s, runtime.settings)
     return respond(
