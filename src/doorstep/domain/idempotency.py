@@ -320,7 +320,8 @@ def run_with_own_transactions(
     the work and the stored answer commit together (or neither does). If a newer request took
     the key over meanwhile (``lease`` must outlast the longest ``action`` for that never to
     happen), ``store`` raises :class:`KeyInFlight` and the work is rolled back. An ``action``
-    that returns success without calling ``store`` has its answer stored just after."""
+    that returns success without calling ``store`` has its answer stored just after (and
+    returned even if the key was taken over, since its work has committed)."""
     if request is None:
         return action(lambda _session, _answer: None)
     claimed = claim(sessions, clock, request, lease=lease)
@@ -342,8 +343,9 @@ def run_with_own_transactions(
         release(sessions, claimed)  # a no-op once the answer has committed (no longer in flight)
         raise
     if answer.success and not stored:
+        # The work is committed: answer with it even if a newer request took the claim over.
         with transaction(sessions) as session:
-            store(session, answer)
+            _store(session, claimed, answer)
     elif not answer.success:
         release(sessions, claimed)
     return answer
