@@ -110,9 +110,20 @@ def _planning_lease(time_limit_s: float | None, settings: Settings) -> timedelta
     return idempotency.IN_FLIGHT_LEASE + timedelta(seconds=limit)
 
 
-def _created_plan(view: views.PlanView) -> Answer:
-    """The 201 answer for a plan just made (planned or re-planned)."""
-    return Answer(201, plan_out(view).model_dump(mode="json"))
+OnSaved = Callable[[Session, views.PlanView], None]
+
+
+def _created_plan(store: StoreAnswer, make: Callable[[OnSaved], views.PlanView]) -> Answer:
+    """The 201 answer for a plan ``make`` plans (or re-plans) and saves, stored with the plan
+    in its saving transaction; serialised once, as a day's plan is large."""
+    answers: list[Answer] = []
+
+    def saved(session: Session, view: views.PlanView) -> None:
+        answers.append(Answer(201, plan_out(view).model_dump(mode="json")))
+        store(session, answers[0])
+
+    make(saved)
+    return answers[0]
 
 
 def _tz(merchant: Merchant) -> ZoneInfo:
@@ -411,19 +422,21 @@ def create_plan(
     idem: IdempotencyDep,
 ) -> Response:
     def action(store: StoreAnswer) -> Answer:
-        view = planning.create_plan(
-            runtime.sessions,
-            runtime.clock,
-            runtime.settings,
-            merchant_id=merchant.id,
-            depot_id=body.depot_id,
-            day=body.date,
-            time_limit_s=body.time_limit_s,
-            seed=body.seed,
-            max_iterations=body.max_iterations,
-            on_saved=lambda session, saved: store(session, _created_plan(saved)),
+        return _created_plan(
+            store,
+            lambda on_saved: planning.create_plan(
+                runtime.sessions,
+                runtime.clock,
+                runtime.settings,
+                merchant_id=merchant.id,
+                depot_id=body.depot_id,
+                day=body.date,
+                time_limit_s=body.time_limit_s,
+                seed=body.seed,
+                max_iterations=body.max_iterations,
+                on_saved=on_saved,
+            ),
         )
-        return _created_plan(view)
 
     lease = _planning_lease(body.time_limit_s, runtime.settings)
     return respond(
@@ -495,19 +508,21 @@ def replan(
     body = body or ReplanIn()
 
     def action(store: StoreAnswer) -> Answer:
-        view = replanning.replan(
-            runtime.sessions,
-            runtime.clock,
-            runtime.settings,
-            merchant_id=merchant.id,
-            plan_id=plan_id,
-            dropped_shift_ids=body.dropped_shift_ids,
-            time_limit_s=body.time_limit_s,
-            seed=body.seed,
-            max_iterations=body.max_iterations,
-            on_saved=lambda session, saved: store(session, _created_plan(saved)),
+        return _created_plan(
+            store,
+            lambda on_saved: replanning.replan(
+                runtime.sessions,
+                runtime.clock,
+                runtime.settings,
+                merchant_id=merchant.id,
+                plan_id=plan_id,
+                dropped_shift_ids=body.dropped_shift_ids,
+                time_limit_s=body.time_limit_s,
+                seed=body.seed,
+                max_iterations=body.max_iterations,
+                on_saved=on_saved,
+            ),
         )
-        return _created_plan(view)
 
     lease = _planning_lease(body.time_limit_s, runtime.settings)
     return respond(
