@@ -10,9 +10,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from doorstep import __version__
 from doorstep.db.migrate import upgrade
+from doorstep.domain.tracking.ingest import PositionIngest
 from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, orders
+from doorstep.web.api import dispatch, exports, health, ingest, orders, tracks
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -25,9 +26,24 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     if migrate:
         upgrade(runtime.engine)
 
+    position_ingest = PositionIngest.for_runtime(runtime)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        position_ingest.start()
+        subscriber = None
+        if runtime.settings.mqtt_url:
+            from doorstep.web.owntracks_mqtt import OwnTracksSubscriber
+
+            subscriber = OwnTracksSubscriber(runtime.settings.mqtt_url, position_ingest)
+            subscriber.start()
+        app.state.owntracks_subscriber = subscriber
+        try:
+            yield
+        finally:
+            if subscriber is not None:
+                subscriber.stop()
+            position_ingest.close()  # write what is still buffered: a clean stop loses nothing
 
     app = FastAPI(
         title="Doorstep",
@@ -36,6 +52,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.position_ingest = position_ingest
     problems.install(app)
     app.add_middleware(
         RequestGuardMiddleware,
@@ -56,5 +73,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
+    app.include_router(tracks.router)
+    app.include_router(ingest.router)
     openapi.install(app)
     return app
