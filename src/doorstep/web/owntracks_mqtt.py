@@ -39,7 +39,7 @@ class OwnTracksSubscriber:
         self.tls = parts.scheme in ("mqtts", "ssl")
         self.port = parts.port or (8883 if self.tls else 1883)
         self.ingest = ingest
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # connected and subscribed (the SUBACK came)
         self.handled = 0  # messages handled (taken, dropped or refused), for tests and logs
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -54,6 +54,7 @@ class OwnTracksSubscriber:
             self._client.tls_set_context(ssl.create_default_context())
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
@@ -78,8 +79,20 @@ class OwnTracksSubscriber:
             log.warning("mqtt connection refused", reason=str(reason))
             return
         client.subscribe(TOPIC, qos=1)
-        self.connected.set()
-        log.info("mqtt subscribed", topic=TOPIC, host=self.host, port=self.port)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if all(not r.is_failure for r in reasons):
+            self.connected.set()
+            log.info("mqtt subscribed", topic=TOPIC, host=self.host, port=self.port)
+        else:
+            log.warning("mqtt subscription refused", topic=TOPIC)
 
     def _on_disconnect(
         self,
