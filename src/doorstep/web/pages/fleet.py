@@ -33,12 +33,14 @@ from doorstep.domain.dispatch import resources
 from doorstep.domain.dispatch.models import Shift
 from doorstep.domain.dispatch.schemas import DAYS, DriverPatch, ShiftPatch, VehiclePatch
 from doorstep.domain.errors import DomainError, NotFound
+from doorstep.domain.tracking.devices import propose_device_id
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
 from doorstep.web.deps import ClockDep, SessionDep
 from doorstep.web.pages import fleet_forms as forms
 from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
 from doorstep.web.pages.console import render_console
 from doorstep.web.pages.dispatch_view import Fmt, today_for
+from doorstep.web.pages.fleet_device import device_card
 from doorstep.web.pages.fleet_forms import FormInvalid, FormState, humanise
 from doorstep.web.pages.fleet_view import (
     PROFILE_LABELS,
@@ -245,6 +247,9 @@ def _new_values(kind: Kind, me: ConsoleUser, fleet: Fleet, day: date) -> dict[st
         if len(fleet.depots) == 1:
             values["depot_id"] = fleet.depots[0].id
         return values
+    if kind.slug == "drivers":
+        # The device id is the GPS app's only credential: propose one nobody can guess.
+        return {"device_id": propose_device_id()}
     return {}
 
 
@@ -327,6 +332,7 @@ def _edit_page(
         "form": form,
         "action": f"{PAGE_PATH}/{kind.slug}/{obj.id}",
         "choices": shift_choices(fleet, keep=form.values) if kind.slug == "shifts" else {},
+        "device": device_card(request, obj) if kind.slug == "drivers" else None,
     }
     return render_console(request, me, "console/fleet_edit.html", context, status_code=status_code)
 
