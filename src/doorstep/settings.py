@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     position_flush_batch: int = Field(default=500, ge=1, le=10_000)
     # A fix implying a faster move than this since the driver's current position is a teleport.
     position_max_speed_kmh: float = Field(default=250.0, gt=0)
+    # How long a process remembers which driver and route a device id belongs to (0: never).
+    position_device_cache_s: float = Field(default=5.0, ge=0, le=300)
     # A fix stamped further ahead of the server's clock than this is dropped.
     position_max_future_s: int = Field(default=300, ge=0)
 

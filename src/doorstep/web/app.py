@@ -68,12 +68,13 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         same_site="lax",
         https_only=runtime.settings.session_cookie_secure,
     )
+    # The busiest endpoints first: every request walks the route table until it matches.
+    app.include_router(ingest.router)
     pages.install(app, runtime)
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
     app.include_router(tracks.router)
-    app.include_router(ingest.router)
     openapi.install(app)
     return app

@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +26,8 @@ from doorstep.domain.errors import DomainError
 
 __all__ = [
     "SHIFT_SLACK",
+    "UNKNOWN",
+    "BindingCache",
     "DeviceBinding",
     "UnknownDevice",
     "propose_device_id",
@@ -93,6 +98,58 @@ def resolve_device(session: Session, candidates: Sequence[str], now: datetime) -
             device, merchant_id, driver_id, route = found[candidate]
             return DeviceBinding(device, merchant_id, driver_id, route)
     raise UnknownDevice()
+
+
+class _Unknown:
+    """The cache's note that a device id is not registered (so floods cost no statements)."""
+
+
+UNKNOWN = _Unknown()
+
+
+class BindingCache:
+    """Device bindings (and unknown ids) remembered for ``ttl_s`` seconds of monotonic time
+    (a technical lifetime, not business time), at most ``size`` of them, least recent first
+    out. Thread-safe."""
+
+    def __init__(self, ttl_s: float, size: int = 20_000) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._entries: OrderedDict[tuple[str, ...], tuple[float, DeviceBinding | _Unknown]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> DeviceBinding | _Unknown | None:
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple[str, ...], value: DeviceBinding | _Unknown) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self.ttl_s, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def forget_driver(self, driver_id: str) -> None:
+        with self._lock:
+            for key in [
+                k
+                for k, (_, v) in self._entries.items()
+                if isinstance(v, DeviceBinding) and v.driver_id == driver_id
+            ]:
+                del self._entries[key]
 
 
 def propose_device_id() -> str:

@@ -6,19 +6,30 @@ with :class:`~doorstep.domain.tracking.devices.UnknownDevice`, the same answer w
 reason), passes each fix through the :class:`~doorstep.domain.tracking.screen.Screen` and hands
 what it accepts to the batching :class:`~doorstep.domain.tracking.writer.PositionWriter`.
 Everything it does is synchronous and quick, so an endpoint runs it in one threadpool call.
+
+Device bindings are cached for ``DOORSTEP_POSITION_DEVICE_CACHE_S`` (5 s; 0 turns it off), so a
+busy device costs no database statement per fix: a rotated or deactivated id keeps working for
+at most that long in other processes (at once in the process that changed it), and a route that
+becomes active is picked up within that time.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from doorstep.clock import Clock
-from doorstep.domain.tracking.devices import DeviceBinding, UnknownDevice, resolve_device
+from doorstep.domain.tracking.devices import (
+    UNKNOWN,
+    BindingCache,
+    DeviceBinding,
+    UnknownDevice,
+    resolve_device,
+)
 from doorstep.domain.tracking.payloads import Fix
 from doorstep.domain.tracking.screen import Screen
 from doorstep.domain.tracking.writer import (
@@ -67,6 +78,7 @@ class PositionIngest:
             max_speed_mps=settings.position_max_speed_kmh / 3.6,
             max_future=timedelta(seconds=settings.position_max_future_s),
         )
+        self._cache = BindingCache(settings.position_device_cache_s)
         self.writer = PositionWriter(
             sessions, flush_ms=settings.position_flush_ms, batch=settings.position_flush_batch
         )
@@ -78,18 +90,11 @@ class PositionIngest:
     def take(self, source: str, sightings: Sequence[Sighting]) -> IngestResult:
         """Screen and buffer the fixes; refuse the whole request if any device is unknown."""
         now = self.clock.now()
-        bindings: dict[tuple[str, ...], DeviceBinding] = {}
-        with self._read_sessions() as session:
-            try:
-                for devices in dict.fromkeys(s.devices for s in sightings):
-                    binding = resolve_device(session, devices, now)
-                    bindings[devices] = binding
-                    driver_id = binding.driver_id
-                    if not self.screen.knows(driver_id):
-                        self.screen.seed(driver_id, stored_current(session, driver_id))
-            except UnknownDevice:
-                POSITIONS_REFUSED.labels(source).inc()
-                raise
+        try:
+            bindings = self._bindings(dict.fromkeys(s.devices for s in sightings), now)
+        except UnknownDevice:
+            POSITIONS_REFUSED.labels(source).inc()
+            raise
         result = IngestResult()
         dropped: Counter[str] = Counter()
         pending: list[PendingPosition] = []
@@ -117,14 +122,48 @@ class PositionIngest:
         result.dropped = dict(dropped)
         return result
 
+    def _bindings(
+        self, keys: Iterable[tuple[str, ...]], now: datetime
+    ) -> dict[tuple[str, ...], DeviceBinding]:
+        """Each device's binding, from the cache or (one statement each) the database; a
+        driver new to this process also gets the screen seeded with their stored position."""
+        out: dict[tuple[str, ...], DeviceBinding] = {}
+        missing: list[tuple[str, ...]] = []
+        for key in keys:
+            cached = self._cache.get(key)
+            if cached is UNKNOWN:
+                raise UnknownDevice()
+            if isinstance(cached, DeviceBinding) and self.screen.knows(cached.driver_id):
+                out[key] = cached
+            else:
+                missing.append(key)
+        if not missing:
+            return out
+        with self._read_sessions() as session:
+            for key in missing:
+                try:
+                    binding = resolve_device(session, key, now)
+                except UnknownDevice:
+                    self._cache.put(key, UNKNOWN)
+                    raise
+                self._cache.put(key, binding)
+                out[key] = binding
+                if not self.screen.knows(binding.driver_id):
+                    self.screen.seed(binding.driver_id, stored_current(session, binding.driver_id))
+        return out
+
     def check_device(self, source: str, devices: Sequence[str]) -> DeviceBinding:
         """The device's binding, for a message without a position; refused like :meth:`take`."""
-        with self._read_sessions() as session:
-            try:
-                return resolve_device(session, devices, self.clock.now())
-            except UnknownDevice:
-                POSITIONS_REFUSED.labels(source).inc()
-                raise
+        try:
+            return self._bindings([tuple(devices)], self.clock.now())[tuple(devices)]
+        except UnknownDevice:
+            POSITIONS_REFUSED.labels(source).inc()
+            raise
+
+    def forget_driver(self, driver_id: str) -> None:
+        """Drop what this process remembers of a driver's device (after a rotation or a
+        deactivation here; other processes notice within the cache's lifetime)."""
+        self._cache.forget_driver(driver_id)
 
     def start(self) -> None:
         self.writer.start()

@@ -73,16 +73,20 @@ async def _osmand_sightings(request: Request) -> list[Sighting]:
     "/osmand",
     methods=["GET", "POST"],
     summary="A position from OsmAnd or Traccar Client (query form, form body or JSON form)",
-    responses=_ANSWERS,
+    response_class=JSONResponse,
+    responses={
+        200: {"description": '{"accepted": n, "dropped": {"teleport": 1, ...}}'},
+        **_ANSWERS,
+    },
 )
-async def osmand(request: Request) -> dict[str, Any]:
+async def osmand(request: Request) -> JSONResponse:
     """Query form: `id`, `timestamp` (s; ms and ISO 8601 taken too), `lat`, `lon`, `speed`
     (knots), `bearing`, `altitude`, `accuracy` (m), `batt` (%). JSON form: `device_id` and
     `location` {`timestamp`, `coords` {`latitude`, `longitude`, `speed` (m/s), `heading`,
     `accuracy`, `altitude`}, `battery` {`level` 0-1}}; `location` may be a list."""
     sightings = await _osmand_sightings(request)
     result: IngestResult = await run_in_threadpool(_service(request).take, "osmand", sightings)
-    return result.as_dict()
+    return JSONResponse(result.as_dict())
 
 
 @router.post(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from doorstep.domain.dispatch.resources import access_driver
@@ -90,7 +90,13 @@ def driver_device(
     summary="Issue the driver a new random device id; the old one stops working at once",
 )
 def rotate_driver_device(
-    driver_id: str, merchant: MerchantDep, session: SessionDep, settings: SettingsDep
+    request: Request,
+    driver_id: str,
+    merchant: MerchantDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> PairingOut:
     driver = rotate_device_id(session, merchant.id, driver_id)
+    session.commit()  # before this process forgets the old id, so no request can re-cache it
+    request.app.state.position_ingest.forget_driver(driver.id)
     return _out(pairing_for(driver, settings.base_url))

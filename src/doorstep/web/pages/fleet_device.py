@@ -93,7 +93,8 @@ def rotate(
             {"title": "Not found", "message": f"There is no such driver in {me.merchant.name}."},
             status_code=404,
         )
-    session.commit()
+    session.commit()  # before this process forgets the old id, so no request can re-cache it
+    request.app.state.position_ingest.forget_driver(driver.id)
     request.session[FLASH_KEY] = {
         "kind": "success",
         "text": f"{driver.name} has a new device id: set it in their GPS app; the old one "
