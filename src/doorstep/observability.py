@@ -1,4 +1,5 @@
-"""Structured logging set-up (structlog), shared by server, worker and CLI."""
+"""Structured logging set-up (structlog), shared by server, worker and CLI, and the domain's
+Prometheus counters (served at ``/metrics``)."""
 
 from __future__ import annotations
 
