@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import segno
 from fastapi.testclient import TestClient
@@ -48,7 +49,14 @@ def test_driver_page_shows_the_gps_app_settings_and_rotates_the_id(
     text = html.unescape(page.text)
     assert "http://127.0.0.1:8000/ingest/osmand" in text
     assert f"<code>{fleet.device_id}</code>" in text
-    setup = f"http://127.0.0.1:8000/ingest/osmand?id={fleet.device_id}&url=http%3A%2F%2F127.0.0.1%3A8000%2Fingest%2Fosmand"
+    setup = client.get(f"/v1/drivers/{fleet.driver_id}/device", headers=merchant.headers).json()[
+        "setup_url"
+    ]
+    # What Traccar Client's scanner reads: origin and path as the server, the id, settings.
+    parts = urlsplit(setup)
+    query = dict(parse_qsl(parts.query))
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://127.0.0.1:8000/ingest/osmand"
+    assert (query["id"], query["interval"], query["buffer"]) == (fleet.device_id, "15", "true")
     expected = segno.make(setup, error="m", micro=False).svg_inline(scale=4, border=2)
     assert _qr_path(page.text) == _qr_path(expected), "the QR code does not hold the setup link"
     assert 'role="img"' in page.text and "<title>Settings for Marco Rossi" in page.text

@@ -111,6 +111,7 @@ def test_traccar_client_post_with_query_in_url_and_form_body(
     assert [(r.lat, r.lon) for r in rows] == [(43.73, 7.42), (43.7301, 7.4202), (43.7302, 7.4204)]
 
 
+# Traccar Client's body: its background-geolocation location template plus ``device_id``.
 TRACCAR_JSON = {
     "location": {
         "event": "motionchange",
@@ -134,6 +135,7 @@ TRACCAR_JSON = {
         "activity": {"type": "in_vehicle", "confidence": 100},
         "battery": {"is_charging": False, "level": 0.63},
         "extras": {},
+        "_": "&id=0&lat=43.7391&lon=7.4269&timestamp=2026-11-25T06:58:30.125Z&",
     },
     "device_id": "",
 }
@@ -253,4 +255,27 @@ def test_gpx_drive_replayed_through_osmand_is_the_routes_driven_track(
         points[-1].latitude,
         points[-1].longitude,
         points[-1].time,
+    )
+
+
+def test_osmand_app_online_tracking_url_as_osmand_fills_it(
+    app_client: TestClient, runtime: Runtime, fleet: Fleet, merchant: MerchantCtx
+) -> None:
+    """The OsmAnd address the pairing gives, with OsmAnd's placeholders filled as the app does
+    (time in ms, accuracy as hdop, speed in m/s), is stored with those values."""
+    template = app_client.get(
+        f"/v1/drivers/{fleet.driver_id}/device", headers=merchant.headers
+    ).json()["osmand_app_url"]
+    when = NOW - timedelta(seconds=40)
+    url = template.format(43.7312, 7.4197, int(when.timestamp() * 1000), 7.5, 38.0, 9.72, 181.0)
+    answer = app_client.get(url.removeprefix("http://127.0.0.1:8000"))
+    assert answer.json() == {"accepted": 1, "dropped": {}}
+    flush(app_client)
+    [row] = _positions(runtime, fleet.driver_id)
+    assert (row.recorded_at, row.lat, row.lon) == (when, 43.7312, 7.4197)
+    assert (row.accuracy_m, row.altitude_m, row.speed_mps, row.heading_deg) == (
+        7.5,
+        38.0,
+        9.72,
+        181.0,
     )

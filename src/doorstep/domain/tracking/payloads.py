@@ -6,7 +6,8 @@ Three documented formats (units as the apps send them; a :class:`Fix` is always 
   ``application/x-www-form-urlencoded`` body): ``id`` (or ``deviceid``), ``timestamp`` (Unix
   seconds; Traccar's server also takes milliseconds, ISO 8601 and ``yyyy-MM-dd HH:mm:ss`` UTC),
   ``lat``, ``lon`` (or ``location=lat,lon``), ``speed`` in KNOTS, ``bearing``/``heading``,
-  ``altitude``, ``accuracy`` m, ``batt`` %.
+  ``altitude``, ``accuracy`` m (OsmAnd: ``hdop``), ``batt`` %; and ``speed_mps``, Doorstep's
+  name for a speed in m/s (what OsmAnd's own URL placeholder gives).
 * Traccar Client, JSON form: ``{"device_id": .., "location": {"timestamp": ISO, "coords":
   {"latitude", "longitude", "speed" m/s, "heading", "accuracy", "altitude"}, "battery":
   {"level": 0-1}}}``; ``location`` may also be a list, and the whole body a list of such objects.
@@ -169,14 +170,21 @@ def parse_osmand_query(params: Mapping[str, str], received_at: datetime) -> tupl
     if (lat_raw is None or lon_raw is None) and params.get("location"):
         lat_raw, _, lon_raw = params["location"].partition(",")
     stamp = params.get("timestamp")
-    speed_knots = _optional_non_negative(params.get("speed"), "speed")
+    # ``speed`` is in knots (the protocol); ``speed_mps`` is Doorstep's own name for the m/s
+    # that OsmAnd's online-tracking placeholder {5} gives (see the pairing's OsmAnd URL).
+    speed_mps = _optional_non_negative(params.get("speed_mps"), "speed_mps")
+    if speed_mps is None:
+        knots = _optional_non_negative(params.get("speed"), "speed")
+        speed_mps = None if knots is None else knots * KNOT_MPS
+    # OsmAnd names its horizontal accuracy (m) ``hdop`` ({3}); Traccar Client says ``accuracy``.
+    accuracy = params.get("accuracy") or params.get("hdop")
     fix = Fix(
         recorded_at=parse_time(stamp) if stamp else received_at,
         lat=_required(lat_raw, "lat"),
         lon=_required(lon_raw, "lon"),
-        speed_mps=None if speed_knots is None else speed_knots * KNOT_MPS,
+        speed_mps=speed_mps,
         heading_deg=_optional_non_negative(params.get("bearing", params.get("heading")), "bearing"),
-        accuracy_m=_optional_non_negative(params.get("accuracy"), "accuracy"),
+        accuracy_m=_optional_non_negative(accuracy, "accuracy"),
         altitude_m=_finite(_number(params.get("altitude"), "altitude")),
         battery_pct=_battery_pct(params.get("batt"), "batt", fraction=False),
     )

@@ -27,10 +27,14 @@ class PairingOut(BaseModel):
 
     driver_id: str
     device_id: str | None = Field(description="The id the app sends; null until one is issued")
-    osmand_url: str = Field(description="Server URL for OsmAnd / Traccar Client")
+    osmand_url: str = Field(description="Server URL for Traccar Client")
     owntracks_url: str = Field(description="URL for OwnTracks in HTTP mode")
     setup_url: str | None = Field(
-        description="The server URL with the id as a query (what the console's QR code holds)"
+        description="Traccar Client's settings link (server URL, id, intervals): what the "
+        "console's QR code holds"
+    )
+    osmand_app_url: str | None = Field(
+        description="OsmAnd's online tracking web address, with OsmAnd's placeholders"
     )
 
 
@@ -41,6 +45,7 @@ def _out(pairing: Pairing) -> PairingOut:
         osmand_url=pairing.osmand_url,
         owntracks_url=pairing.owntracks_url,
         setup_url=pairing.setup_url,
+        osmand_app_url=pairing.osmand_app_url,
     )
 
 

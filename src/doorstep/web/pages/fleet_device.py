@@ -60,6 +60,7 @@ def device_card(request: Request, driver: Driver) -> dict[str, Any]:
         "osmand_url": pairing.osmand_url,
         "owntracks_url": pairing.owntracks_url,
         "setup_url": pairing.setup_url,
+        "osmand_app_url": pairing.osmand_app_url,
         "qr": qr_svg(pairing.setup_url, f"Settings for {driver.name}'s GPS app")
         if pairing.setup_url
         else None,
