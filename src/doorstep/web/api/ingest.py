@@ -36,7 +36,10 @@ router = APIRouter(prefix="/ingest", tags=["ingest"])
 _FORM = "application/x-www-form-urlencoded"
 _ANSWERS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not a position payload", "content": {PROBLEM_JSON: {}}},
-    403: {"description": "The device is not registered to an active driver (always the same)"},
+    403: {
+        "description": "The device is not registered to an active driver (always the same)",
+        "content": {PROBLEM_JSON: {}},
+    },
 }
 
 
@@ -69,16 +72,18 @@ async def _osmand_sightings(request: Request) -> list[Sighting]:
     return [Sighting((device,), fix)]
 
 
-@router.api_route(
-    "/osmand",
-    methods=["GET", "POST"],
-    summary="A position from OsmAnd or Traccar Client (query form, form body or JSON form)",
-    response_class=JSONResponse,
-    responses={
+_OSMAND_ROUTE: dict[str, Any] = {
+    "summary": "A position from OsmAnd or Traccar Client (query form, form body or JSON form)",
+    "response_class": JSONResponse,
+    "responses": {
         200: {"description": '{"accepted": n, "dropped": {"teleport": 1, ...}}'},
         **_ANSWERS,
     },
-)
+}
+
+
+@router.get("/osmand", operation_id="ingest_osmand_get", **_OSMAND_ROUTE)
+@router.post("/osmand", operation_id="ingest_osmand_post", **_OSMAND_ROUTE)
 async def osmand(request: Request) -> JSONResponse:
     """Query form: `id`, `timestamp` (s; ms and ISO 8601 taken too), `lat`, `lon`, `speed`
     (knots), `bearing`, `altitude`, `accuracy` (m), `batt` (%). JSON form: `device_id` and
