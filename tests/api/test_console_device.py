@@ -1,6 +1,6 @@
 """The console's driver page pairs a GPS app: it shows the server URL, the device id and a QR
-code of both, issues a new random id on request (the old one is refused at once), and the new
-driver form proposes a long random id."""
+code of both, and issues a new random id on request (the old one is refused at once), also to a
+driver who has none yet."""
 
 from __future__ import annotations
 
@@ -95,18 +95,25 @@ def test_rotation_needs_the_form_token_and_the_merchants_own_driver(
     assert client.get(f"/console/drivers/drivers/{theirs.driver_id}").status_code == 404
 
 
-def test_new_driver_form_proposes_a_long_random_device_id(
+def test_a_driver_without_a_device_id_is_issued_a_long_random_one(
     client: TestClient, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
-    """Each new-driver form comes with a different 24-character random device id."""
+    """A driver added without a device id has a page that says so and offers one; issuing it
+    gives a 24-character random id that the ingest endpoint then takes."""
+    fleet = published_route(runtime, merchant.id)
+    with transaction(runtime.sessions) as s:
+        driver = s.get(Driver, fleet.driver_id)
+        assert driver is not None
+        driver.device_id = None
     make_user(runtime, merchant.id, DISPATCHER, Role.DISPATCHER)
-    sign_in(client, DISPATCHER)
-    proposals = []
-    for _ in range(2):
-        page = client.get("/console/drivers")
-        match = re.search(r'name="device_id"[^>]*value="([^"]+)"', page.text) or re.search(
-            r'value="([^"]+)"[^>]*name="device_id"', page.text
-        )
-        assert match, "the device id field has no proposal"
-        proposals.append(match.group(1))
-    assert len(set(proposals)) == 2 and all(len(p) == 24 for p in proposals)
+    token = sign_in(client, DISPATCHER)
+    page = client.get(f"/console/drivers/drivers/{fleet.driver_id}")
+    assert "has no device id yet" in page.text and "Issue a device id" in page.text
+    answer = client.post(
+        f"/console/drivers/drivers/{fleet.driver_id}/device", data={"csrf_token": token}
+    )
+    assert answer.status_code == 303
+    issued = _device_of(runtime, fleet.driver_id)
+    assert issued is not None and len(issued) == 24
+    taken = client.get("/ingest/osmand", params={"id": issued, "lat": "43.73", "lon": "7.42"})
+    assert taken.json() == {"accepted": 1, "dropped": {}}

@@ -33,7 +33,6 @@ from doorstep.domain.dispatch import resources
 from doorstep.domain.dispatch.models import Shift
 from doorstep.domain.dispatch.schemas import DAYS, DriverPatch, ShiftPatch, VehiclePatch
 from doorstep.domain.errors import DomainError, NotFound
-from doorstep.domain.tracking.devices import propose_device_id
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
 from doorstep.web.deps import ClockDep, SessionDep
 from doorstep.web.pages import fleet_forms as forms
@@ -247,9 +246,6 @@ def _new_values(kind: Kind, me: ConsoleUser, fleet: Fleet, day: date) -> dict[st
         if len(fleet.depots) == 1:
             values["depot_id"] = fleet.depots[0].id
         return values
-    if kind.slug == "drivers":
-        # The device id is the GPS app's only credential: propose one nobody can guess.
-        return {"device_id": propose_device_id()}
     return {}
 
 
