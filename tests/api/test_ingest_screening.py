@@ -290,3 +290,38 @@ def test_prune_deletes_positions_older_than_the_retention(
     assert run_prune_positions(runtime) == 1
     assert _count(runtime, fleet.driver_id) == 1
     assert run_prune_positions(runtime) == 0
+
+
+def test_position_goes_to_the_active_route_else_the_current_shifts_route(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """A started (active) route takes the driver's positions; without one, the published route
+    of the shift running now does; a driver with neither is still stored, on no route."""
+    from doorstep.domain.dispatch.models import Route, Shift
+
+    fleet = published_route(runtime, merchant.id)
+    assert _osmand(app_client, fleet.device_id, -3, 43.7312, 7.4197).json()["accepted"] == 1
+    # The shift ends: no current route any more; a route started by hand is active.
+    with transaction(runtime.sessions) as s:
+        route = s.get(Route, fleet.route_id)
+        assert route is not None
+        shift = s.get(Shift, route.shift_id)
+        assert shift is not None
+        shift.end_at = NOW - timedelta(hours=2)
+        shift.start_at = NOW - timedelta(hours=3)
+    app_client.app.state.position_ingest.forget_driver(fleet.driver_id)  # type: ignore[attr-defined]
+    assert _osmand(app_client, fleet.device_id, -2, 43.7313, 7.4198).json()["accepted"] == 1
+    with transaction(runtime.sessions) as s:
+        route = s.get(Route, fleet.route_id)
+        assert route is not None
+        route.status = "active"
+    app_client.app.state.position_ingest.forget_driver(fleet.driver_id)  # type: ignore[attr-defined]
+    assert _osmand(app_client, fleet.device_id, -1, 43.7314, 7.4199).json()["accepted"] == 1
+    flush(app_client)
+    with transaction(runtime.read_sessions) as s:
+        routes = s.scalars(
+            select(Position.route_id)
+            .where(Position.driver_id == fleet.driver_id)
+            .order_by(Position.recorded_at)
+        ).all()
+    assert routes == [fleet.route_id, None, fleet.route_id]
