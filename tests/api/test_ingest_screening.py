@@ -325,3 +325,18 @@ def test_position_goes_to_the_active_route_else_the_current_shifts_route(
             .order_by(Position.recorded_at)
         ).all()
     assert routes == [fleet.route_id, None, fleet.route_id]
+
+
+def test_prune_also_forgets_a_current_position_older_than_the_retention(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """A driver last seen 31 days ago has no current position after pruning, so nothing keeps
+    them from being deleted and no stale dot is shown."""
+    fleet = published_route(runtime, merchant.id)
+    assert _osmand(app_client, fleet.device_id, -31 * 24 * 60, 43.73, 7.42).json()["accepted"] == 1
+    flush(app_client)
+    with transaction(runtime.read_sessions) as s:
+        assert latest_position(s, merchant.id, fleet.route_id) is not None
+    assert run_prune_positions(runtime) == 1
+    with transaction(runtime.read_sessions) as s:
+        assert latest_position(s, merchant.id, fleet.route_id) is None

@@ -48,7 +48,10 @@ class CurrentPosition(Base):
     __tablename__ = "current_positions"
     __table_args__ = (Index("ix_current_positions_merchant_route", "merchant_id", "route_id"),)
 
-    driver_id: Mapped[str] = mapped_column(ForeignKey("drivers.id"), primary_key=True)
+    # A driver's current position goes with them (it outlives their pruned positions).
+    driver_id: Mapped[str] = mapped_column(
+        ForeignKey("drivers.id", ondelete="CASCADE"), primary_key=True
+    )
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     route_id: Mapped[str | None] = mapped_column(ForeignKey("routes.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(16))

@@ -262,10 +262,12 @@ def _by_driver(batch: list[PendingPosition]) -> list[list[PendingPosition]]:
 
 
 def prune_positions(session: Session, clock: Clock, retention_days: int) -> int:
-    """Delete positions recorded more than ``retention_days`` ago; the number deleted.
+    """Delete positions recorded more than ``retention_days`` ago, and current positions as
+    old; the number of positions deleted.
 
     Deletes in chunks so no single statement holds locks for long (bounded loop)."""
     cutoff = clock.now() - timedelta(days=retention_days)
+    session.execute(delete(CurrentPosition).where(CurrentPosition.recorded_at < cutoff))
     total = 0
     for _ in range(10_000):
         ids = session.scalars(

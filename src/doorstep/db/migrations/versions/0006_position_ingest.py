@@ -31,7 +31,10 @@ def upgrade() -> None:
         sa.Column("heading_deg", sa.Float(), nullable=True),
         sa.Column("accuracy_m", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["driver_id"], ["drivers.id"], name=op.f("fk_current_positions_driver_id_drivers")
+            ["driver_id"],
+            ["drivers.id"],
+            name=op.f("fk_current_positions_driver_id_drivers"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["merchant_id"],
