@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # Positions from GPS apps (domain/tracking/ingest.py). An MQTT broker URL (mqtt://host:1883,
     # mqtts://user:password@host:8883) makes the server subscribe to OwnTracks' owntracks/+/+.
     mqtt_url: str | None = None
+    # The shared-subscription group: Doorstep processes in one group share the messages.
+    mqtt_group: str = Field(default="doorstep", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     position_retention_days: int = Field(default=30, ge=1)
     # Writes are batched: flushed every this many milliseconds, or as soon as this many wait.
     position_flush_ms: int = Field(default=250, ge=10, le=10_000)

@@ -5,6 +5,7 @@ stored on their route; a stranger's topic stores nothing."""
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import time
 from datetime import timedelta
@@ -34,6 +35,12 @@ def _broker_up() -> None:
         require_service("Mosquitto", f"{BROKER[0]}:{BROKER[1]}: {exc}")
 
 
+def _group() -> str:
+    """A share group of this test's own, so tests running at once never take each other's
+    messages."""
+    return "doorstep-test-" + secrets.token_hex(4)
+
+
 def _publish(topic: str, payload: dict[str, object]) -> None:
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
     client.connect(*BROKER)
@@ -60,7 +67,9 @@ def test_owntracks_location_published_over_mqtt_is_stored_on_the_route(
     one on a stranger's topic is refused and stores nothing."""
     _broker_up()
     fleet = published_route(runtime, merchant.id, route_status="active")
-    settings = runtime.settings.model_copy(update={"mqtt_url": "mqtt://127.0.0.1:1883"})
+    settings = runtime.settings.model_copy(
+        update={"mqtt_url": "mqtt://127.0.0.1:1883", "mqtt_group": _group()}
+    )
     with_mqtt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
     with TestClient(create_app(with_mqtt, migrate=False)) as client:
         subscriber: OwnTracksSubscriber = client.app.state.owntracks_subscriber  # type: ignore[attr-defined]
@@ -108,7 +117,9 @@ def test_subscriber_reconnects_and_resubscribes_after_losing_the_broker(
     fleet = published_route(runtime, merchant.id, route_status="active")
     ingest = PositionIngest.for_runtime(runtime)
     client_id = f"doorstep-test-{fleet.driver_id}"
-    subscriber = OwnTracksSubscriber("mqtt://127.0.0.1:1883", ingest, client_id=client_id)
+    subscriber = OwnTracksSubscriber(
+        "mqtt://127.0.0.1:1883", ingest, client_id=client_id, group=_group()
+    )
     subscriber.start()
     try:
         assert subscriber.connected.wait(WAIT_S)
@@ -137,3 +148,39 @@ def test_subscriber_reconnects_and_resubscribes_after_losing_the_broker(
         assert s.scalars(
             select(Position.lat).where(Position.driver_id == fleet.driver_id)
         ).all() == [43.7391]
+
+
+def test_two_processes_subscribed_take_each_message_once(
+    runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """Two subscribers (as two server processes would run) share the subscription: a location
+    published once is handled by one of them and stored once."""
+    from doorstep.domain.tracking.ingest import PositionIngest
+
+    _broker_up()
+    fleet = published_route(runtime, merchant.id, route_status="active")
+    ingests = [PositionIngest.for_runtime(runtime) for _ in range(2)]
+    group = _group()
+    subscribers = [OwnTracksSubscriber("mqtt://127.0.0.1:1883", i, group=group) for i in ingests]
+    for subscriber in subscribers:
+        subscriber.start()
+    try:
+        assert all(s.connected.wait(WAIT_S) for s in subscribers)
+        for n in range(4):
+            tst = int((NOW - timedelta(seconds=40 - n)).timestamp())
+            _publish(
+                f"owntracks/marco/{fleet.device_id}",
+                {"_type": "location", "lat": 43.7391 + n * 1e-5, "lon": 7.4269, "tst": tst},
+            )
+        deadline = time.monotonic() + WAIT_S
+        while sum(s.handled for s in subscribers) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a duplicate delivery, if any, would arrive now
+        assert sum(s.handled for s in subscribers) == 4
+    finally:
+        for subscriber, ingest in zip(subscribers, ingests, strict=True):
+            subscriber.stop()
+            ingest.close()
+    with transaction(runtime.read_sessions) as s:
+        stored = s.scalars(select(Position.id).where(Position.driver_id == fleet.driver_id)).all()
+    assert len(stored) == 4

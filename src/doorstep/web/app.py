@@ -35,7 +35,9 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         if runtime.settings.mqtt_url:
             from doorstep.web.owntracks_mqtt import OwnTracksSubscriber
 
-            subscriber = OwnTracksSubscriber(runtime.settings.mqtt_url, position_ingest)
+            subscriber = OwnTracksSubscriber(
+                runtime.settings.mqtt_url, position_ingest, group=runtime.settings.mqtt_group
+            )
             subscriber.start()
         app.state.owntracks_subscriber = subscriber
         try:

@@ -1,4 +1,5 @@
-"""OwnTracks over MQTT: a subscriber on ``owntracks/+/+`` at ``DOORSTEP_MQTT_URL``.
+"""OwnTracks over MQTT: a subscriber on ``owntracks/+/+`` at ``DOORSTEP_MQTT_URL``, as the
+shared subscription ``$share/doorstep/owntracks/+/+`` (each message goes to one process).
 
 Started with the app (its lifespan) only when the setting is present. paho-mqtt runs its
 network loop in a thread of its own and reconnects by itself (1 s, doubling to 30 s) after the
@@ -24,14 +25,28 @@ from doorstep.domain.errors import DomainError
 from doorstep.domain.tracking.ingest import PositionIngest, Sighting
 from doorstep.domain.tracking.payloads import owntracks_topic_identity, parse_owntracks
 
-__all__ = ["TOPIC", "OwnTracksSubscriber"]
+__all__ = ["DEFAULT_GROUP", "TOPIC", "OwnTracksSubscriber", "shared_topic"]
 
 log = structlog.get_logger(__name__)
 TOPIC = "owntracks/+/+"
+DEFAULT_GROUP = "doorstep"
+
+
+def shared_topic(group: str) -> str:
+    """A shared subscription: with several Doorstep processes subscribed in one group, the
+    broker hands each message to one of them, so a position is not taken once per process."""
+    return f"$share/{group}/{TOPIC}"
 
 
 class OwnTracksSubscriber:
-    def __init__(self, url: str, ingest: PositionIngest, *, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        ingest: PositionIngest,
+        *,
+        client_id: str | None = None,
+        group: str = DEFAULT_GROUP,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ValueError(f"DOORSTEP_MQTT_URL must be mqtt:// or mqtts://, got {url!r}")
@@ -39,6 +54,7 @@ class OwnTracksSubscriber:
         self.tls = parts.scheme in ("mqtts", "ssl")
         self.port = parts.port or (8883 if self.tls else 1883)
         self.ingest = ingest
+        self.topic = shared_topic(group)
         self.connected = threading.Event()  # connected and subscribed (the SUBACK came)
         self.handled = 0  # messages handled (taken, dropped or refused), for tests and logs
         self._client = mqtt.Client(
@@ -78,7 +94,7 @@ class OwnTracksSubscriber:
         if reason.is_failure:
             log.warning("mqtt connection refused", reason=str(reason))
             return
-        client.subscribe(TOPIC, qos=1)
+        client.subscribe(self.topic, qos=1)
 
     def _on_subscribe(
         self,
@@ -90,9 +106,9 @@ class OwnTracksSubscriber:
     ) -> None:
         if all(not r.is_failure for r in reasons):
             self.connected.set()
-            log.info("mqtt subscribed", topic=TOPIC, host=self.host, port=self.port)
+            log.info("mqtt subscribed", topic=self.topic, host=self.host, port=self.port)
         else:
-            log.warning("mqtt subscription refused", topic=TOPIC)
+            log.warning("mqtt subscription refused", topic=self.topic)
 
     def _on_disconnect(
         self,
