@@ -279,3 +279,28 @@ def test_osmand_app_online_tracking_url_as_osmand_fills_it(
         9.72,
         181.0,
     )
+
+
+def test_listeners_hear_of_each_committed_position_with_its_row_id(
+    app_client: TestClient, runtime: Runtime, fleet: Fleet
+) -> None:
+    """What reacts to new positions (the live map) is told of each stored row after the
+    commit, with the id the database gave it."""
+    heard: list[tuple[int, str | None, float]] = []
+    writer = app_client.app.state.position_ingest.writer  # type: ignore[attr-defined]
+    writer.on_written.append(
+        lambda batch: heard.extend((s.id, s.position.route_id, s.position.fix.lat) for s in batch)
+    )
+    for i in range(3):
+        app_client.get(
+            "/ingest/osmand",
+            params={
+                "id": fleet.device_id,
+                "timestamp": str(_ts(i - 5)),
+                "lat": str(43.7312 + i * 1e-4),
+                "lon": "7.4197",
+            },
+        )
+    flush(app_client)
+    rows = _positions(runtime, fleet.driver_id)
+    assert sorted(heard) == [(r.id, fleet.route_id, r.lat) for r in rows]
