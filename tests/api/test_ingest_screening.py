@@ -340,3 +340,25 @@ def test_prune_also_forgets_a_current_position_older_than_the_retention(
     assert run_prune_positions(runtime) == 1
     with transaction(runtime.read_sessions) as s:
         assert latest_position(s, merchant.id, fleet.route_id) is None
+
+
+def test_current_positions_are_the_merchants_own(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx, make_merchant: Any
+) -> None:
+    """current_positions lists each of the merchant's drivers where last seen, and nothing of
+    another merchant's; latest_position of another merchant's route is None."""
+    from doorstep.domain.tracking.writer import current_positions
+
+    mine = published_route(runtime, merchant.id)
+    other = make_merchant("Other Shop")
+    theirs = published_route(runtime, other.id, name="Zoe Lang")
+    assert _osmand(app_client, mine.device_id, -2, 43.7312, 7.4197).json()["accepted"] == 1
+    assert _osmand(app_client, mine.device_id, -1, 43.7314, 7.4199).json()["accepted"] == 1
+    assert _osmand(app_client, theirs.device_id, -1, 43.7400, 7.4300).json()["accepted"] == 1
+    flush(app_client)
+    with transaction(runtime.read_sessions) as s:
+        listed = current_positions(s, merchant.id)
+        assert latest_position(s, merchant.id, theirs.route_id) is None
+    assert [(p.driver_id, p.route_id, p.lat) for p in listed] == [
+        (mine.driver_id, mine.route_id, 43.7314)
+    ]

@@ -38,6 +38,7 @@ __all__ = [
     "PendingPosition",
     "PositionWriter",
     "StoredPosition",
+    "current_positions",
     "latest_position",
     "prune_positions",
     "stored_current",
@@ -85,8 +86,20 @@ def latest_position(session: Session, merchant_id: str, route_id: str) -> Latest
         .order_by(CurrentPosition.recorded_at.desc())
         .limit(1)
     ).first()
-    if row is None:
-        return None
+    return None if row is None else _latest(row)
+
+
+def current_positions(session: Session, merchant_id: str) -> list[LatestPosition]:
+    """Every driver of the merchant where last seen (e.g. the dispatch map's first draw)."""
+    rows = session.scalars(
+        select(CurrentPosition)
+        .where(CurrentPosition.merchant_id == merchant_id)
+        .order_by(CurrentPosition.driver_id)
+    )
+    return [_latest(row) for row in rows]
+
+
+def _latest(row: CurrentPosition) -> LatestPosition:
     return LatestPosition(
         driver_id=row.driver_id,
         route_id=row.route_id,
