@@ -1,10 +1,12 @@
-"""Structured logging set-up (structlog), shared by server, worker and CLI."""
+"""Structured logging set-up (structlog), shared by server, worker and CLI, and the domain's
+Prometheus counters (served at ``/metrics``)."""
 
 from __future__ import annotations
 
 import logging
 
 import structlog
+from prometheus_client import Counter
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
@@ -22,3 +24,21 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
     )
+
+
+# Positions from GPS apps (domain/tracking/ingest.py), exposed at /metrics.
+POSITIONS_ACCEPTED = Counter(
+    "doorstep_positions_accepted_total", "Positions accepted for storage", ["source"]
+)
+POSITIONS_DROPPED = Counter(
+    "doorstep_positions_dropped_total",
+    "Positions dropped and never stored (invalid_coordinates, future, duplicate, teleport)",
+    ["source", "reason"],
+)
+POSITIONS_REFUSED = Counter(
+    "doorstep_positions_refused_total", "Requests refused: the device is unknown", ["source"]
+)
+POSITIONS_WRITTEN = Counter("doorstep_positions_written_total", "Positions written to the database")
+POSITIONS_LOST = Counter(
+    "doorstep_positions_lost_total", "Accepted positions lost because the database failed"
+)

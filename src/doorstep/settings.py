@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     # Tracking links stop working this long after the delivery ends.
     tracking_link_ttl_hours: int = Field(default=72, ge=1)
 
+    # Positions from GPS apps (domain/tracking/ingest.py). An MQTT broker URL (mqtt://host:1883,
+    # mqtts://user:password@host:8883) makes the server subscribe to OwnTracks' owntracks/+/+.
+    mqtt_url: str | None = None
+    # The shared-subscription group: Doorstep processes in one group share the messages.
+    mqtt_group: str = Field(default="doorstep", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    position_retention_days: int = Field(default=30, ge=1)
+    # Writes are batched: flushed every this many milliseconds, or as soon as this many wait.
+    position_flush_ms: int = Field(default=250, ge=10, le=10_000)
+    position_flush_batch: int = Field(default=500, ge=1, le=10_000)
+    # A fix implying a faster move than this since the driver's current position is a teleport.
+    position_max_speed_kmh: float = Field(default=250.0, gt=0)
+    # How long a process remembers which driver and route a device id belongs to (0: never).
+    position_device_cache_s: float = Field(default=5.0, ge=0, le=300)
+    # A fix stamped further ahead of the server's clock than this is dropped.
+    position_max_future_s: int = Field(default=300, ge=0)
+
     # Maps on the console and tracking pages (tiles are the only thing fetched from outside).
     tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tiles_attribution: str = "&copy; OpenStreetMap contributors"

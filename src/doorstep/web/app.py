@@ -10,9 +10,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from doorstep import __version__
 from doorstep.db.migrate import upgrade
+from doorstep.domain.tracking.ingest import PositionIngest
 from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, orders
+from doorstep.web.api import dispatch, exports, health, ingest, orders, tracks
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -25,9 +26,26 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     if migrate:
         upgrade(runtime.engine)
 
+    position_ingest = PositionIngest.for_runtime(runtime)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        position_ingest.start()
+        subscriber = None
+        if runtime.settings.mqtt_url:
+            from doorstep.web.owntracks_mqtt import OwnTracksSubscriber
+
+            subscriber = OwnTracksSubscriber(
+                runtime.settings.mqtt_url, position_ingest, group=runtime.settings.mqtt_group
+            )
+            subscriber.start()
+        app.state.owntracks_subscriber = subscriber
+        try:
+            yield
+        finally:
+            if subscriber is not None:
+                subscriber.stop()
+            position_ingest.close()  # write what is still buffered: a clean stop loses nothing
 
     app = FastAPI(
         title="Doorstep",
@@ -36,6 +54,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.position_ingest = position_ingest
     problems.install(app)
     app.add_middleware(
         RequestGuardMiddleware,
@@ -51,10 +70,13 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         same_site="lax",
         https_only=runtime.settings.session_cookie_secure,
     )
+    # The busiest endpoints first: every request walks the route table until it matches.
+    app.include_router(ingest.router)
     pages.install(app, runtime)
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
+    app.include_router(tracks.router)
     openapi.install(app)
     return app

@@ -13,7 +13,12 @@ from doorstep.db.types import UTCDateTime
 
 class Position(Base):
     __tablename__ = "positions"
-    __table_args__ = (Index("ix_positions_driver_recorded", "driver_id", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_positions_driver_recorded", "driver_id", "recorded_at"),
+        # The driven track of a route, in time order; and pruning by age.
+        Index("ix_positions_route_recorded", "route_id", "recorded_at"),
+        Index("ix_positions_recorded", "recorded_at"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -31,3 +36,29 @@ class Position(Base):
     accuracy_m: Mapped[float | None] = mapped_column(Float)
     altitude_m: Mapped[float | None] = mapped_column(Float)
     battery_pct: Mapped[float | None] = mapped_column(Float)
+
+
+class CurrentPosition(Base):
+    """Each driver's newest position (by the device's time), and the route it belonged to.
+
+    A late, out-of-order point is stored in ``positions`` but never moves this row backwards:
+    the writer updates it only with a newer ``recorded_at``. The ETA engine reads it through
+    :func:`doorstep.domain.tracking.ingest.latest_position`."""
+
+    __tablename__ = "current_positions"
+    __table_args__ = (Index("ix_current_positions_merchant_route", "merchant_id", "route_id"),)
+
+    # A driver's current position goes with them (it outlives their pruned positions).
+    driver_id: Mapped[str] = mapped_column(
+        ForeignKey("drivers.id", ondelete="CASCADE"), primary_key=True
+    )
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    route_id: Mapped[str | None] = mapped_column(ForeignKey("routes.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)

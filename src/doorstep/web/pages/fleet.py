@@ -39,6 +39,7 @@ from doorstep.web.pages import fleet_forms as forms
 from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
 from doorstep.web.pages.console import render_console
 from doorstep.web.pages.dispatch_view import Fmt, today_for
+from doorstep.web.pages.fleet_device import device_card
 from doorstep.web.pages.fleet_forms import FormInvalid, FormState, humanise
 from doorstep.web.pages.fleet_view import (
     PROFILE_LABELS,
@@ -327,6 +328,7 @@ def _edit_page(
         "form": form,
         "action": f"{PAGE_PATH}/{kind.slug}/{obj.id}",
         "choices": shift_choices(fleet, keep=form.values) if kind.slug == "shifts" else {},
+        "device": device_card(request, obj) if kind.slug == "drivers" else None,
     }
     return render_console(request, me, "console/fleet_edit.html", context, status_code=status_code)
 
