@@ -35,6 +35,7 @@ from doorstep.domain.orders.schemas import (
     field_errors,
 )
 from doorstep.domain.orders.status import EDITABLE, Reason, Status
+from doorstep.domain.slots.reservations import confirm, release_for_order
 from doorstep.domain.tracking.links import new_tracking_token
 from doorstep.ids import new_id
 
@@ -231,6 +232,9 @@ def create_order(
         if _is_reference_clash(exc):  # a concurrent request took the reference first
             raise _duplicate_reference(payload.reference) from exc
         raise
+    data: dict[str, Any] = {"reference": order.reference, "source": "api"}
+    if payload.reservation_id is not None:
+        data["reservation_id"] = apply_reservation(session, clock, order, payload)
     append_event(
         session,
         clock,
@@ -238,9 +242,26 @@ def create_order(
         type=ORDER_CREATED,
         actor=actor,
         order=order,
-        data={"reference": order.reference, "source": "api"},
+        data=data,
     )
     return order
+
+
+def apply_reservation(session: Session, clock: Clock, order: Order, payload: OrderCreate) -> str:
+    """Confirm the payload's held reservation for ``order``, which takes its window and
+    service level (409 once it expired; 422 if the payload names another window)."""
+    assert payload.reservation_id is not None
+    res = confirm(session, clock, order.merchant_id, payload.reservation_id, order.id)
+    if payload.window is not None and (
+        payload.window.start != res.window_start or payload.window.end != res.window_end
+    ):
+        raise Unprocessable(
+            "the window differs from the reservation's",
+            errors=[FieldError("window", "leave it out or send the reserved window", "mismatch")],
+        )
+    order.window_start, order.window_end = res.window_start, res.window_end
+    order.service_level = res.service_level
+    return res.id
 
 
 def _editable_state(order: Order) -> dict[str, Any]:
@@ -368,7 +389,8 @@ def cancel_order(
     reason: Reason = Reason.MERCHANT_CANCELLED,
     note: str | None = None,
 ) -> Order:
-    """Cancel the order; 409 if its status does not allow it (a delivered order, say)."""
+    """Cancel the order; 409 if its status does not allow it (a delivered order, say). A
+    window it had reserved is given back."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     change_status(
         session,
@@ -379,6 +401,7 @@ def cancel_order(
         reason=reason,
         data={"note": note} if note else None,
     )
+    release_for_order(session, clock.now(), merchant_id, order.id)  # its window is free again
     return order
 
 
