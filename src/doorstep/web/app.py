@@ -12,7 +12,7 @@ from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, orders
+from doorstep.web.api import dispatch, exports, health, orders, selfservice, slots
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -56,5 +56,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
+    app.include_router(slots.router)
+    app.include_router(selfservice.router)
     openapi.install(app)
     return app

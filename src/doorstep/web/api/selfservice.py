@@ -1,0 +1,112 @@
+"""Self-service changes through the API, for merchants' own front ends: the same verbs and
+cut-off as the tracking page (``/v1/orders/{id}/reschedule``, ``/redirect``, ``/hold``,
+``/instructions``), acting as the API key."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter
+
+from doorstep.domain.slots import selfservice
+from doorstep.domain.slots.schemas import (
+    ChoiceOut,
+    HoldIn,
+    InstructionsIn,
+    RedirectIn,
+    RescheduleIn,
+)
+from doorstep.web.deps import ApiActorDep, ClockDep, JSONBody, MerchantDep, SessionDep, SettingsDep
+from doorstep.web.problems import PROBLEM_JSON
+
+router = APIRouter(prefix="/v1", tags=["orders"], dependencies=[JSONBody])
+
+CHANGE: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for code, text in {
+        401: "Missing or invalid API key",
+        404: "No such order for this merchant",
+        409: "Too late to change the delivery (self-service-closed), or the window is taken",
+        422: "Validation failed; `errors` names each field",
+    }.items()
+}
+
+
+@router.post(
+    "/orders/{order_id}/reschedule",
+    response_model=ChoiceOut,
+    responses=CHANGE,
+    summary="Move the delivery to another offered window",
+)
+def reschedule(
+    order_id: str,
+    body: RescheduleIn,
+    merchant: MerchantDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    actor: ApiActorDep,
+) -> ChoiceOut:
+    order = selfservice.order_for_merchant(session, merchant.id, order_id)
+    selfservice.reschedule(session, clock, settings, order, body, actor=actor, by="merchant")
+    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
+
+
+@router.post(
+    "/orders/{order_id}/redirect",
+    response_model=ChoiceOut,
+    responses=CHANGE,
+    summary="Leave the parcel with a neighbour, at a safe place or at a pickup point",
+)
+def redirect(
+    order_id: str,
+    body: RedirectIn,
+    merchant: MerchantDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    actor: ApiActorDep,
+) -> ChoiceOut:
+    order = selfservice.order_for_merchant(session, merchant.id, order_id)
+    selfservice.redirect(session, clock, settings, order, body, actor=actor)
+    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
+
+
+@router.post(
+    "/orders/{order_id}/hold",
+    response_model=ChoiceOut,
+    responses=CHANGE,
+    summary="Hold the delivery while the recipient is away",
+)
+def hold(
+    order_id: str,
+    body: HoldIn,
+    merchant: MerchantDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    actor: ApiActorDep,
+) -> ChoiceOut:
+    order = selfservice.order_for_merchant(session, merchant.id, order_id)
+    selfservice.hold(session, clock, settings, order, body, actor=actor)
+    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
+
+
+@router.post(
+    "/orders/{order_id}/instructions",
+    response_model=ChoiceOut,
+    responses=CHANGE,
+    summary="Replace the delivery instructions",
+)
+def instructions(
+    order_id: str,
+    body: InstructionsIn,
+    merchant: MerchantDep,
+    session: SessionDep,
+    clock: ClockDep,
+    actor: ApiActorDep,
+) -> ChoiceOut:
+    order = selfservice.order_for_merchant(session, merchant.id, order_id)
+    selfservice.change_instructions(session, clock, order, body, actor=actor)
+    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
