@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import shapely
 from shapely import Point, prepare
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 from shapely.validation import explain_validity
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -113,7 +113,7 @@ def parse_geometry(geometry: dict[str, Any], depot: Depot | None = None) -> Base
         raise _bad(explain_validity(shp), "invalid_shape")
     if depot is not None:
         at = Point(depot.lon, depot.lat)
-        swapped = transform(lambda x, y, z=None: (y, x), shp)
+        swapped = shapely.transform(shp, lambda xy: xy[:, ::-1])
         if not shp.buffer(0.05).contains(at) and swapped.contains(at):
             raise _bad(
                 "the polygon holds its depot only when its positions are read as [lat, lon]; "
