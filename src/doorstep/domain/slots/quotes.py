@@ -54,6 +54,8 @@ PAST_CUTOFF = "past_cutoff"
 FULL = "full"
 BLACKOUT = "blackout"
 UNREACHABLE = "unreachable"
+MAX_HORIZON_DAYS = 120  # the longest a calendar looks ahead
+MAX_QUOTE_DAYS = 31
 
 
 @dataclass
@@ -219,8 +221,13 @@ def quote(
     at = LatLon(data.address.lat, data.address.lon)
     check = Checker.build(session, now, settings, merchant, at, data.parcels, provider)
     today = now.astimezone(check.tz).date()
-    first = max(data.date_from or today, today)
-    last = data.date_to or (first + timedelta(days=check.config.quote_days - 1))
+    furthest = today + timedelta(days=MAX_HORIZON_DAYS)
+    first = min(max(data.date_from or today, today), furthest)
+    last = min(
+        data.date_to or (first + timedelta(days=check.config.quote_days - 1)),
+        first + timedelta(days=MAX_QUOTE_DAYS - 1),
+        furthest,
+    )
     calendars = list(
         session.scalars(
             select(SlotCalendar)

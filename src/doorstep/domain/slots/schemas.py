@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from doorstep.domain.dispatch.schemas import DAYS, DepotAddressIn, _opening_hours
 
@@ -304,7 +304,7 @@ class ReservationIn(_In):
     quote gave it; the address is checked again."""
 
     calendar_id: str = Field(min_length=1, max_length=32)
-    start: datetime
+    start: AwareDatetime = Field(description="The window's start, with its offset")
     address: PointIn
     parcels: list[ParcelIn] = Field(default_factory=lambda: [ParcelIn()], max_length=100)
 
@@ -327,7 +327,7 @@ class RescheduleIn(_In):
     """Move the delivery to another window the calendar offers for the order's address."""
 
     calendar_id: str = Field(min_length=1, max_length=32)
-    start: datetime
+    start: AwareDatetime = Field(description="The window's start, with its offset")
 
 
 class NeighbourIn(_In):

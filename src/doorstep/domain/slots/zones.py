@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import shapely
 from shapely import Point, prepare
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -105,7 +106,7 @@ def parse_geometry(geometry: dict[str, Any], depot: Depot | None = None) -> Base
         _check_positions(label, ring)
     try:
         shp = shape(geometry)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, ShapelyError) as exc:
         raise _bad(str(exc)) from exc
     if shp.is_empty:
         raise _bad("the polygon is empty", "empty")
