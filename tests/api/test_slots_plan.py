@@ -18,6 +18,7 @@ from doorstep.domain.dispatch.planning import create_plan
 from doorstep.domain.dispatch.publishing import publish_plan
 from doorstep.domain.errors import Actor
 from doorstep.domain.orders.models import DeliveryEvent, Order
+from doorstep.domain.slots.feasibility import DayPlan, load_day_plan
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
 from tests.factories import monaco_day
@@ -139,3 +140,28 @@ def test_rescheduling_a_planned_order_to_saturday_takes_it_off_the_route(
     assert types[-3:] == ["route.stop_moved", "order.pending", "order.rescheduled"]
     assert event.data["by"] == "merchant"
     assert event.data["window_start"].startswith("2026-11-28T08:00:00")
+
+
+def test_quotes_see_a_plan_change_made_after_the_plan_was_read(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx, planned: dict[str, Any]
+) -> None:
+    """The day's plan is read once and reused while unchanged; once a stop leaves a route
+    the next read has one stop fewer, at the new planned times."""
+    day = planned["day"]
+    with runtime.read_sessions() as s:
+        first = load_day_plan(s, merchant.id, day.depot_id, DAY)
+        again = load_day_plan(s, merchant.id, day.depot_id, DAY)
+    assert first is not None and again is first
+    order = stop_planned_between(runtime, planned["plan_id"], 9, 16)
+    r = app_client.post(
+        f"/v1/orders/{order.id}/hold", headers=merchant.headers, json={"until": "2026-11-27"}
+    )
+    assert r.status_code == 200, r.text
+    with runtime.read_sessions() as s:
+        after = load_day_plan(s, merchant.id, day.depot_id, DAY)
+    assert after is not None and after is not first
+
+    def stops(plan: DayPlan) -> int:
+        return sum(len(route.visits) - 2 for route in plan.routes)
+
+    assert stops(after) == stops(first) - 1

@@ -15,15 +15,18 @@ have room for the parcels. The *detour* is the extra driving, ``t(a,p) + t(p,b) 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from doorstep.domain.dispatch.inputs import DONE_STOP_STATUSES
-from doorstep.domain.dispatch.models import Depot, Plan, Route, Shift, Vehicle
+from doorstep.domain.dispatch.models import Depot, Plan, Route, Shift, Stop, Vehicle
 from doorstep.domain.orders.models import Order
 from doorstep.routing.travel.base import UNREACHABLE, LatLon, Profile, TravelTimeProvider
 from doorstep.routing.travel.straight import haversine_m
@@ -58,6 +61,11 @@ class DayPlan:
     routes: list[RouteCtx] = field(default_factory=list)
 
 
+CACHE_SIZE = 64
+_CACHE: OrderedDict[str, tuple[tuple[Any, ...], DayPlan]] = OrderedDict()
+_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class Insertion:
     route_id: str
@@ -65,87 +73,126 @@ class Insertion:
 
 
 def load_day_plan(session: Session, merchant_id: str, depot_id: str, day: date) -> DayPlan | None:
-    """The depot's published plan of ``day``, else its newest draft; None without either."""
-    plan = None
-    for status in ("published", "draft"):
-        plan = session.scalar(
-            select(Plan)
-            .where(
-                Plan.merchant_id == merchant_id,
-                Plan.depot_id == depot_id,
-                Plan.date == day,
-                Plan.status == status,
-            )
-            .order_by(Plan.created_at.desc())
-            .limit(1)
-            .options(selectinload(Plan.routes).selectinload(Route.stops))
+    """The depot's published plan of ``day``, else its newest draft; None without either.
+
+    Read with column queries (no ORM objects), and kept per process while the plan's stamp
+    (stops, stops made or under way, route versions; every recomputed route bumps its version)
+    is unchanged, so quotes against a long day do not re-read it each time. A ``DayPlan`` is
+    never changed once built; the time of day is applied when a window is checked."""
+    found = session.execute(
+        select(Plan.id, Plan.status)
+        .where(
+            Plan.merchant_id == merchant_id,
+            Plan.depot_id == depot_id,
+            Plan.date == day,
+            Plan.status.in_(("published", "draft")),
         )
-        if plan is not None:
-            break
-    if plan is None:
+        .order_by((Plan.status == "published").desc(), Plan.created_at.desc())
+        .limit(1)
+    ).first()
+    if found is None:
         return None
-    depot = session.get(Depot, depot_id)
-    assert depot is not None
-    order_ids = {s.order_id for r in plan.routes for s in r.stops}
-    orders = {
-        o.id: o
-        for o in session.scalars(
-            select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(order_ids))
-        )
-    }
-    shifts = {
-        s.id: s
-        for s in session.scalars(
-            select(Shift).where(Shift.id.in_({r.shift_id for r in plan.routes}))
-        )
-    }
-    vehicles = {
-        v.id: v
-        for v in session.scalars(
-            select(Vehicle).where(Vehicle.id.in_({r.vehicle_id for r in plan.routes}))
-        )
-    }
-    home = LatLon(depot.lat, depot.lon)
-    out = DayPlan(plan.id, plan.status, home)
-    for route in plan.routes:
-        if route.status == "done":
-            continue
-        shift, vehicle = shifts[route.shift_id], vehicles[route.vehicle_id]
-        out.routes.append(_route_ctx(route, shift, vehicle, orders, home))
+    plan_id, status = found
+    stamp = (
+        status,
+        *session.execute(
+            select(
+                func.count(Stop.id),
+                func.sum(case((Stop.status == "planned", 0), else_=1)),
+                func.sum(Route.version),
+                func.count(func.distinct(Route.id)),
+            )
+            .select_from(Route)
+            .outerjoin(Stop, Stop.route_id == Route.id)
+            .where(Route.merchant_id == merchant_id, Route.plan_id == plan_id)
+        ).one(),
+    )
+    with _LOCK:
+        cached = _CACHE.get(plan_id)
+        if cached is not None and cached[0] == stamp:
+            _CACHE.move_to_end(plan_id)
+            return cached[1]
+    out = _read_day_plan(session, merchant_id, depot_id, plan_id, status)
+    with _LOCK:
+        _CACHE[plan_id] = (stamp, out)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return out
 
 
-def _route_ctx(
-    route: Route, shift: Shift, vehicle: Vehicle, orders: dict[str, Order], home: LatLon
-) -> RouteCtx:
-    start_at = route.start_at or shift.start_at
-    visits = [Visit(home, start_at, start_at, shift.end_at, done=True)]
-    for stop in route.stops:
-        order = orders[stop.order_id]
+def _read_day_plan(
+    session: Session, merchant_id: str, depot_id: str, plan_id: str, status: str
+) -> DayPlan:
+    depot = session.execute(select(Depot.lat, Depot.lon).where(Depot.id == depot_id)).one()
+    home = LatLon(depot.lat, depot.lon)
+    routes = session.execute(
+        select(
+            Route.id,
+            Route.status,
+            Route.start_at,
+            Route.end_at,
+            Route.load_weight_kg,
+            Route.load_parcels,
+            Shift.start_at.label("shift_start"),
+            Shift.end_at.label("shift_end"),
+            Shift.return_to_depot,
+            Vehicle.profile,
+            Vehicle.capacity_weight_kg,
+            Vehicle.capacity_parcels,
+        )
+        .join(Shift, Shift.id == Route.shift_id)
+        .join(Vehicle, Vehicle.id == Route.vehicle_id)
+        .where(Route.merchant_id == merchant_id, Route.plan_id == plan_id)
+        .order_by(Route.position)
+    ).all()
+    stops: dict[str, list[Any]] = {}
+    for row in session.execute(
+        select(
+            Stop.route_id,
+            Stop.status,
+            Stop.planned_arrival,
+            Stop.planned_departure,
+            Stop.actual_arrival,
+            Stop.actual_departure,
+            Order.lat,
+            Order.lon,
+            Order.window_end,
+        )
+        .join(Route, Route.id == Stop.route_id)
+        .join(Order, Order.id == Stop.order_id)
+        .where(Route.merchant_id == merchant_id, Route.plan_id == plan_id)
+        .order_by(Stop.route_id, Stop.sequence)
+    ):
+        stops.setdefault(row.route_id, []).append(row)
+    out = DayPlan(plan_id, status, home)
+    for route in routes:
+        if route.status != "done":
+            out.routes.append(_route_ctx(route, stops.get(route.id, []), home))
+    return out
+
+
+def _route_ctx(route: Any, stops: list[Any], home: LatLon) -> RouteCtx:
+    shift_end: datetime = route.shift_end
+    start_at: datetime = route.start_at or route.shift_start
+    visits = [Visit(home, start_at, start_at, shift_end, done=True)]
+    for stop in stops:
         arrival = stop.actual_arrival or stop.planned_arrival or start_at
         departure = stop.actual_departure or stop.planned_departure or arrival
-        latest = min(order.window_end or shift.end_at, shift.end_at)
+        latest = min(stop.window_end or shift_end, shift_end)
         done = stop.status in DONE_STOP_STATUSES or stop.status in ("arrived", "en_route")
-        visits.append(Visit(LatLon(order.lat, order.lon), arrival, departure, latest, done=done))
+        visits.append(Visit(LatLon(stop.lat, stop.lon), arrival, departure, latest, done=done))
     end_at = route.end_at or visits[-1].departure
-    visits.append(
-        Visit(
-            home if shift.return_to_depot else None,
-            end_at,
-            end_at,
-            shift.end_at,
-        )
-    )
+    visits.append(Visit(home if route.return_to_depot else None, end_at, end_at, shift_end))
     slack = float("inf")
     for visit in reversed(visits):
         slack = min(slack, (visit.latest - visit.arrival).total_seconds())
         visit.slack_s = max(0.0, slack)
     return RouteCtx(
         route_id=route.id,
-        profile=Profile(vehicle.profile),
+        profile=Profile(route.profile),
         visits=visits,
-        free_weight_kg=vehicle.capacity_weight_kg - route.load_weight_kg,
-        free_parcels=vehicle.capacity_parcels - route.load_parcels,
+        free_weight_kg=route.capacity_weight_kg - route.load_weight_kg,
+        free_parcels=route.capacity_parcels - route.load_parcels,
     )
 
 
