@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
+from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Plan, Route, Stop
 from doorstep.domain.dispatch.moves import take_off_plans
@@ -48,6 +49,7 @@ from doorstep.domain.slots.schemas import (
 )
 from doorstep.domain.slots.zones import access_pickup_point
 from doorstep.routing.travel.base import LatLon, TravelTimeProvider
+from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 
 ORDER_RESCHEDULED = "order.rescheduled"
@@ -425,6 +427,12 @@ def release_holds(session: Session, clock: Clock) -> int:
             count += 1
     session.flush()
     return count
+
+
+def run_release_holds(runtime: Runtime) -> int:
+    """The worker's job: :func:`release_holds` in its own transaction."""
+    with transaction(runtime.sessions) as session:
+        return release_holds(session, runtime.clock)
 
 
 # --- what the tracking page needs -----------------------------------------------------------
