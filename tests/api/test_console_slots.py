@@ -140,6 +140,6 @@ def test_a_bad_calendar_form_is_shown_again_with_its_problems(
         horizon_days="14",
     )
     assert r.status_code == 422
-    error = re.search(r'id="f-windows-error">([^<]*)<', r.text)
+    error = re.search(r'id="f-calendars-windows-error">([^<]*)<', r.text)
     assert error and "Line 2" in html.unescape(error.group(1))
     assert "sometimes 9-10 3" in html.unescape(r.text)
