@@ -256,3 +256,35 @@ def test_another_merchants_calendar_is_404(
     assert r.status_code == 404
     zone = app_client.get(f"/v1/zones/{setup['zone_id']}", headers=other.headers)
     assert zone.status_code == 404
+
+
+def test_vehicle_minutes_cap_a_window_before_its_stops_do(
+    app_client: TestClient, merchant: MerchantCtx, settings: Any
+) -> None:
+    """A window of 10 places but only enough vehicle-minutes for two stops' service time
+    sells two; the quote then says its vehicle-minutes are booked."""
+    per_stop = -(-settings.default_service_time_s // 60)  # minutes, rounded up
+    setup = monaco_setup(
+        app_client,
+        merchant,
+        windows=[
+            {
+                "days": ["thu"],
+                "start": "10:00",
+                "end": "12:00",
+                "capacity": 10,
+                "vehicle_minutes": 2 * per_stop,
+            }
+        ],
+    )
+    cal_id = setup["calendar"]["id"]
+    start = "2026-11-26T10:00:00+01:00"
+    assert [reserve(app_client, merchant, cal_id, start).status_code for _ in range(3)] == [
+        201,
+        201,
+        409,
+    ]
+    body = quote(app_client, merchant, **{"from": "2026-11-26", "to": "2026-11-26"})
+    [full] = body["unavailable"]
+    assert full["reason"] == "full"
+    assert "vehicle-minutes" in full["detail"]
