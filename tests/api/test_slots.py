@@ -288,3 +288,28 @@ def test_vehicle_minutes_cap_a_window_before_its_stops_do(
     [full] = body["unavailable"]
     assert full["reason"] == "full"
     assert "vehicle-minutes" in full["detail"]
+
+
+def test_moving_a_confirmed_orders_window_frees_its_place(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """A merchant's PATCH that moves the window of an order holding the one place of a window
+    gives that place back: another customer can reserve it."""
+    setup = monaco_setup(app_client, merchant)
+    cal_id = setup["calendar"]["id"]
+    start = "2026-11-26T14:00:00+01:00"
+    res = reserve(app_client, merchant, cal_id, start)
+    order = app_client.post(
+        "/v1/orders",
+        headers=merchant.headers,
+        json={**order_body("SO-MOVED"), "reservation_id": res.json()["id"]},
+    )
+    assert order.status_code == 201, order.text
+    assert reserve(app_client, merchant, cal_id, start).status_code == 409
+    moved = app_client.patch(
+        f"/v1/orders/{order.json()['id']}",
+        headers=merchant.headers,
+        json={"window": {"start": "2026-11-27T09:00:00+01:00", "end": "2026-11-27T11:00:00+01:00"}},
+    )
+    assert moved.status_code == 200, moved.text
+    assert reserve(app_client, merchant, cal_id, start).status_code == 201

@@ -328,9 +328,9 @@ def update_order(
 
     Refused with 409 :class:`NotEditable` once the order has left the editable statuses. The
     patched order is validated as a whole (a national phone number is re-read in a changed
-    country). A moved window increments ``window_sequence``. Logs ``order.updated`` with each
-    changed field old → new (phone and e-mail masked); a patch that changes nothing logs
-    nothing."""
+    country). A moved window increments ``window_sequence`` and frees a window it had
+    reserved. Logs ``order.updated`` with each changed field old → new (phone and e-mail
+    masked); a patch that changes nothing logs nothing."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     status = Status(order.status)
     if status not in EDITABLE:
@@ -355,6 +355,7 @@ def update_order(
         if errors:
             raise Unprocessable("the changed order is not valid", errors=errors)
         order.window_sequence += 1
+        release_for_order(session, now, merchant_id, order.id)  # its reserved window is free
     for name, (_, value) in changes.items():
         setattr(order, EDITABLE_FIELDS[name], _stored(value))
     order.updated_at = now
