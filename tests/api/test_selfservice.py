@@ -98,9 +98,15 @@ def test_a_recipient_reschedules_to_a_saturday_window_from_the_tracking_page(
 def test_a_reschedule_after_the_driver_set_off_is_refused_clearly(
     app_client: TestClient, merchant: MerchantCtx
 ) -> None:
-    """Once out for delivery, a reschedule is a 409 self-service-closed that says why."""
+    """Before, the delivery options list Saturday; once out for delivery, a reschedule is a
+    409 self-service-closed that says why, and the options offer nothing."""
     cal = monaco_setup(app_client, merchant, windows=WINDOWS)["calendar"]
     order = new_order(app_client, merchant)
+    options = app_client.get(
+        f"/v1/orders/{order['id']}/delivery-options", headers=merchant.headers
+    ).json()
+    assert options["open"] is True
+    assert "2026-11-28T09:00:00+01:00" in [w["start"] for w in options["windows"]]
     for status in ("picked_up", "out_for_delivery"):
         r = app_client.post(
             f"/v1/orders/{order['id']}/status", headers=merchant.headers, json={"status": status}
@@ -114,6 +120,12 @@ def test_a_reschedule_after_the_driver_set_off_is_refused_clearly(
     assert r.status_code == 409
     assert r.json()["type"].endswith("self-service-closed")
     assert "the driver is already on the way" in r.json()["detail"]
+    options = app_client.get(
+        f"/v1/orders/{order['id']}/delivery-options", headers=merchant.headers
+    ).json()
+    assert options["open"] is False
+    assert options["closed_reason"] == "the driver is already on the way with your parcel"
+    assert options["windows"] == []
 
 
 def test_the_merchants_cutoff_before_the_window_applies(

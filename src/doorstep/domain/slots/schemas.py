@@ -386,3 +386,14 @@ class ChoiceOut(BaseModel):
     instructions: str | None
     redirect: dict[str, Any] | None
     held_until: date | None
+
+
+class DeliveryOptionsOut(BaseModel):
+    """What the recipient may still change and pick: for a tracking page or a shop's front
+    end."""
+
+    open: bool = Field(description="Whether the delivery can still be changed")
+    closed_reason: str | None = Field(description="Why not, in words for the recipient")
+    windows: list[WindowOut] = Field(description="Windows it can be moved to")
+    pickup_points: list[PickupPointOut]
+    choice: ChoiceOut

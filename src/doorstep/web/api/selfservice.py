@@ -9,14 +9,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 
+from doorstep.domain.orders.queries import get_order
 from doorstep.domain.slots import selfservice
 from doorstep.domain.slots.schemas import (
     ChoiceOut,
+    DeliveryOptionsOut,
     HoldIn,
     InstructionsIn,
     RedirectIn,
     RescheduleIn,
 )
+from doorstep.domain.slots.zones import pickup_point_out
 from doorstep.web.deps import ApiActorDep, ClockDep, JSONBody, MerchantDep, SessionDep, SettingsDep
 from doorstep.web.problems import PROBLEM_JSON
 
@@ -31,6 +34,30 @@ CHANGE: dict[int | str, dict[str, Any]] = {
         422: "Validation failed; `errors` names each field",
     }.items()
 }
+
+
+@router.get(
+    "/orders/{order_id}/delivery-options",
+    response_model=DeliveryOptionsOut,
+    responses={k: v for k, v in CHANGE.items() if k in (401, 404)},
+    summary="What the recipient may still change: windows to move to, pickup points",
+)
+def delivery_options(
+    order_id: str,
+    merchant: MerchantDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> DeliveryOptionsOut:
+    order = get_order(session, merchant.id, order_id)
+    state = selfservice.self_service_state(session, clock, settings, order)
+    return DeliveryOptionsOut(
+        open=state.open,
+        closed_reason=state.closed_reason,
+        windows=state.windows,
+        pickup_points=[pickup_point_out(p) for p in state.pickup_points],
+        choice=state.choice,
+    )
 
 
 @router.post(
