@@ -178,8 +178,9 @@ def order_body(reference: str) -> dict[str, Any]:
 def test_an_order_confirms_its_reservation_and_takes_its_window(
     app_client: TestClient, merchant: MerchantCtx
 ) -> None:
-    """POST /v1/orders with reservation_id gets the reserved window and service level; the
-    reservation is confirmed (a DELETE is then refused) and cancelling the order frees it."""
+    """POST /v1/orders with reservation_id gets the reserved window and service level (not
+    for another address); the reservation is confirmed (a DELETE is then refused) and
+    cancelling the order frees it."""
     setup = monaco_setup(app_client, merchant)
     cal_id = setup["calendar"]["id"]
     start = "2026-11-28T14:00:00+01:00"
@@ -188,6 +189,15 @@ def test_an_order_confirms_its_reservation_and_takes_its_window(
     again = reserve(app_client, merchant, cal_id, start, **key)
     assert again.json()["id"] == res.json()["id"]
     assert again.headers.get("Idempotent-Replayed") == "true"
+    elsewhere = order_body("SO-ELSEWHERE")
+    elsewhere["address"] = {**elsewhere["address"], "lat": 43.7285, "lon": 7.4150}
+    wrong = app_client.post(
+        "/v1/orders",
+        headers=merchant.headers,
+        json={**elsewhere, "reservation_id": res.json()["id"]},
+    )
+    assert wrong.status_code == 422, wrong.text  # reserved for another address (1.7 km away)
+    assert wrong.json()["errors"][0]["code"] == "address_mismatch"
     order = app_client.post(
         "/v1/orders",
         headers=merchant.headers,

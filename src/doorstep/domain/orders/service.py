@@ -38,9 +38,12 @@ from doorstep.domain.orders.status import EDITABLE, Reason, Status
 from doorstep.domain.slots.reservations import confirm, release_for_order
 from doorstep.domain.tracking.links import new_tracking_token
 from doorstep.ids import new_id
+from doorstep.routing.travel.straight import haversine_m
 
 ORDER_CREATED = "order.created"
 ORDER_UPDATED = "order.updated"
+# A reservation is checked for one address; the order may name it a little differently.
+RESERVED_ADDRESS_TOLERANCE_M = 250.0
 # Clocks of integrators' systems drift; a report this far ahead of ours is still believed.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -249,7 +252,8 @@ def create_order(
 
 def apply_reservation(session: Session, clock: Clock, order: Order, payload: OrderCreate) -> str:
     """Confirm the payload's held reservation for ``order``, which takes its window and
-    service level (409 once it expired; 422 if the payload names another window)."""
+    service level (409 once it expired; 422 if the payload names another window, or an
+    address more than :data:`RESERVED_ADDRESS_TOLERANCE_M` from the one reserved for)."""
     assert payload.reservation_id is not None
     res = confirm(session, clock, order.merchant_id, payload.reservation_id, order.id)
     if payload.window is not None and (
@@ -259,6 +263,17 @@ def apply_reservation(session: Session, clock: Clock, order: Order, payload: Ord
             "the window differs from the reservation's",
             errors=[FieldError("window", "leave it out or send the reserved window", "mismatch")],
         )
+    if res.lat is not None and res.lon is not None:
+        apart = float(haversine_m(res.lat, res.lon, order.lat, order.lon))
+        if apart > RESERVED_ADDRESS_TOLERANCE_M:
+            raise Unprocessable(
+                "the address is not the one the window was reserved for",
+                errors=[
+                    FieldError(
+                        "address", f"{apart:.0f} m from the reserved address", "address_mismatch"
+                    )
+                ],
+            )
     order.window_start, order.window_end = res.window_start, res.window_end
     order.service_level = res.service_level
     return res.id
