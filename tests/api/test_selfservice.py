@@ -14,6 +14,7 @@ from doorstep.clock import FrozenClock
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.orders.models import DeliveryEvent, Order
+from doorstep.domain.slots.choices import redirects_for
 from doorstep.domain.slots.schemas import RescheduleIn
 from doorstep.domain.slots.selfservice import (
     recipient_change,
@@ -158,7 +159,8 @@ def test_redirects_to_a_neighbour_a_safe_place_and_a_pickup_point(
     app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
     """A neighbour is recorded with name and house number; a safe place needs photo consent;
-    a pickup point becomes the delivery address. Each redirect logs order.redirected."""
+    a pickup point becomes the delivery address. Each redirect logs order.redirected, and the
+    driver's stop list can read where the parcel goes."""
     monaco_setup(app_client, merchant, windows=WINDOWS)
     order = new_order(app_client, merchant)
     url = f"/v1/orders/{order['id']}/redirect"
@@ -201,6 +203,10 @@ def test_redirects_to_a_neighbour_a_safe_place_and_a_pickup_point(
     assert got["address"]["line1"] == "4 Quai Albert Ier"
     kinds = [e.data["kind"] for e in events(runtime, order["id"], "order.redirected")]
     assert kinds == ["neighbour", "pickup_point"]
+    with runtime.sessions() as s:
+        for_driver = redirects_for(s, merchant.id, [order["id"]])
+    assert for_driver[order["id"]]["kind"] == "pickup_point"
+    assert for_driver[order["id"]]["name"] == "Tabac du Port"
 
 
 def test_a_hold_while_away_ends_when_its_date_comes(

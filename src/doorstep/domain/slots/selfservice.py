@@ -32,6 +32,7 @@ from doorstep.domain.orders.events import append_event, change_status
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.queries import get_order
 from doorstep.domain.orders.status import Reason, Status
+from doorstep.domain.slots.choices import choice_out
 from doorstep.domain.slots.config import slot_settings
 from doorstep.domain.slots.models import DeliveryChoice, PickupPoint
 from doorstep.domain.slots.quotes import quote
@@ -260,7 +261,7 @@ def redirect(
         detail = {
             "pickup_point_id": point.id,
             "name": point.name,
-            "kind": point.kind,
+            "point_kind": point.kind,
             "line1": point.address_line1,
             "city": point.city,
         }
@@ -447,30 +448,6 @@ class SelfServiceState:
     windows: list[WindowOut]
     pickup_points: list[PickupPoint]
     choice: ChoiceOut
-
-
-def choice_out(session: Session, order: Order, tz: ZoneInfo) -> ChoiceOut:
-    choice = session.get(DeliveryChoice, order.id)
-    redirect_ = None
-    if choice is not None and choice.redirect_kind is not None:
-        detail = {
-            k: v for k, v in (choice.redirect_detail or {}).items() if k != "original_address"
-        }
-        redirect_ = {"kind": choice.redirect_kind, **detail}
-    window = (
-        {"start": order.window_start.astimezone(tz), "end": order.window_end.astimezone(tz)}
-        if order.window_start is not None and order.window_end is not None
-        else None
-    )
-    return ChoiceOut(
-        order_id=order.id,
-        status=order.status,
-        window=window,
-        window_sequence=order.window_sequence,
-        instructions=order.instructions,
-        redirect=redirect_,
-        held_until=choice.held_until if choice is not None else None,
-    )
 
 
 def self_service_state(

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 
 from doorstep.domain.orders.queries import get_order
-from doorstep.domain.slots import selfservice
+from doorstep.domain.slots import choices, selfservice
 from doorstep.domain.slots.schemas import (
     ChoiceOut,
     DeliveryOptionsOut,
@@ -77,7 +77,7 @@ def reschedule(
 ) -> ChoiceOut:
     order = selfservice.order_for_merchant(session, merchant.id, order_id)
     selfservice.reschedule(session, clock, settings, order, body, actor=actor, by="merchant")
-    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
+    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
 
 
 @router.post(
@@ -97,7 +97,7 @@ def redirect(
 ) -> ChoiceOut:
     order = selfservice.order_for_merchant(session, merchant.id, order_id)
     selfservice.redirect(session, clock, settings, order, body, actor=actor)
-    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
+    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
 
 
 @router.post(
@@ -117,7 +117,7 @@ def hold(
 ) -> ChoiceOut:
     order = selfservice.order_for_merchant(session, merchant.id, order_id)
     selfservice.hold(session, clock, settings, order, body, actor=actor)
-    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
+    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
 
 
 @router.post(
@@ -136,4 +136,4 @@ def instructions(
 ) -> ChoiceOut:
     order = selfservice.order_for_merchant(session, merchant.id, order_id)
     selfservice.change_instructions(session, clock, order, body, actor=actor)
-    return selfservice.choice_out(session, order, ZoneInfo(merchant.timezone))
+    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
