@@ -473,7 +473,9 @@ def take_off_plans(
         day, shifts, inputs = _move_inputs(session, settings, plan, [source], order_rows)
         provider = provider or travel_provider(settings)
         resimulate(source, plan, day, shifts[source.shift_id], inputs, provider)
+        manual = plan.stats.get("manual_moves", 0)
         _refresh_stats(session, merchant_id, plan)
+        plan.stats = {**plan.stats, "manual_moves": manual}  # the recipient's, not a dispatcher's
         session.flush()
         if plan.status == "published":
             append_event(
