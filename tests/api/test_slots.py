@@ -323,3 +323,39 @@ def test_moving_a_confirmed_orders_window_frees_its_place(
     )
     assert moved.status_code == 200, moved.text
     assert reserve(app_client, merchant, cal_id, start).status_code == 201
+
+
+def test_without_a_plan_a_window_no_shift_covers_is_unreachable(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """Thursday has one shift, 08:00-12:00, and no plan yet: its 10-12 window is offered (not
+    checked against a plan), its 14-16 window is unreachable; Saturday, with no shift set yet,
+    is offered on its counter alone."""
+    setup = monaco_setup(app_client, merchant)
+    vehicle = app_client.post(
+        "/v1/vehicles",
+        headers=merchant.headers,
+        json={"name": "Van 1", "capacity_weight_kg": 500, "capacity_parcels": 80},
+    ).json()["id"]
+    driver = app_client.post(
+        "/v1/drivers", headers=merchant.headers, json={"name": "Marco", "device_id": "dev-slots"}
+    ).json()["id"]
+    shift = app_client.post(
+        "/v1/shifts",
+        headers=merchant.headers,
+        json={
+            "driver_id": driver,
+            "vehicle_id": vehicle,
+            "depot_id": setup["depot_id"],
+            "start_at": "2026-11-26T08:00:00+01:00",
+            "end_at": "2026-11-26T12:00:00+01:00",
+        },
+    )
+    assert shift.status_code == 201, shift.text
+    body = quote(app_client, merchant, **{"from": "2026-11-26", "to": "2026-11-28"})
+    offered = {w["start"]: w["plan_checked"] for w in body["windows"]}
+    assert offered["2026-11-26T10:00:00+01:00"] is False
+    assert "2026-11-28T14:00:00+01:00" in offered
+    late = next(u for u in body["unavailable"] if u["start"] == "2026-11-26T14:00:00+01:00")
+    assert late["reason"] == "unreachable"
+    assert late["detail"] == "no driver's shift covers 14:00-16:00 that day"

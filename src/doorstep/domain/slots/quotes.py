@@ -4,7 +4,8 @@ window is not offered.
 A window is offered when the address is in a zone the calendar serves, the date is no blackout,
 its cut-off and lead time have not passed, its counter has room (stops and, if set,
 vehicle-minutes), and, when the depot's day already has a plan, a route can take the stop in
-time (:mod:`.feasibility`). ``green`` marks windows a vehicle already passes close to.
+time (:mod:`.feasibility`); without a plan, when the day has shifts, one of them must overlap
+the window. ``green`` marks windows a vehicle already passes close to.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.inputs import default_service_s
+from doorstep.domain.dispatch.models import Shift
+from doorstep.domain.dispatch.opening import local_instant
 from doorstep.domain.dispatch.planning import travel_provider
 from doorstep.domain.slots.calendars import (
     CalendarWindow,
@@ -76,6 +79,7 @@ class Checker:
     _plans: dict[tuple[str, date], tuple[DayPlan | None, Candidates | None]] = field(
         default_factory=dict
     )
+    _shifts: dict[tuple[str, date], list[tuple[datetime, datetime]]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -118,6 +122,26 @@ class Checker:
                 cands = candidates(plan, self.at, self.provider, self.config.nearby_stops)
             self._plans[key] = (plan, cands)
         return self._plans[key]
+
+    def shift_spans(self, depot_id: str, day: date) -> list[tuple[datetime, datetime]]:
+        """When the depot's shifts of local date ``day`` run (none when none are set yet)."""
+        key = (depot_id, day)
+        if key not in self._shifts:
+            lo = local_instant(day, "00:00", self.tz)
+            hi = local_instant(day + timedelta(days=1), "00:00", self.tz)
+            self._shifts[key] = [
+                (start, end)
+                for start, end in self.session.execute(
+                    select(Shift.start_at, Shift.end_at).where(
+                        Shift.merchant_id == self.merchant.id,
+                        Shift.depot_id == depot_id,
+                        Shift.status.in_(("planned", "active")),
+                        Shift.start_at >= lo,
+                        Shift.start_at < hi,
+                    )
+                )
+            ]
+        return self._shifts[key]
 
     def minutes_needed(self, detour_s: int | None) -> int:
         return math.ceil((self.service_s + (detour_s or 0)) / 60)
@@ -166,6 +190,11 @@ class Checker:
                 hhmm = f"{_hhmm(window.start, self.tz)}-{_hhmm(window.end, self.tz)}"
                 return no(UNREACHABLE, f"no route of the day's plan can reach the address {hhmm}")
             detour = found.detour_s
+        else:
+            spans = self.shift_spans(cal.depot_id, window.day)
+            if spans and not any(a < window.end and b > window.start for a, b in spans):
+                hhmm = f"{_hhmm(window.start, self.tz)}-{_hhmm(window.end, self.tz)}"
+                return no(UNREACHABLE, f"no driver's shift covers {hhmm} that day")
         budget = window.vehicle_minutes
         if budget is not None and minutes_taken + self.minutes_needed(detour) > budget:
             return no(FULL, f"the window's {budget} vehicle-minutes are booked")
