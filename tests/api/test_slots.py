@@ -198,6 +198,13 @@ def test_an_order_confirms_its_reservation_and_takes_its_window(
     )
     assert wrong.status_code == 422, wrong.text  # reserved for another address (1.7 km away)
     assert wrong.json()["errors"][0]["code"] == "address_mismatch"
+    unknown = app_client.post(
+        "/v1/orders",
+        headers=merchant.headers,
+        json={**order_body("SO-UNKNOWN"), "reservation_id": "rsv_unknown"},
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "reservation_id"
     order = app_client.post(
         "/v1/orders",
         headers=merchant.headers,

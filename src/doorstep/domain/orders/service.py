@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
 from doorstep.db.base import Base
-from doorstep.domain.errors import Actor, Conflict, FieldError, NotEditable, Unprocessable
+from doorstep.domain.errors import (
+    Actor,
+    Conflict,
+    FieldError,
+    NotEditable,
+    NotFound,
+    Unprocessable,
+)
 from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
 from doorstep.domain.orders.events import append_event, change_status
 from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
@@ -255,7 +262,13 @@ def apply_reservation(session: Session, clock: Clock, order: Order, payload: Ord
     service level (409 once it expired; 422 if the payload names another window, or an
     address more than :data:`RESERVED_ADDRESS_TOLERANCE_M` from the one reserved for)."""
     assert payload.reservation_id is not None
-    res = confirm(session, clock, order.merchant_id, payload.reservation_id, order.id)
+    try:
+        res = confirm(session, clock, order.merchant_id, payload.reservation_id, order.id)
+    except NotFound as exc:
+        raise Unprocessable(
+            "no such reservation",
+            errors=[FieldError("reservation_id", "no such reservation", "not_found")],
+        ) from exc
     if payload.window is not None and (
         payload.window.start != res.window_start or payload.window.end != res.window_end
     ):
