@@ -39,6 +39,24 @@ DEPOT = {
 }
 
 
+ZONE = {
+    "name": "Monaco",
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [
+            [[7.405, 43.723], [7.445, 43.723], [7.445, 43.755], [7.405, 43.755], [7.405, 43.723]]
+        ],
+    },
+}
+WINDOW = {"days": ["thu"], "start": "10:00", "end": "12:00", "capacity": 5}
+SELF_SERVICE = {
+    "/reschedule": lambda ids: {"calendar_id": ids["calendar_id"], "start": "2026-11-26T10:00:00Z"},
+    "/redirect": lambda ids: {"kind": "neighbour", "neighbour": {"name": "A", "house_number": "1"}},
+    "/hold": lambda ids: {"until": "2026-12-01"},
+    "/instructions": lambda ids: {"instructions": "Ring twice"},
+}
+
+
 def _create(client: TestClient, who: MerchantCtx, path: str, body: dict[str, Any]) -> str:
     resp = client.post(path, json=body, headers=who.headers)
     assert resp.status_code == 201, resp.text
@@ -78,7 +96,26 @@ def _world(client: TestClient, a: MerchantCtx) -> dict[str, str]:
     assert plan.status_code == 201, plan.text
     ids["plan_id"] = plan.json()["id"]
     ids["route_id"] = plan.json()["routes"][0]["id"]
+    ids["zone_id"] = _create(client, a, "/v1/zones", {**ZONE, "depot_id": ids["depot_id"]})
+    ids["calendar_id"] = _create(
+        client,
+        a,
+        "/v1/slot-calendars",
+        {"depot_id": ids["depot_id"], "zone_id": ids["zone_id"], "windows": [WINDOW]},
+    )
+    ids["point_id"] = _create(
+        client, a, "/v1/pickup-points", {"name": "Tabac", "kind": "shop", **DEPOT}
+    )
+    ids["reservation_id"] = _create(client, a, "/v1/slots/reservations", _reservation(ids))
     return ids
+
+
+def _reservation(ids: dict[str, str]) -> dict[str, Any]:
+    return {
+        "calendar_id": ids["calendar_id"],
+        "start": "2026-11-26T10:00:00+01:00",
+        "address": {"lat": 43.7405, "lon": 7.4263},
+    }
 
 
 # Bodies that pass validation, so that what is tested is the tenancy check, not the schema.
@@ -89,6 +126,9 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
         return {"order_id": ids["order_id"], "to_route_id": ids["route_id"], "position": 0}
     if path.endswith("/status"):
         return {"status": "on_hold"}
+    for suffix, body in SELF_SERVICE.items():
+        if path.endswith(suffix):
+            return body(ids)
     return {} if method == "POST" else None
 
 

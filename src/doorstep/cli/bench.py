@@ -9,6 +9,7 @@ from doorstep.cli.bench_import import import_ as import_bench
 from doorstep.cli.bench_matrix import matrix
 from doorstep.cli.bench_plan import plan
 from doorstep.cli.bench_routing import routing
+from doorstep.cli.bench_slots import slots
 from doorstep.cli.bench_tracking import tracking
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
@@ -18,3 +19,4 @@ bench_app.command("matrix")(matrix)
 bench_app.command("import")(import_bench)
 bench_app.command("plan")(plan)
 bench_app.command("tracking")(tracking)
+bench_app.command("slots")(slots)

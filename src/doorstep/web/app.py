@@ -13,7 +13,7 @@ from doorstep.db.migrate import upgrade
 from doorstep.domain.tracking.ingest import PositionIngest
 from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, ingest, orders, tracks
+from doorstep.web.api import dispatch, exports, health, ingest, orders, selfservice, slots, tracks
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -78,5 +78,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(exports.router)
     app.include_router(dispatch.router)
     app.include_router(tracks.router)
+    app.include_router(slots.router)
+    app.include_router(selfservice.router)
     openapi.install(app)
     return app

@@ -410,3 +410,95 @@ def _announce_move(
             route_id=route.id,
             data={**data, "direction": direction},
         )
+
+
+def take_off_plans(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    merchant_id: str,
+    order_id: str,
+    *,
+    actor: Actor,
+    reason: str,
+    provider: TravelTimeProvider | None = None,
+) -> list[str]:
+    """Take an order's not-yet-made stop off every draft or published plan it is on and list
+    it as unassigned with ``reason`` (the recipient moved or redirected it), so the next
+    (re-)plan places it; the routes it left are recomputed. On a published plan the driver
+    gets ``route.stop_moved`` (direction ``out``) and recipients whose planned time moved get
+    ``delivery.rescheduled``. 409 if the stop is made or under way. The plans' ids."""
+    plan_ids = session.scalars(
+        select(Plan.id)
+        .join(Route, Route.plan_id == Plan.id)
+        .join(Stop, Stop.route_id == Route.id)
+        .where(
+            Plan.merchant_id == merchant_id,
+            Plan.status.in_(("draft", "published")),
+            Stop.order_id == order_id,
+        )
+    ).all()
+    for plan_id in plan_ids:
+        plan = load_plan(session, merchant_id, plan_id)
+        source = next(r for r in plan.routes for s in r.stops if s.order_id == order_id)
+        index = next(i for i, s in enumerate(source.stops) if s.order_id == order_id)
+        stop = source.stops[index]
+        if stop.status != "planned":
+            raise Conflict("the stop is made or under way; it can no longer change")
+        order_rows = {
+            o.id: o
+            for o in session.scalars(
+                select(Order).where(
+                    Order.merchant_id == merchant_id,
+                    Order.id.in_({s.order_id for s in source.stops}),
+                )
+            )
+        }
+        route_meta = {k: dict(v) for k, v in plan.stats.get("route_meta", {}).items()}
+        _rebase(route_meta.setdefault(source.id, {}), _done(source))
+        before = {s.order_id: s.planned_arrival for s in source.stops}
+        source.stops.remove(stop)
+        _shift_break(route_meta.setdefault(source.id, {}), index - _done(source), None)
+        meta = route_meta.setdefault(source.id, {})
+        meta["not_on_board"] = [o for o in meta.get("not_on_board", []) if o != order_id]
+        for sequence, s in enumerate(source.stops, start=1):
+            s.sequence = sequence
+        order = order_rows[order_id]
+        plan.unassigned = [
+            *(u for u in plan.unassigned or [] if u["order_id"] != order_id),
+            {"order_id": order_id, "reason": reason, "detail": f"{order.reference}: {reason}"},
+        ]
+        plan.stats = {**plan.stats, "route_meta": route_meta}
+        session.flush()
+        day, shifts, inputs = _move_inputs(session, settings, plan, [source], order_rows)
+        provider = provider or travel_provider(settings)
+        resimulate(source, plan, day, shifts[source.shift_id], inputs, provider)
+        manual = plan.stats.get("manual_moves", 0)
+        _refresh_stats(session, merchant_id, plan)
+        plan.stats = {**plan.stats, "manual_moves": manual}  # the recipient's, not a dispatcher's
+        session.flush()
+        if plan.status == "published":
+            append_event(
+                session,
+                clock,
+                merchant_id=merchant_id,
+                type="route.stop_moved",
+                actor=actor,
+                order=order,
+                route_id=source.id,
+                data={
+                    "plan_id": plan.id,
+                    "order_id": order_id,
+                    "reference": order.reference,
+                    "from_route_id": source.id,
+                    "to_route_id": None,
+                    "from_driver_id": source.driver_id,
+                    "to_driver_id": None,
+                    "direction": "out",
+                    "reason": reason,
+                    "manual": False,
+                },
+            )
+            announce_planned_times(session, clock, actor, plan, [source], order_rows, before)
+        session.flush()
+    return list(plan_ids)

@@ -286,9 +286,17 @@ class OrderCreate(_OrderFields):
     parcels: list[ParcelIn] = Field(
         default_factory=lambda: [ParcelIn()], min_length=1, max_length=MAX_PARCELS
     )
+    reservation_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="A held reservation (`POST /v1/slots/reservations`): confirms it, and the "
+        "order gets its window and service level",
+    )
 
     @model_validator(mode="after")
     def _service_level(self) -> OrderCreate:
+        if self.reservation_id is not None and self.window is None:
+            return self  # the reservation's window and service level apply
         if self.service_level is None:
             self.service_level = (
                 ServiceLevel.SCHEDULED if self.window is not None else ServiceLevel.NEXT_DAY

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
 from doorstep.db.base import Base
-from doorstep.domain.errors import Actor, Conflict, FieldError, NotEditable, Unprocessable
+from doorstep.domain.errors import (
+    Actor,
+    Conflict,
+    FieldError,
+    NotEditable,
+    NotFound,
+    Unprocessable,
+)
 from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
 from doorstep.domain.orders.events import append_event, change_status
 from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
@@ -35,11 +42,15 @@ from doorstep.domain.orders.schemas import (
     field_errors,
 )
 from doorstep.domain.orders.status import EDITABLE, Reason, Status
+from doorstep.domain.slots.reservations import confirm, release_for_order
 from doorstep.domain.tracking.links import new_tracking_token
 from doorstep.ids import new_id
+from doorstep.routing.travel.straight import haversine_m
 
 ORDER_CREATED = "order.created"
 ORDER_UPDATED = "order.updated"
+# A reservation is checked for one address; the order may name it a little differently.
+RESERVED_ADDRESS_TOLERANCE_M = 250.0
 # Clocks of integrators' systems drift; a report this far ahead of ours is still believed.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -231,6 +242,9 @@ def create_order(
         if _is_reference_clash(exc):  # a concurrent request took the reference first
             raise _duplicate_reference(payload.reference) from exc
         raise
+    data: dict[str, Any] = {"reference": order.reference, "source": "api"}
+    if payload.reservation_id is not None:
+        data["reservation_id"] = apply_reservation(session, clock, order, payload)
     append_event(
         session,
         clock,
@@ -238,9 +252,44 @@ def create_order(
         type=ORDER_CREATED,
         actor=actor,
         order=order,
-        data={"reference": order.reference, "source": "api"},
+        data=data,
     )
     return order
+
+
+def apply_reservation(session: Session, clock: Clock, order: Order, payload: OrderCreate) -> str:
+    """Confirm the payload's held reservation for ``order``, which takes its window and
+    service level (409 once it expired; 422 if the payload names another window, or an
+    address more than :data:`RESERVED_ADDRESS_TOLERANCE_M` from the one reserved for)."""
+    assert payload.reservation_id is not None
+    try:
+        res = confirm(session, clock, order.merchant_id, payload.reservation_id, order.id)
+    except NotFound as exc:
+        raise Unprocessable(
+            "no such reservation",
+            errors=[FieldError("reservation_id", "no such reservation", "not_found")],
+        ) from exc
+    if payload.window is not None and (
+        payload.window.start != res.window_start or payload.window.end != res.window_end
+    ):
+        raise Unprocessable(
+            "the window differs from the reservation's",
+            errors=[FieldError("window", "leave it out or send the reserved window", "mismatch")],
+        )
+    if res.lat is not None and res.lon is not None:
+        apart = float(haversine_m(res.lat, res.lon, order.lat, order.lon))
+        if apart > RESERVED_ADDRESS_TOLERANCE_M:
+            raise Unprocessable(
+                "the address is not the one the window was reserved for",
+                errors=[
+                    FieldError(
+                        "address", f"{apart:.0f} m from the reserved address", "address_mismatch"
+                    )
+                ],
+            )
+    order.window_start, order.window_end = res.window_start, res.window_end
+    order.service_level = res.service_level
+    return res.id
 
 
 def _editable_state(order: Order) -> dict[str, Any]:
@@ -307,9 +356,9 @@ def update_order(
 
     Refused with 409 :class:`NotEditable` once the order has left the editable statuses. The
     patched order is validated as a whole (a national phone number is re-read in a changed
-    country). A moved window increments ``window_sequence``. Logs ``order.updated`` with each
-    changed field old → new (phone and e-mail masked); a patch that changes nothing logs
-    nothing."""
+    country). A moved window increments ``window_sequence`` and frees a window it had
+    reserved. Logs ``order.updated`` with each changed field old → new (phone and e-mail
+    masked); a patch that changes nothing logs nothing."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     status = Status(order.status)
     if status not in EDITABLE:
@@ -334,6 +383,7 @@ def update_order(
         if errors:
             raise Unprocessable("the changed order is not valid", errors=errors)
         order.window_sequence += 1
+        release_for_order(session, now, merchant_id, order.id)  # its reserved window is free
     for name, (_, value) in changes.items():
         setattr(order, EDITABLE_FIELDS[name], _stored(value))
     order.updated_at = now
@@ -368,7 +418,8 @@ def cancel_order(
     reason: Reason = Reason.MERCHANT_CANCELLED,
     note: str | None = None,
 ) -> Order:
-    """Cancel the order; 409 if its status does not allow it (a delivered order, say)."""
+    """Cancel the order; 409 if its status does not allow it (a delivered order, say). A
+    window it had reserved is given back."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     change_status(
         session,
@@ -379,6 +430,7 @@ def cancel_order(
         reason=reason,
         data={"note": note} if note else None,
     )
+    release_for_order(session, clock.now(), merchant_id, order.id)  # its window is free again
     return order
 
 

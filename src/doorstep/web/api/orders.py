@@ -189,7 +189,12 @@ def import_orders(
     response_model=OrderOut,
     summary="Create an order",
     dependencies=[JSONBody],
-    responses={**AUTH, **BAD_BODY, **IDEMPOTENT, 409: _problem("Reference in use, or key busy")},
+    responses={
+        **AUTH,
+        **BAD_BODY,
+        **IDEMPOTENT,
+        409: _problem("Reference in use, key busy, or the reservation expired"),
+    },
 )
 def create_order(
     payload: OrderCreate,

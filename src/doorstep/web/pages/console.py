@@ -40,6 +40,12 @@ SECTIONS: tuple[Section, ...] = (
     Section("Dispatch", "/console/dispatch", Action.PLANS_READ, "Today's plan on a map."),
     Section("Orders", "/console/orders", Action.ORDERS_READ, "Find, create and import orders."),
     Section("Drivers", "/console/drivers", Action.DRIVERS_MANAGE, "Drivers, vehicles, shifts."),
+    Section(
+        "Delivery options",
+        "/console/slots",
+        Action.PLANS_WRITE,
+        "Zones, slot calendars, pickup points; how full each window is.",
+    ),
     Section("Cases", "/console/cases", Action.CASES_READ, "Complaints and bad ratings."),
     Section("Analytics", "/console/analytics", Action.ANALYTICS_READ, "On-time rate and CSAT."),
     Section("Users", "/console/users", Action.USERS_MANAGE, "Who can use this console."),
