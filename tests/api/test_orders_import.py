@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -198,14 +197,12 @@ def test_imports_are_scoped_to_the_merchant(
 def test_ten_thousand_rows_import_in_one_request(
     app_client: TestClient, merchant: MerchantCtx
 ) -> None:
-    """10,000 rows import in one request well inside a client timeout (bulk inserts)."""
+    """10,000 rows import in one request, all of them (its speed is `doorstep bench import`'s
+    figure, not a test's)."""
     rows = [ROW.format(n=i) for i in range(10_000)]
-    started = time.perf_counter()
     resp = post_csv(app_client, merchant, csv_of(*rows, newline="\r\n"))
-    elapsed = time.perf_counter() - started
     assert resp.status_code == 201, resp.text[:500]
     assert resp.json()["created"] == 10_000
-    assert elapsed < 60, f"10,000 rows took {elapsed:.1f} s"
     page = app_client.get("/v1/orders", params={"limit": 500}, headers=merchant.headers).json()
     assert len(page["data"]) == 500 and page["has_more"]
 

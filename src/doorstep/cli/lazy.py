@@ -45,6 +45,7 @@ class _LazyGroup(typer.core.TyperGroup):
             return typer.core.TyperCommand(name=cmd_name, help=short_help)
         module_name, _, attribute = target.partition(":")
         loaded = getattr(importlib.import_module(module_name), attribute)
+        command: Any
         if isinstance(loaded, typer.Typer):
             command = typer.main.get_group(loaded)
         else:
@@ -53,8 +54,7 @@ class _LazyGroup(typer.core.TyperGroup):
             command = typer.main.get_command(single)
         command.name = cmd_name
         self.commands[cmd_name] = command
-        del_lazy = {k: v for k, v in self.lazy.items() if k != cmd_name}
-        self.lazy = del_lazy
+        self.lazy = {k: v for k, v in self.lazy.items() if k != cmd_name}
         return command
 
 
