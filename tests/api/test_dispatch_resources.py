@@ -298,7 +298,7 @@ def test_every_dispatch_endpoint_is_404_for_another_merchant(
     h = b.headers
     assert app_client.get(f"/v1/drivers/{ids['driver_id']}/route", headers=h).status_code == 404
     assert app_client.get(f"/v1/plans/{plan_id}", headers=h).status_code == 404
-    assert app_client.get("/v1/plans", headers=h).json() == []
+    assert app_client.get("/v1/plans", headers=h).json()["data"] == []
     assert app_client.post(f"/v1/plans/{plan_id}/publish", headers=h).status_code == 404
     assert app_client.post(f"/v1/plans/{plan_id}/replan", json={}, headers=h).status_code == 404
     move = {"order_id": "ord_x", "to_route_id": route_id, "position": 0}

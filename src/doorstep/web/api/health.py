@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from doorstep.db.migrate import current_revision, heads
+from doorstep.runtime import Runtime
 from doorstep.web.deps import RuntimeDep
 from doorstep.web.problems import problem
 
@@ -14,14 +16,18 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz", summary="Readiness: the database answers and is migrated", response_model=None
 )
-def readyz(runtime: RuntimeDep) -> dict[str, str] | Response:
+async def readyz(runtime: RuntimeDep) -> dict[str, str] | Response:
+    return await run_in_threadpool(_readiness, runtime)
+
+
+def _readiness(runtime: Runtime) -> dict[str, str] | Response:
     try:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
