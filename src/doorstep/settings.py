@@ -73,7 +73,7 @@ class Settings(BaseSettings):
             return data
         host = str(data.get("host") or "127.0.0.1")
         port = data.get("port") or 8000
-        if host in ("0.0.0.0", "::", ""):
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard is compared, not bound
             host = "127.0.0.1"
         elif ":" in host and not host.startswith("["):
             host = f"[{host}]"

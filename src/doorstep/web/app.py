@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
-from doorstep.web import openapi, pages, problems
+from doorstep.web import docs_page, openapi, pages, problems
 from doorstep.web.api import dispatch, exports, health, orders
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
@@ -34,6 +34,8 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by docs_page from our own files, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     problems.install(app)
@@ -51,6 +53,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         same_site="lax",
         https_only=runtime.settings.session_cookie_secure,
     )
+    docs_page.install(app)
     pages.install(app, runtime)
     app.include_router(health.router)
     app.include_router(orders.router)

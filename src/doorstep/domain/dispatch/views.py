@@ -138,9 +138,7 @@ def list_plans_page(
         stmt = stmt.where(Plan.depot_id == depot_id)
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Plan.created_at < at, and_(Plan.created_at == at, Plan.id < last_id))
-        )
+        stmt = stmt.where(or_(Plan.created_at < at, and_(Plan.created_at == at, Plan.id < last_id)))
     rows = list(
         session.scalars(stmt.order_by(Plan.created_at.desc(), Plan.id.desc()).limit(limit + 1))
     )
