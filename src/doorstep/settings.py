@@ -28,6 +28,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
+    # Checked by /readyz when set; the live and worker parts use it to scale out.
     redis_url: str | None = None
     # Used in tracking links; when not set, the address ``doorstep serve`` listens on.
     base_url: str = "http://127.0.0.1:8000"
@@ -57,7 +58,6 @@ class Settings(BaseSettings):
     travel_provider: Literal["straight", "osm", "osrm"] = "straight"
     osm_source: str = "helsinki"
     osrm_url: str | None = None
-    vehicle_profile: Literal["van", "cargo_bike", "walking"] = "van"
     straight_detour_factor: float = Field(default=1.3, ge=1.0, le=5.0)
     default_service_time_s: int = Field(default=180, ge=0)
     plan_time_limit_s: float = Field(default=5.0, gt=0, le=3600)

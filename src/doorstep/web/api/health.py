@@ -21,7 +21,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get(
-    "/readyz", summary="Readiness: the database answers and is migrated", response_model=None
+    "/readyz",
+    summary="Readiness: the database answers and is migrated (and Redis answers, if configured)",
+    response_model=None,
 )
 async def readyz(runtime: RuntimeDep) -> dict[str, str] | Response:
     return await run_in_threadpool(_readiness, runtime)
@@ -38,7 +40,20 @@ def _readiness(runtime: Runtime) -> dict[str, str] | Response:
         return problem(
             503, f"database at migration {revision}, expected {heads()}", title="Not ready"
         )
-    return {"status": "ready", "database": runtime.engine.dialect.name, "migration": revision}
+    ready = {"status": "ready", "database": runtime.engine.dialect.name, "migration": revision}
+    if runtime.settings.redis_url:
+        import redis  # only when configured
+
+        try:
+            client = redis.Redis.from_url(runtime.settings.redis_url, socket_timeout=2)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except redis.RedisError as exc:
+            return problem(503, f"Redis unavailable: {type(exc).__name__}", title="Not ready")
+        ready["redis"] = "ok"
+    return ready
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
