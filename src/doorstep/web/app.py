@@ -12,7 +12,7 @@ from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
 from doorstep.web import docs_page, openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, orders
+from doorstep.web.api import dispatch, exports, health, merchant, orders
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -59,5 +59,6 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
+    app.include_router(merchant.router)
     openapi.install(app)
     return app
