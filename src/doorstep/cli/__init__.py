@@ -6,6 +6,7 @@ commands that use them, so ``doorstep --help`` and every command start at once."
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -168,17 +169,19 @@ def merchant_list(
     if not rows:
         console.print("No merchants yet: doorstep merchant create NAME")
         return
-    table = Table("id", "name", "timezone", "locale", "created", "API keys")
+    table = Table("name", "timezone", "locale", "created", "API keys")
+    table.add_column("id", no_wrap=True)
     for row in rows:
         table.add_row(
-            row.id,
             escape(row.name),
             row.timezone,
             row.locale,
             row.created_at.strftime("%Y-%m-%d %H:%M UTC"),
             ", ".join(row.key_prefixes) or "-",
+            row.id,
         )
-    console.print(table)
+    # Piped output (files, scripts) would otherwise wrap at 80 columns.
+    (console if sys.stdout.isatty() else Console(width=200)).print(table)
 
 
 def main() -> None:
