@@ -69,7 +69,7 @@ def test_tracking_links_follow_the_port_served(tmp_path: Path, how: str) -> None
         env["DOORSTEP_PORT"] = str(port)
     base_url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    server = subprocess.Popen(
         [*DOORSTEP, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
     )
     try:
