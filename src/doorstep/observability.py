@@ -11,6 +11,9 @@ from prometheus_client import Counter
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(level=level.upper(), format="%(message)s")
+    # Alembic narrates its set-up ("Context impl SQLiteImpl.") on every run; commands say
+    # themselves what a migration changed.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )

@@ -10,7 +10,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,7 +28,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
+    # Checked by /readyz when set; the live and worker parts use it to scale out.
     redis_url: str | None = None
+    # Used in tracking links; when not set, the address ``doorstep serve`` listens on.
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
     host: str = "127.0.0.1"
@@ -72,11 +74,26 @@ class Settings(BaseSettings):
     travel_provider: Literal["straight", "osm", "osrm"] = "straight"
     osm_source: str = "helsinki"
     osrm_url: str | None = None
-    vehicle_profile: Literal["van", "cargo_bike", "walking"] = "van"
     straight_detour_factor: float = Field(default=1.3, ge=1.0, le=5.0)
     default_service_time_s: int = Field(default=180, ge=0)
     plan_time_limit_s: float = Field(default=5.0, gt=0, le=3600)
     plan_seed: int = 42
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_url_from_listen_address(cls, data: Any) -> Any:
+        """Without ``DOORSTEP_BASE_URL``, links point where the server listens (``--host``,
+        ``--port`` or ``DOORSTEP_HOST``/``DOORSTEP_PORT``); a wildcard address becomes
+        127.0.0.1, which at least works on the machine itself."""
+        if not isinstance(data, dict) or data.get("base_url"):
+            return data
+        host = str(data.get("host") or "127.0.0.1")
+        port = data.get("port") or 8000
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard is compared, not bound
+            host = "127.0.0.1"
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return {**data, "base_url": f"http://{host}:{port}"}
 
     @field_validator("secret_key")
     @classmethod

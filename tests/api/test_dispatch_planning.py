@@ -157,8 +157,9 @@ def test_plan_keeps_windows_and_capacity_and_explains_what_it_leaves_out(
     listed = app_client.get(
         "/v1/plans", params={"date": DAY.isoformat(), "depot_id": scenario.day.depot_id}, headers=h
     )
-    assert [p["id"] for p in listed.json()] == [plan["id"]]
-    assert listed.json()[0]["stop_count"] == 30 and listed.json()[0]["unassigned_count"] == 3
+    assert [p["id"] for p in listed.json()["data"]] == [plan["id"]]
+    first = listed.json()["data"][0]
+    assert first["stop_count"] == 30 and first["unassigned_count"] == 3
 
 
 def test_same_seed_same_routes(runtime: Runtime, scenario: Scenario) -> None:

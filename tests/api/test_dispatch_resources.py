@@ -298,7 +298,7 @@ def test_every_dispatch_endpoint_is_404_for_another_merchant(
     h = b.headers
     assert app_client.get(f"/v1/drivers/{ids['driver_id']}/route", headers=h).status_code == 404
     assert app_client.get(f"/v1/plans/{plan_id}", headers=h).status_code == 404
-    assert app_client.get("/v1/plans", headers=h).json() == []
+    assert app_client.get("/v1/plans", headers=h).json()["data"] == []
     assert app_client.post(f"/v1/plans/{plan_id}/publish", headers=h).status_code == 404
     assert app_client.post(f"/v1/plans/{plan_id}/replan", json={}, headers=h).status_code == 404
     move = {"order_id": "ord_x", "to_route_id": route_id, "position": 0}
@@ -308,3 +308,29 @@ def test_every_dispatch_endpoint_is_404_for_another_merchant(
     )
     assert _errors(foreign_plan) == {"depot_id"}
     assert app_client.get(f"/v1/plans/{plan_id}", headers=a.headers).status_code == 200
+
+
+def test_a_shift_the_depot_cannot_serve_or_already_over_is_refused_at_creation(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """A shift on the depot's closed day, at hours it is closed, or already ended is a 422 when
+    created (not only a skipped shift at planning); an open-hours shift is accepted."""
+    ids = _fleet(app_client, merchant)
+    h = merchant.headers
+    thursday = {
+        **ids,
+        "start_at": "2026-11-26T08:00:00+01:00",  # the depot has no Thursday hours
+        "end_at": "2026-11-26T16:00:00+01:00",
+    }
+    closed_day = app_client.post("/v1/shifts", json=thursday, headers=h)
+    assert _errors(closed_day) == {"start_at"}
+    assert "closed all day on Thursday" in closed_day.json()["errors"][0]["message"]
+    night = app_client.post("/v1/shifts", json=_shift(ids, "20:30", "23:30"), headers=h)
+    assert _errors(night) == {"start_at"}
+    assert "closed" in night.json()["errors"][0]["message"]
+    # The tests' clock stands at 2026-11-25 08:00 in Monaco: a shift that ended at 07:30 is over.
+    over = app_client.post("/v1/shifts", json=_shift(ids, "05:00", "07:30"), headers=h)
+    assert _errors(over) == {"end_at"}
+    assert app_client.get("/v1/shifts", headers=h).json()["items"] == []
+    fine = app_client.post("/v1/shifts", json=_shift(ids, "09:00", "17:00"), headers=h)
+    assert fine.status_code == 201, fine.text

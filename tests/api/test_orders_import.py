@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -198,14 +197,12 @@ def test_imports_are_scoped_to_the_merchant(
 def test_ten_thousand_rows_import_in_one_request(
     app_client: TestClient, merchant: MerchantCtx
 ) -> None:
-    """10,000 rows import in one request well inside a client timeout (bulk inserts)."""
+    """10,000 rows import in one request, all of them (its speed is `doorstep bench import`'s
+    figure, not a test's)."""
     rows = [ROW.format(n=i) for i in range(10_000)]
-    started = time.perf_counter()
     resp = post_csv(app_client, merchant, csv_of(*rows, newline="\r\n"))
-    elapsed = time.perf_counter() - started
     assert resp.status_code == 201, resp.text[:500]
     assert resp.json()["created"] == 10_000
-    assert elapsed < 60, f"10,000 rows took {elapsed:.1f} s"
     page = app_client.get("/v1/orders", params={"limit": 500}, headers=merchant.headers).json()
     assert len(page["data"]) == 500 and page["has_more"]
 
@@ -278,3 +275,23 @@ def test_the_benchmark_file_is_a_valid_import() -> None:
     parsed = parse_orders_csv(content, max_rows=1000)
     assert parsed.errors == [] and len(parsed.orders) == 300
     assert generate_orders_csv(300, day=date(2026, 11, 26), seed=7) == content
+
+
+def test_service_time_and_times_without_offset_in_the_merchants_timezone(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """`service_time_s` is imported; `2026-11-25 14:00` without an offset is 14:00 in Monaco
+    (the merchant's timezone, UTC+1 in November); a bad service time names its cell."""
+    header = "reference,recipient_name,address_line1,city,country,lat,lon,window_start,window_end,service_time_s"  # noqa: E501
+    row = "SO-LOCAL,Ada Lovelace,1 Avenue de la Costa,Monaco,MC,43.7405,7.4263,2026-11-25 14:00,2026-11-25T16:00,420"  # noqa: E501
+    resp = post_csv(app_client, merchant, csv_of(row, header=header))
+    assert resp.status_code == 201, resp.text
+    order = listed(app_client, merchant)[0]
+    assert order["service_time_s"] == 420
+    assert order["window"]["start"].startswith("2026-11-25T14:00:00+01:00")
+    assert order["window"]["end"].startswith("2026-11-25T16:00:00+01:00")
+    bad = post_csv(
+        app_client, merchant, csv_of(row.replace("SO-LOCAL", "SO-2")[:-3] + "-5", header=header)
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"service_time_s"}

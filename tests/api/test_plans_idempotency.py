@@ -56,7 +56,7 @@ def with_key(merchant: MerchantCtx, key: str) -> dict[str, str]:
 def listed_plans(client: TestClient, merchant: MerchantCtx) -> list[str]:
     resp = client.get("/v1/plans", params={"date": DAY.isoformat()}, headers=merchant.headers)
     assert resp.status_code == 200, resp.text
-    return [p["id"] for p in resp.json()]
+    return [p["id"] for p in resp.json()["data"]]
 
 
 def count_plans(runtime: Runtime) -> int:

@@ -7,12 +7,17 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Engine, select
 
+from doorstep.clock import SystemClock
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.runtime import Runtime
+from doorstep.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -34,13 +39,24 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert "make test" in ci
 
 
+@pytest.fixture
+def runtime(settings: Settings, engine: Engine) -> Runtime:
+    """The README runs on the real clock, as its reader does (not the tests' frozen day)."""
+    return Runtime(settings=settings, clock=SystemClock(), engine=engine)
+
+
 def test_api_walkthrough_runs_against_a_live_server(
     live_server: str, runtime: Runtime, tmp_path: Path
 ) -> None:
-    """Every curl in 'Five minutes with the API' succeeds, and leaves what the text says."""
+    """Every command in 'Five minutes with the API' succeeds today against a server on the real
+    clock, leaves what the text says, and writes no file (no API key) where it is run."""
     blocks = readme_commands("## Five minutes with the API")
     assert len(blocks) >= 5
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    text = "\n".join(blocks)
+    assert not re.search(r"20\d\d-\d\d-\d\d", text), "a hard-coded date goes stale"
+    checkout = tmp_path / "checkout"  # stands for the repository the reader is in
+    checkout.mkdir()
+    (checkout / ".venv").symlink_to(Path(sys.prefix))
     env = {
         **os.environ,
         "DOORSTEP": live_server,
@@ -48,10 +64,10 @@ def test_api_walkthrough_runs_against_a_live_server(
         "DOORSTEP_DATA_DIR": str(runtime.settings.data_dir),
         "DOORSTEP_SECRET_KEY": runtime.settings.effective_secret_key,
     }
-    script = "set -euo pipefail\n" + "\n".join(blocks)
+    script = "set -euo pipefail\n" + text
     result = subprocess.run(
         ["bash", "-c", script],
-        cwd=tmp_path,
+        cwd=checkout,
         env=env,
         capture_output=True,
         text=True,
@@ -59,19 +75,27 @@ def test_api_walkthrough_runs_against_a_live_server(
         check=False,
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert sorted(p.name for p in checkout.iterdir()) == [".venv"]
+    assert not re.search(r"dsk_[0-9a-f]+_\S", result.stdout), "the full key was printed"
     # The last command is the refused second cancel: a 409 problem document.
     refused = json.loads(result.stdout.strip().splitlines()[-1])
     assert refused["status"] == 409
-    order_id = json.loads((tmp_path / "order.json").read_text())["id"]
+    tomorrow = date.today() + timedelta(days=1)
     with runtime.sessions() as session:
-        order = session.get(Order, order_id)
+        order = session.scalar(select(Order).where(Order.reference == "SO-1001"))
         assert order is not None and order.status == "cancelled"
         assert order.window_sequence == 1  # the PATCH moved the window once
+        assert order.window_start is not None
+        assert order.window_start.astimezone(UTC).date() == tomorrow
         types = session.scalars(
             select(DeliveryEvent.type)
-            .where(DeliveryEvent.order_id == order_id)
+            .where(DeliveryEvent.order_id == order.id)
             .order_by(DeliveryEvent.seq)
         ).all()
         assert types == ["order.created", "order.updated", "order.cancelled"]
-        refs = set(session.scalars(select(Order.reference)).all())
-        assert refs == {"SO-1001", "SO-1002"}
+        imported = session.scalar(select(Order).where(Order.reference == "SO-1002"))
+        assert imported is not None and imported.service_time_s == 240
+        # "09:00" without an offset is the merchant's (Monaco's) morning.
+        assert imported.window_start is not None
+        local_start = imported.window_start.astimezone(ZoneInfo("Europe/Monaco"))
+        assert (local_start.date(), local_start.hour) == (tomorrow, 9)

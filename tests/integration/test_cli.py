@@ -71,3 +71,46 @@ def test_migrate_reports_the_head(engine: Engine, tmp_path: Path) -> None:
     result = _run("migrate", env=env)
     assert result.returncode == 0, result.stderr
     assert "Database at migration" in result.stdout
+
+
+def test_merchant_list_shows_merchants_and_key_prefixes_without_migration_chatter(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """`doorstep merchant list` names each merchant with its keys' public prefixes (never the
+    secret); no command narrates Alembic's set-up."""
+    env = {"DOORSTEP_DATABASE_URL": _plain_url(engine), "DOORSTEP_DATA_DIR": str(tmp_path)}
+    keys = []
+    for name in ("Riviera Florist", "Monaco Grocer"):
+        made = _run("merchant", "create", name, "--json", env=env)
+        assert made.returncode == 0, made.stderr
+        assert "Context impl" not in made.stderr + made.stdout
+        keys.append(json.loads(made.stdout)["api_key"])
+    listed = _run("merchant", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "Context impl" not in listed.stderr + listed.stdout
+    rows = json.loads(listed.stdout)["data"]
+    assert [r["name"] for r in rows] == ["Riviera Florist", "Monaco Grocer"]
+    for row, key in zip(rows, keys, strict=True):
+        assert row["api_keys"] == ["_".join(key.split("_")[:2])]
+        assert key not in listed.stdout
+    table = _run("merchant", "list", env=env)
+    assert table.returncode == 0 and "Monaco Grocer" in table.stdout
+
+
+def test_help_lists_every_command_without_importing_the_benchmarks() -> None:
+    """`doorstep --help` lists the commands, and loads neither the optimiser nor the bench."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from doorstep.cli import app\n"
+        "out = CliRunner().invoke(app, ['--help']).output\n"
+        "assert all(c in out for c in ('serve', 'migrate', 'merchant', 'bench', 'user')), out\n"
+        "heavy = [m for m in ('doorstep.bench.api', 'doorstep.bench.plan', 'pyvrp', 'sqlalchemy')"
+        " if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

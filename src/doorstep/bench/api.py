@@ -26,10 +26,12 @@ from doorstep.db.engine import make_engine, make_sessionmaker, transaction
 from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant, issue_api_key
 
-__all__ = ["ApiBenchRun", "ScenarioFigures", "order_body", "run_api_bench"]
+__all__ = ["CPU_TARGETS_MS", "ApiBenchRun", "ScenarioFigures", "order_body", "run_api_bench"]
 
 BASELINE = "GET /healthz"
 MERCHANT_TZ = "Europe/Monaco"
+# Server CPU per request the API aims at (ADR 0013); the figures say whether a run met them.
+CPU_TARGETS_MS = {"POST /v1/orders": 3.0, "GET /v1/orders/{id}": 1.5}
 
 
 def order_body(reference: str, day: datetime) -> dict[str, Any]:
@@ -70,11 +72,24 @@ class ScenarioFigures:
     rps_ratio: float  # this scenario's req/s ÷ the baseline's
     p50_ratio: float  # this scenario's p50 ÷ the baseline's
 
+    @property
+    def cpu_target_ms(self) -> float | None:
+        return CPU_TARGETS_MS.get(self.result.name)
+
+    @property
+    def meets_cpu_target(self) -> bool | None:
+        target, used = self.cpu_target_ms, self.result.server_cpu_ms_per_request
+        if target is None or used != used:  # no target, or NaN
+            return None
+        return used <= target
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.result.as_dict(),
             "rps_ratio": round(self.rps_ratio, 3),
             "p50_ratio": round(self.p50_ratio, 2),
+            "server_cpu_target_ms": self.cpu_target_ms,
+            "meets_cpu_target": self.meets_cpu_target,
         }
 
 

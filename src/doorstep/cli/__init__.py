@@ -1,41 +1,56 @@
-"""The ``doorstep`` command: thin commands over the same domain services the API uses."""
+"""The ``doorstep`` command: thin commands over the same domain services the API uses.
+
+Heavy modules (SQLAlchemy, Alembic, the domain, uvicorn, the benchmarks) are imported inside the
+commands that use them, so ``doorstep --help`` and every command start at once."""
 
 from __future__ import annotations
 
 import json
+import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from doorstep.cli.bench import bench_app
-from doorstep.cli.users import user_app
-from doorstep.db.engine import transaction
-from doorstep.db.migrate import current_revision, upgrade
-from doorstep.domain.accounts.service import create_merchant, issue_api_key
-from doorstep.domain.errors import DomainError
-from doorstep.observability import configure_logging
-from doorstep.runtime import Runtime
-from doorstep.settings import Settings
+from doorstep.cli.lazy import lazy_group
+
+if TYPE_CHECKING:
+    from doorstep.runtime import Runtime
 
 app = typer.Typer(
     name="doorstep",
     help="Doorstep: self-hosted last-mile delivery built around the recipient.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=lazy_group({"user": ("doorstep.cli.users:user_app", "Manage console users.")}),
 )
 merchant_app = typer.Typer(help="Manage merchants (tenants).", no_args_is_help=True)
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(bench_app, name="bench")
-app.add_typer(user_app, name="user")
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 def _runtime() -> Runtime:
+    from doorstep.observability import configure_logging
+    from doorstep.runtime import Runtime
+    from doorstep.settings import Settings
+
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     return Runtime.from_settings(settings)
+
+
+def _migrated_runtime() -> Runtime:
+    from doorstep.db.migrate import upgrade
+
+    runtime = _runtime()
+    upgrade(runtime.engine)
+    return runtime
 
 
 @app.command()
@@ -46,13 +61,18 @@ def serve(
     no_worker: bool = typer.Option(False, "--no-worker", help="Run no background work here"),
 ) -> None:
     """Serve the API and pages (migrations are applied first)."""
+    import os
+
     import uvicorn
 
-    runtime = _runtime()
-    upgrade(runtime.engine)
+    runtime = _migrated_runtime()
     settings = runtime.settings
     host = host or settings.host
     port = port or settings.port
+    # The app (built by doorstep.web.asgi, in this process or in each worker) reads its settings
+    # from the environment: tracking links follow the address actually served.
+    os.environ["DOORSTEP_HOST"] = host
+    os.environ["DOORSTEP_PORT"] = str(port)
     console.print(f"Doorstep on [bold]http://{host}:{port}[/]  (API docs: /docs)")
     console.print(f"Database: {runtime.engine.url.render_as_string(hide_password=True)}")
     runtime.close()
@@ -69,9 +89,16 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Apply database migrations."""
+    from doorstep.db.migrate import current_revision, upgrade
+
     runtime = _runtime()
+    before = current_revision(runtime.engine)
     upgrade(runtime.engine)
-    console.print(f"Database at migration {current_revision(runtime.engine)}")
+    after = current_revision(runtime.engine)
+    if before == after:
+        console.print(f"Database at migration {after} (up to date)")
+    else:
+        console.print(f"Database migrated from {before or 'empty'} to {after}")
     runtime.close()
 
 
@@ -84,8 +111,11 @@ def merchant_create(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Create a merchant and print its API key (shown once; only a hash is stored)."""
-    runtime = _runtime()
-    upgrade(runtime.engine)
+    from doorstep.db.engine import transaction
+    from doorstep.domain.accounts.service import create_merchant, issue_api_key
+    from doorstep.domain.errors import DomainError
+
+    runtime = _migrated_runtime()
     try:
         with transaction(runtime.sessions) as session:
             merchant = create_merchant(
@@ -115,8 +145,43 @@ def merchant_create(
             )
         )
     else:
-        console.print(f"Merchant [bold]{merchant.name}[/] created: {merchant.id}")
+        console.print(f"Merchant [bold]{escape(merchant.name)}[/] created: {merchant.id}")
         console.print(f"API key (shown once, keep it safe): [bold]{issued.plaintext}[/]")
+
+
+@merchant_app.command("list")
+def merchant_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """List merchants, oldest first, with their active API keys' public prefixes."""
+    from doorstep.db.engine import transaction
+    from doorstep.domain.accounts.service import list_merchants
+
+    runtime = _migrated_runtime()
+    try:
+        with transaction(runtime.read_sessions) as session:
+            rows = list_merchants(session)
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(json.dumps({"data": [row.as_dict() for row in rows]}))
+        return
+    if not rows:
+        console.print("No merchants yet: doorstep merchant create NAME")
+        return
+    table = Table("name", "timezone", "locale", "created", "API keys")
+    table.add_column("id", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            escape(row.name),
+            row.timezone,
+            row.locale,
+            row.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            ", ".join(row.key_prefixes) or "-",
+            row.id,
+        )
+    # Piped output (files, scripts) would otherwise wrap at 80 columns.
+    (console if sys.stdout.isatty() else Console(width=200)).print(table)
 
 
 def main() -> None:

@@ -1,22 +1,31 @@
-"""``doorstep bench ...``: benchmarks that print figures (never timed tests)."""
+"""``doorstep bench ...``: benchmarks that print figures (never timed tests).
+
+Each benchmark's module is imported only when it runs (see :mod:`doorstep.cli.lazy`)."""
 
 from __future__ import annotations
 
 import typer
 
-from doorstep.cli.bench_api import api
-from doorstep.cli.bench_import import import_ as import_bench
-from doorstep.cli.bench_matrix import matrix
-from doorstep.cli.bench_plan import plan
-from doorstep.cli.bench_routing import routing
-from doorstep.cli.bench_slots import slots
-from doorstep.cli.bench_tracking import tracking
+from doorstep.cli.lazy import lazy_group
 
-bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
-bench_app.command("api")(api)
-bench_app.command("routing")(routing)
-bench_app.command("matrix")(matrix)
-bench_app.command("import")(import_bench)
-bench_app.command("plan")(plan)
-bench_app.command("tracking")(tracking)
-bench_app.command("slots")(slots)
+bench_app = typer.Typer(
+    help="Benchmarks that print figures.",
+    no_args_is_help=True,
+    cls=lazy_group(
+        {
+            "api": ("doorstep.cli.bench_api:api", "Requests/s, latency and server CPU of the API."),
+            "routing": (
+                "doorstep.cli.bench_routing:routing",
+                "Gap to best-known Solomon solutions, Doorstep vs OR-Tools.",
+            ),
+            "matrix": ("doorstep.cli.bench_matrix:matrix", "Road-graph build and matrix times."),
+            "import": ("doorstep.cli.bench_import:import_", "One large CSV import."),
+            "plan": ("doorstep.cli.bench_plan:plan", "A day's plan against a long reference."),
+            "tracking": (
+                "doorstep.cli.bench_tracking:tracking",
+                "OsmAnd positions/s against /healthz in the same run, on PostgreSQL.",
+            ),
+            "slots": ("doorstep.cli.bench_slots:slots", "Checkout quote latency p50/p95."),
+        }
+    ),
+)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from doorstep.bench.api import ApiBenchRun, run_api_bench
+from doorstep.bench.api import ApiBenchRun, ScenarioFigures, run_api_bench
 from doorstep.bench.http_load import MAX_CONCURRENCY, MAX_REQUESTS
 from doorstep.bench.local_server import DEFAULT_POSTGRES_URL
 
@@ -24,6 +24,13 @@ def _fmt(value: float, digits: int) -> str:
     return "-" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
+def _target(figures: ScenarioFigures) -> str:
+    if figures.cpu_target_ms is None:
+        return "-"
+    mark = {True: "[green]met[/]", False: "[red]missed[/]", None: "?"}[figures.meets_cpu_target]
+    return f"<= {figures.cpu_target_ms:g} {mark}"
+
+
 def _table(run: ApiBenchRun) -> Table:
     table = Table(
         title=f"{run.database}: {run.requests} requests per endpoint, "
@@ -34,7 +41,16 @@ def _table(run: ApiBenchRun) -> Table:
         caption_justify="left",
     )
     table.add_column("endpoint", no_wrap=True)
-    columns = ("req/s", "p50 ms", "p99 ms", "errors", "req/s ratio", "p50 ratio", "srv CPU ms/req")
+    columns = (
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "req/s ratio",
+        "p50 ratio",
+        "srv CPU ms/req",
+        "CPU target",
+    )
     for column in columns:
         table.add_column(column, justify="right")
     for figures in run.scenarios:
@@ -48,6 +64,7 @@ def _table(run: ApiBenchRun) -> Table:
             f"{_fmt(figures.rps_ratio * 100, 0)} %",
             f"{_fmt(figures.p50_ratio, 1)}x",
             _fmt(r.server_cpu_ms_per_request, 2),
+            _target(figures),
         )
     return table
 
@@ -56,7 +73,12 @@ def api(
     requests: int = typer.Option(
         2000, min=1, max=MAX_REQUESTS, help="Measured requests per endpoint"
     ),
-    concurrency: int = typer.Option(16, min=1, max=MAX_CONCURRENCY, help="Requests in flight"),
+    concurrency: int = typer.Option(
+        16,
+        min=1,
+        max=MAX_CONCURRENCY,
+        help="Requests in flight (64: the load at which SQLite once locked up; 0 errors expected)",
+    ),
     database_url: str | None = typer.Option(
         None,
         help="PostgreSQL server URL to create a scratch database on, or a new SQLite file "

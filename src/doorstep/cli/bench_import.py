@@ -88,6 +88,7 @@ def generate_orders_csv(rows: int, *, day: date, seed: int = 42, delimiter: str 
             "parcel_count": str(count),
             "weight_kg": f"{rng.uniform(0.2, 12.0) * count:.2f}",
             "instructions": rng.choice(_NOTES),
+            "service_time_s": rng.choice(("", "120", "300")),
         }
         writer.writerow([values[c] for c in COLUMNS])
     return buffer.getvalue().encode()

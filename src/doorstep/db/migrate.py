@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -21,13 +22,17 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision``; safe to run on every start."""
+    """Bring the database to ``revision``; safe to run on every start (a database already at
+    the head is left alone without starting Alembic, which logs its set-up on every run)."""
+    if revision == "head" and current_revision(engine) in heads() and len(heads()) == 1:
+        return
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
+@cache
 def heads() -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 

@@ -12,8 +12,18 @@ from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.domain.tracking.ingest import PositionIngest
 from doorstep.runtime import Runtime
-from doorstep.web import openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, ingest, orders, selfservice, slots, tracks
+from doorstep.web import docs_page, openapi, pages, problems
+from doorstep.web.api import (
+    dispatch,
+    exports,
+    health,
+    ingest,
+    merchant,
+    orders,
+    selfservice,
+    slots,
+    tracks,
+)
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -52,6 +62,8 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by docs_page from our own files, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.position_ingest = position_ingest
@@ -72,6 +84,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     )
     # The busiest endpoints first: every request walks the route table until it matches.
     app.include_router(ingest.router)
+    docs_page.install(app)
     pages.install(app, runtime)
     app.include_router(health.router)
     app.include_router(orders.router)
@@ -80,5 +93,6 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(tracks.router)
     app.include_router(slots.router)
     app.include_router(selfservice.router)
+    app.include_router(merchant.router)
     openapi.install(app)
     return app

@@ -1,5 +1,11 @@
-"""FastAPI dependencies as ``Annotated`` aliases: the only way handlers get a session, the clock,
-the settings or the calling merchant."""
+"""FastAPI dependencies as ``Annotated`` aliases: a session, the clock, the settings or the calling
+merchant, each resolved on its own.
+
+New and converted ``/v1`` endpoints use :mod:`doorstep.web.calls` instead, which does a request's
+authentication, work, commit and serialisation in one pool-thread call (ADR 0013): the sync
+dependencies below cost a pool hand-off each, and a write transaction opened in one and
+committed in another is what locked SQLite under load. They stay for endpoints not converted
+yet; the cheap ones are ``async`` so they cost no hand-off."""
 
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ class UnsupportedMediaType(DomainError):
     type_slug = "unsupported-media-type"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -36,11 +42,11 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_clock(runtime: RuntimeDep) -> Clock:
+async def get_clock(runtime: RuntimeDep) -> Clock:
     return runtime.clock
 
 
@@ -103,7 +109,7 @@ ApiActorDep = Annotated[Actor, Depends(get_api_actor)]
 OwnTransactionsMerchantDep = Annotated[Merchant, Depends(get_merchant_outside_transaction)]
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Refuse bodies that are not JSON with 415 instead of a confusing validation error."""
     if request.method in ("POST", "PUT", "PATCH"):
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

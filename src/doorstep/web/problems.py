@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doorstep.domain.errors import DomainError, FieldError
+from doorstep.web.calls import problem_for_invalid_body
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://doorstep.dev/problems/"
@@ -103,6 +104,14 @@ def install(app: FastAPI) -> None:
                 instance=request.url.path,
                 errors=errors,
             )
+        # An API request whose key is checked with its work (doorstep.web.calls): a wrong key
+        # is a 401 before any word about the body.
+        call = problem_for_invalid_body(request)
+        if call is not None:
+            try:
+                await call.check()
+            except DomainError as refused:
+                return await _domain(request, refused)
         return problem(
             422,
             f"{len(errors)} field(s) failed validation",

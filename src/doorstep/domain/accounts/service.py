@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -82,18 +82,23 @@ def issue_api_key(session: Session, clock: Clock, merchant: Merchant, name: str)
 
 
 def authenticate_api_key(session: Session, clock: Clock, presented: str) -> tuple[Merchant, ApiKey]:
-    """The merchant owning ``presented`` and the key; the same error for every wrong key."""
+    """The merchant owning ``presented`` and the key; the same error for every wrong key.
+
+    One query (key joined to its merchant), and no cache: a revoked key fails on its next
+    request."""
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         raise Unauthorized("invalid API key")
     _, prefix, secret = parts
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    row = session.execute(
+        select(ApiKey, Merchant)
+        .join(Merchant, Merchant.id == ApiKey.merchant_id)
+        .where(ApiKey.prefix == prefix)
+    ).first()
+    key, merchant = (row[0], row[1]) if row is not None else (None, None)
     expected = key.secret_hash if key is not None else _hash_secret("")
     ok = hmac.compare_digest(expected, _hash_secret(secret))
-    if key is None or not ok or key.revoked_at is not None:
-        raise Unauthorized("invalid API key")
-    merchant = session.get(Merchant, key.merchant_id)
-    if merchant is None:  # pragma: no cover - foreign key guarantees it
+    if key is None or merchant is None or not ok or key.revoked_at is not None:
         raise Unauthorized("invalid API key")
     return merchant, key
 
@@ -115,3 +120,48 @@ def revoke_api_key(session: Session, clock: Clock, merchant: Merchant, key_id: s
     )
     if key is not None and key.revoked_at is None:
         key.revoked_at = clock.now()
+
+
+@dataclass(frozen=True)
+class MerchantRow:
+    """A merchant as ``doorstep merchant list`` shows it."""
+
+    id: str
+    name: str
+    timezone: str
+    locale: str
+    created_at: datetime
+    key_prefixes: tuple[str, ...]  # active keys, as ``dsk_<prefix>``
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "timezone": self.timezone,
+            "locale": self.locale,
+            "created_at": self.created_at.isoformat(),
+            "api_keys": list(self.key_prefixes),
+        }
+
+
+def list_merchants(session: Session) -> list[MerchantRow]:
+    """Every merchant, oldest first, with the public prefixes of its unrevoked API keys (an
+    operator's view across tenants, for the command line only)."""
+    keys: dict[str, list[str]] = {}
+    for merchant_id, prefix in session.execute(
+        select(ApiKey.merchant_id, ApiKey.prefix)
+        .where(ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.created_at, ApiKey.id)
+    ):
+        keys.setdefault(merchant_id, []).append(f"{API_KEY_PREFIX}_{prefix}")
+    return [
+        MerchantRow(
+            id=m.id,
+            name=m.name,
+            timezone=m.timezone,
+            locale=m.locale,
+            created_at=m.created_at,
+            key_prefixes=tuple(keys.get(m.id, ())),
+        )
+        for m in session.scalars(select(Merchant).order_by(Merchant.created_at, Merchant.id))
+    ]

@@ -125,6 +125,14 @@ class PlanSummaryOut(BaseModel):
     stats: dict[str, Any]
 
 
+class PlanPage(BaseModel):
+    """One page of plans, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    data: list[PlanSummaryOut]
+    next_cursor: str | None
+    has_more: bool
+
+
 class PlanOut(PlanSummaryOut):
     """A plan with its routes, stops, unassigned orders and (re-plans) what changed."""
 

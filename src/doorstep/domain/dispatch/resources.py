@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from doorstep.clock import Clock
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Vehicle
+from doorstep.domain.dispatch.opening import closed_note, depot_span, open_during
 from doorstep.domain.dispatch.schemas import (
     BreakIn,
     DepotIn,
@@ -394,8 +395,33 @@ def _check_shift(
         raise Conflict(f"the {who} already has shift {clash.id} at that time")
 
 
+def _check_new_shift_times(session: Session, clock: Clock, merchant_id: str, data: ShiftIn) -> None:
+    """Refuse (422) a new shift that has already ended, or that its depot leaves no open
+    moment to load in (a closed day, or hours outside its opening hours, read in the
+    merchant's timezone), so the dispatcher hears it now rather than at planning."""
+    if data.end_at <= clock.now():
+        raise Unprocessable(
+            "invalid shift",
+            errors=[FieldError("end_at", "the shift has already ended", "shift_past")],
+        )
+    depot = session.get(Depot, data.depot_id)
+    merchant = session.get(Merchant, merchant_id)
+    if depot is None or merchant is None or not depot.opening_hours:
+        return
+    tz = ZoneInfo(merchant.timezone)
+    intervals = open_during(depot.opening_hours, tz, data.start_at, data.end_at) or []
+    span = depot_span(intervals, data.start_at, data.end_at, returns=data.return_to_depot)
+    if span is None or span.back_by <= span.leave_at:
+        note = closed_note(intervals, data.start_at, data.end_at, tz)
+        raise Unprocessable(
+            f"invalid shift: {note}",
+            errors=[FieldError("start_at", note, "depot_closed")],
+        )
+
+
 def create_shift(session: Session, clock: Clock, merchant_id: str, data: ShiftIn) -> Shift:
-    """Add a shift after checking it (see :func:`_check_shift`)."""
+    """Add a shift after checking it (see :func:`_check_shift`); a new shift must also be still
+    to come and fall when its depot is open (:func:`_check_new_shift_times`)."""
     _check_shift(
         session,
         merchant_id,
@@ -407,6 +433,7 @@ def create_shift(session: Session, clock: Clock, merchant_id: str, data: ShiftIn
         end_at=data.end_at,
         brk=data.brk,
     )
+    _check_new_shift_times(session, clock, merchant_id, data)
     shift = Shift(
         id=new_id("shf", clock.now()),
         merchant_id=merchant_id,

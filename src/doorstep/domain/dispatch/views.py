@@ -13,13 +13,14 @@ from datetime import date
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Driver, Plan, Route, Shift, Vehicle
 from doorstep.domain.errors import NotFound
 from doorstep.domain.orders.models import Order
+from doorstep.domain.orders.queries import decode_cursor, encode_cursor
 
 T = TypeVar("T")
 
@@ -117,3 +118,30 @@ def list_plans(
         session.scalars(stmt.order_by(Plan.created_at.desc(), Plan.id.desc()).limit(limit))
     )
     return views_of(session, merchant_id, plans)
+
+
+def list_plans_page(
+    session: Session,
+    merchant_id: str,
+    *,
+    day: date | None = None,
+    depot_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[PlanView], str | None]:
+    """One page of the merchant's plans, newest first, and the cursor of the next page (None
+    on the last), paged as ``GET /v1/orders`` is: keyset on (created_at, id)."""
+    stmt = _plans_query(merchant_id)
+    if day is not None:
+        stmt = stmt.where(Plan.date == day)
+    if depot_id is not None:
+        stmt = stmt.where(Plan.depot_id == depot_id)
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(or_(Plan.created_at < at, and_(Plan.created_at == at, Plan.id < last_id)))
+    rows = list(
+        session.scalars(stmt.order_by(Plan.created_at.desc(), Plan.id.desc()).limit(limit + 1))
+    )
+    plans, more = rows[:limit], len(rows) > limit
+    following = encode_cursor(plans[-1].created_at, plans[-1].id) if more and plans else None
+    return views_of(session, merchant_id, plans), following

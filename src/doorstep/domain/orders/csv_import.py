@@ -16,7 +16,9 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -41,6 +43,7 @@ COLUMNS: tuple[str, ...] = (
     "parcel_count",
     "weight_kg",
     "instructions",
+    "service_time_s",
 )
 REQUIRED: frozenset[str] = frozenset(
     {"reference", "recipient_name", "address_line1", "city", "country", "lat", "lon"}
@@ -169,8 +172,23 @@ def _number(value: str) -> str:
     return value.replace(",", ".") if _DECIMAL_COMMA.match(value) else value
 
 
-def _payload(cells: dict[str, str], row: int, errors: list[RowError]) -> dict[str, Any]:
-    """The JSON-API shape of one row (blank cells left out so defaults apply)."""
+def _local_time(value: str, tz: ZoneInfo) -> str:
+    """``value`` with ``tz``'s offset when it has none (``2026-11-25 09:00`` as a spreadsheet
+    writes it); anything else as written, for the order's validation to judge."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        return value
+    return parsed.replace(tzinfo=tz).isoformat()
+
+
+def _payload(
+    cells: dict[str, str], row: int, errors: list[RowError], tz: ZoneInfo
+) -> dict[str, Any]:
+    """The JSON-API shape of one row (blank cells left out so defaults apply); times without an
+    offset are read in ``tz`` (the merchant's timezone)."""
 
     def put(target: dict[str, Any], key: str, column: str, number: bool = False) -> None:
         value = cells.get(column)
@@ -197,9 +215,10 @@ def _payload(cells: dict[str, str], row: int, errors: list[RowError]) -> dict[st
         window: dict[str, Any] = {}
         put(window, "start", "window_start")
         put(window, "end", "window_end")
-        data["window"] = window
+        data["window"] = {k: _local_time(v, tz) for k, v in window.items()}
     put(data, "service_level", "service_level")
     put(data, "instructions", "instructions")
+    put(data, "service_time_s", "service_time_s")
 
     count = 1
     if cells.get("parcel_count"):
@@ -248,8 +267,10 @@ def _message(err: Any) -> tuple[str, str]:
     return str(err["msg"]).removeprefix("Value error, "), kind
 
 
-def parse_orders_csv(content: bytes, *, max_rows: int) -> ParsedImport:
-    """Validate every row of ``content``; the caller imports only if ``errors`` is empty."""
+def parse_orders_csv(content: bytes, *, max_rows: int, timezone: str = "UTC") -> ParsedImport:
+    """Validate every row of ``content``; the caller imports only if ``errors`` is empty.
+    Window times without an offset are read in ``timezone`` (the merchant's)."""
+    tz = ZoneInfo(timezone)
     text = decode(content)
     result = ParsedImport()
     records = read_records(text)
@@ -290,7 +311,7 @@ def parse_orders_csv(content: bytes, *, max_rows: int) -> ParsedImport:
             if column is not None
         }
         row_errors: list[RowError] = []
-        payload = _payload(cells, row, row_errors)
+        payload = _payload(cells, row, row_errors, tz)
         order: OrderCreate | None = None
         try:
             order = OrderCreate.model_validate(payload)

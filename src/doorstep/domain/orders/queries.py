@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from doorstep.domain.errors import DomainError, FieldError, NotFound
 from doorstep.domain.orders.events import timeline
@@ -56,14 +56,14 @@ def get_order(
     session: Session, merchant_id: str, order_id: str, *, for_update: bool = False
 ) -> Order:
     """The merchant's order ``order_id`` with its parcels, or :class:`NotFound`."""
-    query = (
-        select(Order)
-        .where(Order.id == order_id, Order.merchant_id == merchant_id)
-        .options(selectinload(Order.parcels))
-    )
+    query = select(Order).where(Order.id == order_id, Order.merchant_id == merchant_id)
     if for_update:
-        query = query.with_for_update()
-    order = session.scalar(query)
+        # Row locks do not reach the outer side of a join: parcels in a second statement.
+        query = query.options(selectinload(Order.parcels)).with_for_update()
+        order = session.scalar(query)
+    else:  # order and parcels in one statement
+        query = query.options(joinedload(Order.parcels))
+        order = session.execute(query).unique().scalar_one_or_none()
     if order is None:
         raise NotFound(f"no order {order_id!r}")
     return order

@@ -227,8 +227,7 @@ def create_order(
     errors = _window_errors(payload.window, now)
     if errors:
         raise Unprocessable("the order is not valid", errors=errors)
-    if existing_references(session, merchant_id, [payload.reference]):
-        raise _duplicate_reference(payload.reference)
+    # No look-up first: the (merchant, reference) unique constraint answers the same 409.
     order_id = new_id("ord", now)
     values, parcels = _order_values(
         payload, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
@@ -239,7 +238,7 @@ def create_order(
     try:
         session.flush()
     except IntegrityError as exc:
-        if _is_reference_clash(exc):  # a concurrent request took the reference first
+        if _is_reference_clash(exc):  # used before, or by a concurrent request just now
             raise _duplicate_reference(payload.reference) from exc
         raise
     data: dict[str, Any] = {"reference": order.reference, "source": "api"}
@@ -492,6 +491,7 @@ def import_orders(
     actor: Actor,
     secret_key: str,
     max_rows: int,
+    timezone: str = "UTC",
 ) -> Imported:
     """Create every order of a CSV file in the caller's transaction, or none.
 
@@ -499,7 +499,7 @@ def import_orders(
     used is an error too. Any error raises :class:`ImportRejected` (422) listing every problem
     by spreadsheet row and column. Rows go in with one executemany per table, not one ORM
     object each."""
-    parsed = parse_orders_csv(content, max_rows=max_rows)
+    parsed = parse_orders_csv(content, max_rows=max_rows, timezone=timezone)
     now = clock.now()
     errors: list[RowError] = list(parsed.errors)
     taken = existing_references(session, merchant_id, (o.order.reference for o in parsed.orders))

@@ -1,9 +1,10 @@
 """The planning and dispatch API: depots, vehicles, drivers, shifts, plans and drivers' routes.
 
-Handlers parse, call one domain verb and serialise. Planning and re-planning run the optimiser
-for up to minutes, so their merchant dependency ends the authentication transaction first and
-the verbs open short transactions of their own (a long-open transaction would hold SQLite's
-write lock, or row locks on PostgreSQL, for the whole optimisation).
+Handlers parse, call one domain verb and serialise, in one pool-thread call
+(:mod:`doorstep.web.calls`). Planning and re-planning run the optimiser for up to minutes, so
+they authenticate in a transaction of their own and the verbs open short transactions of their
+own (a long-open transaction would hold SQLite's write lock, or row locks on PostgreSQL, for the
+whole optimisation).
 
 The POSTs that create or change state (create a depot, vehicle, driver or shift; plan,
 publish, re-plan, move a stop) accept an ``Idempotency-Key``, as ``POST /v1/orders`` does: a
@@ -16,21 +17,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from doorstep.clock import Clock
 from doorstep.domain import idempotency
-from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch import moves, planning, publishing, replanning, resources, views
 from doorstep.domain.dispatch.plan_schemas import (
     DriverRouteOut,
     PersonRef,
     PlanOut,
-    PlanSummaryOut,
+    PlanPage,
     plan_out,
     plan_summary_out,
     route_out,
@@ -57,20 +55,12 @@ from doorstep.domain.dispatch.schemas import (
     shift_out,
     vehicle_out,
 )
-from doorstep.domain.idempotency import Answer, IdempotentRequest, StoreAnswer
-from doorstep.runtime import Runtime
+from doorstep.domain.idempotency import Answer, StoreAnswer
 from doorstep.settings import Settings
-from doorstep.web.deps import (
-    ApiActorDep,
-    ClockDep,
-    JSONBody,
-    MerchantDep,
-    OwnTransactionsMerchantDep,
-    RuntimeDep,
-    SessionDep,
-    SettingsDep,
-)
-from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED, IdempotencyDep, respond
+from doorstep.web.calls import ApiCall, ApiCallDep, Caller, IdempotencyKeyDep, PendingKey
+from doorstep.web.calls import json_response as _json
+from doorstep.web.deps import JSONBody
+from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED
 from doorstep.web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["dispatch"], dependencies=[JSONBody])
@@ -126,26 +116,25 @@ def _created_plan(store: StoreAnswer, make: Callable[[OnSaved], views.PlanView])
     return answers[0]
 
 
-def _tz(merchant: Merchant) -> ZoneInfo:
-    return ZoneInfo(merchant.timezone)
-
-
-def _create(
-    runtime: Runtime,
-    clock: Clock,
-    idem: IdempotentRequest | None,
+async def _create(
+    api: ApiCall,
+    idem: PendingKey | None,
     collection: str,
-    make: Callable[[Session], BaseModel],
+    make: Callable[[Session, Caller], BaseModel],
 ) -> Response:
     """201 with what ``make`` created (serialised as its ``response_model`` would be) and its
     ``Location``, at most once per ``Idempotency-Key``: a retry replays the first answer."""
 
-    def action(session: Session) -> Answer:
-        return Answer(201, make(session).model_dump(mode="json", by_alias=True))
+    def action(session: Session, caller: Caller) -> Answer:
+        return Answer(201, make(session, caller).model_dump(mode="json", by_alias=True))
 
-    answer = idempotency.run(runtime.sessions, clock, idem, action)
-    location = f"{router.prefix}/{collection}/{answer.body['id']}" if answer.success else None
-    return respond(answer, location=location)
+    return await api.idempotent(
+        idem, action, location=lambda answer: f"{router.prefix}/{collection}/{answer.body['id']}"
+    )
+
+
+def _no_content() -> Response:
+    return Response(status_code=204)
 
 
 # --- Depots ---------------------------------------------------------------------------------
@@ -158,45 +147,48 @@ def _create(
     responses=_idempotent(WRITE),
     summary="Create a depot",
 )
-def create_depot(
-    body: DepotIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def make(session: Session) -> DepotOut:
-        return depot_out(resources.create_depot(session, clock, merchant.id, body), _tz(merchant))
+async def create_depot(body: DepotIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def make(session: Session, c: Caller) -> DepotOut:
+        return depot_out(resources.create_depot(session, c.clock, c.merchant_id, body), c.tz)
 
-    return _create(runtime, clock, idem, "depots", make)
+    return await _create(api, idem, "depots", make)
 
 
 @router.get("/depots", response_model=Page[DepotOut], responses=READ, summary="List depots")
-def list_depots(
-    merchant: MerchantDep, session: SessionDep, limit: Limit = 100, after: After = None
-) -> Page[DepotOut]:
-    rows, cursor = resources.list_depots(session, merchant.id, after=after, limit=limit)
-    return Page[DepotOut](items=[depot_out(r, _tz(merchant)) for r in rows], next_cursor=cursor)
+async def list_depots(api: ApiCallDep, limit: Limit = 100, after: After = None) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        rows, cursor = resources.list_depots(session, c.merchant_id, after=after, limit=limit)
+        return _json(Page[DepotOut](items=[depot_out(r, c.tz) for r in rows], next_cursor=cursor))
+
+    return await api.read(work)
 
 
 @router.get("/depots/{depot_id}", response_model=DepotOut, responses=READ, summary="A depot")
-def get_depot(depot_id: str, merchant: MerchantDep, session: SessionDep) -> DepotOut:
-    return depot_out(resources.access_depot(session, merchant.id, depot_id), _tz(merchant))
+async def get_depot(depot_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        return _json(depot_out(resources.access_depot(session, c.merchant_id, depot_id), c.tz))
+
+    return await api.read(work)
 
 
 @router.patch(
     "/depots/{depot_id}", response_model=DepotOut, responses=WRITE, summary="Change a depot"
 )
-def update_depot(
-    depot_id: str, body: DepotPatch, merchant: MerchantDep, session: SessionDep
-) -> DepotOut:
-    return depot_out(resources.update_depot(session, merchant.id, depot_id, body), _tz(merchant))
+async def update_depot(depot_id: str, body: DepotPatch, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        depot = resources.update_depot(session, c.merchant_id, depot_id, body)
+        return _json(depot_out(depot, c.tz))
+
+    return await api.write(work)
 
 
 @router.delete("/depots/{depot_id}", status_code=204, responses=DELETE, summary="Delete a depot")
-def delete_depot(depot_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    resources.delete_depot(session, merchant.id, depot_id)
-    return Response(status_code=204)
+async def delete_depot(depot_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        resources.delete_depot(session, c.merchant_id, depot_id)
+        return _no_content()
+
+    return await api.write(work)
 
 
 # --- Vehicles -------------------------------------------------------------------------------
@@ -209,33 +201,32 @@ def delete_depot(depot_id: str, merchant: MerchantDep, session: SessionDep) -> R
     responses=_idempotent(WRITE),
     summary="Create a vehicle",
 )
-def create_vehicle(
-    body: VehicleIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def make(session: Session) -> VehicleOut:
-        vehicle = resources.create_vehicle(session, clock, merchant.id, body)
-        return vehicle_out(vehicle, _tz(merchant))
+async def create_vehicle(body: VehicleIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def make(session: Session, c: Caller) -> VehicleOut:
+        return vehicle_out(resources.create_vehicle(session, c.clock, c.merchant_id, body), c.tz)
 
-    return _create(runtime, clock, idem, "vehicles", make)
+    return await _create(api, idem, "vehicles", make)
 
 
 @router.get("/vehicles", response_model=Page[VehicleOut], responses=READ, summary="List vehicles")
-def list_vehicles(
-    merchant: MerchantDep, session: SessionDep, limit: Limit = 100, after: After = None
-) -> Page[VehicleOut]:
-    rows, cursor = resources.list_vehicles(session, merchant.id, after=after, limit=limit)
-    return Page[VehicleOut](items=[vehicle_out(r, _tz(merchant)) for r in rows], next_cursor=cursor)
+async def list_vehicles(api: ApiCallDep, limit: Limit = 100, after: After = None) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        rows, cursor = resources.list_vehicles(session, c.merchant_id, after=after, limit=limit)
+        items = [vehicle_out(r, c.tz) for r in rows]
+        return _json(Page[VehicleOut](items=items, next_cursor=cursor))
+
+    return await api.read(work)
 
 
 @router.get(
     "/vehicles/{vehicle_id}", response_model=VehicleOut, responses=READ, summary="A vehicle"
 )
-def get_vehicle(vehicle_id: str, merchant: MerchantDep, session: SessionDep) -> VehicleOut:
-    return vehicle_out(resources.access_vehicle(session, merchant.id, vehicle_id), _tz(merchant))
+async def get_vehicle(vehicle_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        vehicle = resources.access_vehicle(session, c.merchant_id, vehicle_id)
+        return _json(vehicle_out(vehicle, c.tz))
+
+    return await api.read(work)
 
 
 @router.patch(
@@ -244,19 +235,23 @@ def get_vehicle(vehicle_id: str, merchant: MerchantDep, session: SessionDep) -> 
     responses=WRITE,
     summary="Change or deactivate a vehicle",
 )
-def update_vehicle(
-    vehicle_id: str, body: VehiclePatch, merchant: MerchantDep, session: SessionDep
-) -> VehicleOut:
-    vehicle = resources.update_vehicle(session, merchant.id, vehicle_id, body)
-    return vehicle_out(vehicle, _tz(merchant))
+async def update_vehicle(vehicle_id: str, body: VehiclePatch, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        vehicle = resources.update_vehicle(session, c.merchant_id, vehicle_id, body)
+        return _json(vehicle_out(vehicle, c.tz))
+
+    return await api.write(work)
 
 
 @router.delete(
     "/vehicles/{vehicle_id}", status_code=204, responses=DELETE, summary="Delete a vehicle"
 )
-def delete_vehicle(vehicle_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    resources.delete_vehicle(session, merchant.id, vehicle_id)
-    return Response(status_code=204)
+async def delete_vehicle(vehicle_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        resources.delete_vehicle(session, c.merchant_id, vehicle_id)
+        return _no_content()
+
+    return await api.write(work)
 
 
 # --- Drivers --------------------------------------------------------------------------------
@@ -269,31 +264,29 @@ def delete_vehicle(vehicle_id: str, merchant: MerchantDep, session: SessionDep) 
     responses=_idempotent({**WRITE, **_problems(e409="device_id already registered")}),
     summary="Create a driver",
 )
-def create_driver(
-    body: DriverIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def make(session: Session) -> DriverOut:
-        driver = resources.create_driver(session, clock, merchant.id, body)
-        return driver_out(driver, _tz(merchant))
+async def create_driver(body: DriverIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def make(session: Session, c: Caller) -> DriverOut:
+        return driver_out(resources.create_driver(session, c.clock, c.merchant_id, body), c.tz)
 
-    return _create(runtime, clock, idem, "drivers", make)
+    return await _create(api, idem, "drivers", make)
 
 
 @router.get("/drivers", response_model=Page[DriverOut], responses=READ, summary="List drivers")
-def list_drivers(
-    merchant: MerchantDep, session: SessionDep, limit: Limit = 100, after: After = None
-) -> Page[DriverOut]:
-    rows, cursor = resources.list_drivers(session, merchant.id, after=after, limit=limit)
-    return Page[DriverOut](items=[driver_out(r, _tz(merchant)) for r in rows], next_cursor=cursor)
+async def list_drivers(api: ApiCallDep, limit: Limit = 100, after: After = None) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        rows, cursor = resources.list_drivers(session, c.merchant_id, after=after, limit=limit)
+        items = [driver_out(r, c.tz) for r in rows]
+        return _json(Page[DriverOut](items=items, next_cursor=cursor))
+
+    return await api.read(work)
 
 
 @router.get("/drivers/{driver_id}", response_model=DriverOut, responses=READ, summary="A driver")
-def get_driver(driver_id: str, merchant: MerchantDep, session: SessionDep) -> DriverOut:
-    return driver_out(resources.access_driver(session, merchant.id, driver_id), _tz(merchant))
+async def get_driver(driver_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        return _json(driver_out(resources.access_driver(session, c.merchant_id, driver_id), c.tz))
+
+    return await api.read(work)
 
 
 @router.patch(
@@ -302,16 +295,21 @@ def get_driver(driver_id: str, merchant: MerchantDep, session: SessionDep) -> Dr
     responses={**WRITE, **_problems(e409="device_id already registered")},
     summary="Change or deactivate a driver",
 )
-def update_driver(
-    driver_id: str, body: DriverPatch, merchant: MerchantDep, session: SessionDep
-) -> DriverOut:
-    return driver_out(resources.update_driver(session, merchant.id, driver_id, body), _tz(merchant))
+async def update_driver(driver_id: str, body: DriverPatch, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        driver = resources.update_driver(session, c.merchant_id, driver_id, body)
+        return _json(driver_out(driver, c.tz))
+
+    return await api.write(work)
 
 
 @router.delete("/drivers/{driver_id}", status_code=204, responses=DELETE, summary="Delete a driver")
-def delete_driver(driver_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    resources.delete_driver(session, merchant.id, driver_id)
-    return Response(status_code=204)
+async def delete_driver(driver_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        resources.delete_driver(session, c.merchant_id, driver_id)
+        return _no_content()
+
+    return await api.write(work)
 
 
 @router.get(
@@ -320,19 +318,22 @@ def delete_driver(driver_id: str, merchant: MerchantDep, session: SessionDep) ->
     responses=READ,
     summary="A driver's published routes of a day, stops in order",
 )
-def driver_route(
+async def driver_route(
     driver_id: str,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
+    api: ApiCallDep,
     day: Annotated[date | None, Query(alias="date", description="Default: today")] = None,
-) -> DriverRouteOut:
-    result = publishing.driver_routes(session, clock, merchant.id, driver_id, day)
-    return DriverRouteOut(
-        driver=PersonRef(id=result.driver.id, name=result.driver.name),
-        date=result.day,
-        routes=[route_out(route, view) for route, view in result.routes],
-    )
+) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        result = publishing.driver_routes(session, c.clock, c.merchant_id, driver_id, day)
+        return _json(
+            DriverRouteOut(
+                driver=PersonRef(id=result.driver.id, name=result.driver.name),
+                date=result.day,
+                routes=[route_out(route, view) for route, view in result.routes],
+            )
+        )
+
+    return await api.read(work)
 
 
 # --- Shifts ---------------------------------------------------------------------------------
@@ -346,45 +347,48 @@ def driver_route(
         {**WRITE, **_problems(e409="The driver or vehicle has an overlapping shift")}
     ),
     summary="Create a shift",
+    description=(
+        "A shift that has already ended, or that falls on a day or at hours when its depot is "
+        "closed (in the merchant's timezone), is refused with a 422 naming the field."
+    ),
 )
-def create_shift(
-    body: ShiftIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def make(session: Session) -> ShiftOut:
-        return shift_out(resources.create_shift(session, clock, merchant.id, body), _tz(merchant))
+async def create_shift(body: ShiftIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def make(session: Session, c: Caller) -> ShiftOut:
+        return shift_out(resources.create_shift(session, c.clock, c.merchant_id, body), c.tz)
 
-    return _create(runtime, clock, idem, "shifts", make)
+    return await _create(api, idem, "shifts", make)
 
 
 @router.get("/shifts", response_model=Page[ShiftOut], responses=READ, summary="List shifts")
-def list_shifts(
-    merchant: MerchantDep,
-    session: SessionDep,
+async def list_shifts(
+    api: ApiCallDep,
     day: Annotated[date | None, Query(alias="date", description="Starting that day")] = None,
     depot_id: str | None = None,
     driver_id: str | None = None,
     limit: Limit = 100,
     after: After = None,
-) -> Page[ShiftOut]:
-    rows, cursor = resources.list_shifts(
-        session,
-        merchant.id,
-        day=day,
-        depot_id=depot_id,
-        driver_id=driver_id,
-        after=after,
-        limit=limit,
-    )
-    return Page[ShiftOut](items=[shift_out(r, _tz(merchant)) for r in rows], next_cursor=cursor)
+) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        rows, cursor = resources.list_shifts(
+            session,
+            c.merchant_id,
+            day=day,
+            depot_id=depot_id,
+            driver_id=driver_id,
+            after=after,
+            limit=limit,
+        )
+        return _json(Page[ShiftOut](items=[shift_out(r, c.tz) for r in rows], next_cursor=cursor))
+
+    return await api.read(work)
 
 
 @router.get("/shifts/{shift_id}", response_model=ShiftOut, responses=READ, summary="A shift")
-def get_shift(shift_id: str, merchant: MerchantDep, session: SessionDep) -> ShiftOut:
-    return shift_out(resources.access_shift(session, merchant.id, shift_id), _tz(merchant))
+async def get_shift(shift_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        return _json(shift_out(resources.access_shift(session, c.merchant_id, shift_id), c.tz))
+
+    return await api.read(work)
 
 
 @router.patch(
@@ -393,16 +397,21 @@ def get_shift(shift_id: str, merchant: MerchantDep, session: SessionDep) -> Shif
     responses={**WRITE, **_problems(e409="The driver or vehicle has an overlapping shift")},
     summary="Change a shift (or set its status, e.g. dropped)",
 )
-def update_shift(
-    shift_id: str, body: ShiftPatch, merchant: MerchantDep, session: SessionDep
-) -> ShiftOut:
-    return shift_out(resources.update_shift(session, merchant.id, shift_id, body), _tz(merchant))
+async def update_shift(shift_id: str, body: ShiftPatch, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        shift = resources.update_shift(session, c.merchant_id, shift_id, body)
+        return _json(shift_out(shift, c.tz))
+
+    return await api.write(work)
 
 
 @router.delete("/shifts/{shift_id}", status_code=204, responses=DELETE, summary="Delete a shift")
-def delete_shift(shift_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    resources.delete_shift(session, merchant.id, shift_id)
-    return Response(status_code=204)
+async def delete_shift(shift_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        resources.delete_shift(session, c.merchant_id, shift_id)
+        return _no_content()
+
+    return await api.write(work)
 
 
 # --- Plans ----------------------------------------------------------------------------------
@@ -415,20 +424,15 @@ def delete_shift(shift_id: str, merchant: MerchantDep, session: SessionDep) -> R
     responses=_idempotent(WRITE),
     summary="Plan a depot's day (a draft; publish it to dispatch)",
 )
-def create_plan(
-    body: PlanCreate,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def action(store: StoreAnswer) -> Answer:
+async def create_plan(body: PlanCreate, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def action(store: StoreAnswer, c: Caller) -> Answer:
         return _created_plan(
             store,
             lambda on_saved: planning.create_plan(
-                runtime.sessions,
-                runtime.clock,
-                runtime.settings,
-                merchant_id=merchant.id,
+                c.runtime.sessions,
+                c.clock,
+                c.settings,
+                merchant_id=c.merchant_id,
                 depot_id=body.depot_id,
                 day=body.date,
                 time_limit_s=body.time_limit_s,
@@ -438,26 +442,37 @@ def create_plan(
             ),
         )
 
-    lease = _planning_lease(body.time_limit_s, runtime.settings)
-    return respond(
-        idempotency.run_with_own_transactions(
-            runtime.sessions, runtime.clock, idem, action, lease=lease
-        )
+    return await api.own_transactions(
+        idem, action, lease=lambda c: _planning_lease(body.time_limit_s, c.settings)
     )
 
 
 @router.get(
-    "/plans", response_model=list[PlanSummaryOut], responses=READ, summary="Plans, newest first"
+    "/plans",
+    response_model=PlanPage,
+    responses={**READ, **_problems(e400="Invalid cursor")},
+    summary="Plans, newest first (paged like /v1/orders)",
 )
-def list_plans(
-    merchant: MerchantDep,
-    session: SessionDep,
+async def list_plans(
+    api: ApiCallDep,
     day: Annotated[date | None, Query(alias="date")] = None,
     depot_id: str | None = None,
-    limit: Limit = 100,
-) -> list[PlanSummaryOut]:
-    found = views.list_plans(session, merchant.id, day=day, depot_id=depot_id, limit=limit)
-    return [plan_summary_out(v) for v in found]
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    limit: Limit = 50,
+) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        found, following = views.list_plans_page(
+            session, c.merchant_id, day=day, depot_id=depot_id, cursor=cursor, limit=limit
+        )
+        return _json(
+            PlanPage(
+                data=[plan_summary_out(v) for v in found],
+                next_cursor=following,
+                has_more=following is not None,
+            )
+        )
+
+    return await api.read(work)
 
 
 @router.get(
@@ -466,8 +481,11 @@ def list_plans(
     responses=READ,
     summary="A plan with its routes, stops and unassigned orders",
 )
-def get_plan(plan_id: str, merchant: MerchantDep, session: SessionDep) -> PlanOut:
-    return plan_out(views.load_plan_view(session, merchant.id, plan_id))
+async def get_plan(plan_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        return _json(plan_out(views.load_plan_view(session, c.merchant_id, plan_id)))
+
+    return await api.read(work)
 
 
 @router.post(
@@ -476,19 +494,12 @@ def get_plan(plan_id: str, merchant: MerchantDep, session: SessionDep) -> PlanOu
     responses=_idempotent({**READ, **_problems(e409="Not a draft, or its orders changed")}),
     summary="Publish a draft: schedule its orders, supersede the previous plan",
 )
-def publish_plan(
-    plan_id: str,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    actor: ApiActorDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def action(session: Session) -> Answer:
-        view = publishing.publish_plan(session, clock, merchant.id, plan_id, actor=actor)
+async def publish_plan(plan_id: str, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def action(session: Session, c: Caller) -> Answer:
+        view = publishing.publish_plan(session, c.clock, c.merchant_id, plan_id, actor=c.actor)
         return Answer(200, plan_out(view).model_dump(mode="json"))
 
-    return respond(idempotency.run(runtime.sessions, clock, idem, action))
+    return await api.idempotent(idem, action)
 
 
 @router.post(
@@ -498,37 +509,30 @@ def publish_plan(
     responses=_idempotent({**WRITE, **_problems(e409="Only the published plan can be re-planned")}),
     summary="Re-plan a published plan from where things stand now (a new draft)",
 )
-def replan(
-    plan_id: str,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    idem: IdempotencyDep,
-    body: ReplanIn | None = None,
+async def replan(
+    plan_id: str, api: ApiCallDep, idem: IdempotencyKeyDep, body: ReplanIn | None = None
 ) -> Response:
-    body = body or ReplanIn()
+    change = body or ReplanIn()
 
-    def action(store: StoreAnswer) -> Answer:
+    def action(store: StoreAnswer, c: Caller) -> Answer:
         return _created_plan(
             store,
             lambda on_saved: replanning.replan(
-                runtime.sessions,
-                runtime.clock,
-                runtime.settings,
-                merchant_id=merchant.id,
+                c.runtime.sessions,
+                c.clock,
+                c.settings,
+                merchant_id=c.merchant_id,
                 plan_id=plan_id,
-                dropped_shift_ids=body.dropped_shift_ids,
-                time_limit_s=body.time_limit_s,
-                seed=body.seed,
-                max_iterations=body.max_iterations,
+                dropped_shift_ids=change.dropped_shift_ids,
+                time_limit_s=change.time_limit_s,
+                seed=change.seed,
+                max_iterations=change.max_iterations,
                 on_saved=on_saved,
             ),
         )
 
-    lease = _planning_lease(body.time_limit_s, runtime.settings)
-    return respond(
-        idempotency.run_with_own_transactions(
-            runtime.sessions, runtime.clock, idem, action, lease=lease
-        )
+    return await api.own_transactions(
+        idem, action, lease=lambda c: _planning_lease(change.time_limit_s, c.settings)
     )
 
 
@@ -540,28 +544,21 @@ def replan(
     ),
     summary="Move a stop by hand; the routes it touches are recomputed",
 )
-def move_stop(
-    plan_id: str,
-    body: MoveIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-    idem: IdempotencyDep,
+async def move_stop(
+    plan_id: str, body: MoveIn, api: ApiCallDep, idem: IdempotencyKeyDep
 ) -> Response:
-    def action(session: Session) -> Answer:
+    def action(session: Session, c: Caller) -> Answer:
         view = moves.move_stop(
             session,
-            clock,
-            settings,
-            merchant.id,
+            c.clock,
+            c.settings,
+            c.merchant_id,
             plan_id,
             order_id=body.order_id,
             to_route_id=body.to_route_id,
             position=body.position,
-            actor=actor,
+            actor=c.actor,
         )
         return Answer(200, plan_out(view).model_dump(mode="json"))
 
-    return respond(idempotency.run(runtime.sessions, clock, idem, action))
+    return await api.idempotent(idem, action)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
 
 from doorstep.domain.dispatch.exports import (
     load_plan_sheets,
@@ -14,7 +15,7 @@ from doorstep.domain.dispatch.exports import (
     to_gpx,
     to_manifest_csv,
 )
-from doorstep.web.deps import MerchantDep, SessionDep
+from doorstep.web.calls import ApiCallDep, Caller
 
 router = APIRouter(prefix="/v1", tags=["exports"])
 
@@ -33,9 +34,12 @@ def _attachment(name: str) -> dict[str, str]:
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}, **_NOT_FOUND},
 )
-def plan_geojson(plan_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    sheets = load_plan_sheets(session, merchant.id, plan_id)
-    return Response(json.dumps(to_geojson(sheets)), media_type="application/geo+json")
+async def plan_geojson(plan_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        sheets = load_plan_sheets(session, c.merchant_id, plan_id)
+        return Response(json.dumps(to_geojson(sheets)), media_type="application/geo+json")
+
+    return await api.read(work)
 
 
 @router.get(
@@ -44,13 +48,16 @@ def plan_geojson(plan_id: str, merchant: MerchantDep, session: SessionDep) -> Re
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}, **_NOT_FOUND},
 )
-def route_geojson(route_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    sheet = load_route_sheet(session, merchant.id, route_id)
-    return Response(
-        json.dumps(to_geojson([sheet])),
-        media_type="application/geo+json",
-        headers=_attachment(f"route-{route_id}.geojson"),
-    )
+async def route_geojson(route_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        sheet = load_route_sheet(session, c.merchant_id, route_id)
+        return Response(
+            json.dumps(to_geojson([sheet])),
+            media_type="application/geo+json",
+            headers=_attachment(f"route-{route_id}.geojson"),
+        )
+
+    return await api.read(work)
 
 
 @router.get(
@@ -59,13 +66,16 @@ def route_geojson(route_id: str, merchant: MerchantDep, session: SessionDep) -> 
     response_class=Response,
     responses={200: {"content": {"application/gpx+xml": {}}}, **_NOT_FOUND},
 )
-def route_gpx(route_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    sheet = load_route_sheet(session, merchant.id, route_id)
-    return Response(
-        to_gpx(sheet),
-        media_type="application/gpx+xml",
-        headers=_attachment(f"route-{route_id}.gpx"),
-    )
+async def route_gpx(route_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        sheet = load_route_sheet(session, c.merchant_id, route_id)
+        return Response(
+            to_gpx(sheet),
+            media_type="application/gpx+xml",
+            headers=_attachment(f"route-{route_id}.gpx"),
+        )
+
+    return await api.read(work)
 
 
 @router.get(
@@ -74,12 +84,15 @@ def route_gpx(route_id: str, merchant: MerchantDep, session: SessionDep) -> Resp
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}, **_NOT_FOUND},
 )
-def route_manifest(route_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    sheet = load_route_sheet(session, merchant.id, route_id)
-    # A BOM so spreadsheet programs read accents in names and addresses correctly.
-    body = "\ufeff" + to_manifest_csv(sheet)
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers=_attachment(f"manifest-{route_id}.csv"),
-    )
+async def route_manifest(route_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, c: Caller) -> Response:
+        sheet = load_route_sheet(session, c.merchant_id, route_id)
+        # A BOM so spreadsheet programs read accents in names and addresses correctly.
+        body = "\ufeff" + to_manifest_csv(sheet)
+        return Response(
+            body.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers=_attachment(f"manifest-{route_id}.csv"),
+        )
+
+    return await api.read(work)

@@ -1,9 +1,10 @@
 """The orders API (``/v1/orders``): create, read, list, edit, cancel, change status, timeline
-and CSV import. Handlers parse, call one domain verb or query, and serialise.
+and CSV import. Handlers parse, call one domain verb or query, and serialise, all in one pool
+thread call (:mod:`doorstep.web.calls`).
 
 Creating requests (``POST /v1/orders``, ``POST /v1/orders/import``) accept an
-``Idempotency-Key``; they run their own transactions (claim the key, then do the work and store
-the answer together), so their merchant dependency ends the authentication transaction first.
+``Idempotency-Key``: the key is claimed in a transaction of its own, then the work and the
+stored answer commit together.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.orm import Session
 
-from doorstep.domain import idempotency
-from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.idempotency import Answer
 from doorstep.domain.orders import queries, service
 from doorstep.domain.orders.csv_import import COLUMNS, ImportRejected
@@ -34,18 +33,8 @@ from doorstep.domain.orders.schemas import (
     TimelineOut,
 )
 from doorstep.domain.orders.status import Status
-from doorstep.web.deps import (
-    ApiActorDep,
-    ClockDep,
-    JSONBody,
-    MerchantDep,
-    OwnTransactionsMerchantDep,
-    RuntimeDep,
-    SessionDep,
-    SettingsDep,
-    UnsupportedMediaType,
-)
-from doorstep.web.idempotency import IdempotencyDep, respond
+from doorstep.web.calls import ApiCallDep, Caller, IdempotencyKeyDep, json_response
+from doorstep.web.deps import JSONBody, UnsupportedMediaType
 from doorstep.web.problems import PROBLEM_JSON, TYPE_BASE
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -97,9 +86,10 @@ IDEMPOTENT: Responses = {
 # --- dependencies ---
 
 
-async def _csv_body(request: Request) -> bytes:
+async def _csv_body(request: Request, api: ApiCallDep) -> bytes:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in CSV_TYPES:
+        await api.check()  # an unknown key hears 401 first
         raise UnsupportedMediaType(f"expected text/csv, got {ctype or 'no content type'!r}")
     return await request.body()
 
@@ -107,11 +97,30 @@ async def _csv_body(request: Request) -> bytes:
 CsvBody = Annotated[bytes, Depends(_csv_body)]
 
 
-def _keys(merchant: Merchant, settings: SettingsDep) -> LinkKeys:
+def _keys(caller: Caller) -> LinkKeys:
     return LinkKeys(
-        secret_key=settings.effective_secret_key,
-        base_url=settings.base_url,
-        timezone=merchant.timezone,
+        secret_key=caller.settings.effective_secret_key,
+        base_url=caller.settings.base_url,
+        timezone=caller.merchant.timezone,
+    )
+
+
+def _rejected(exc: ImportRejected, path: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "type": TYPE_BASE + exc.type_slug,
+            "title": exc.title,
+            "status": exc.status_code,
+            "detail": exc.detail,
+            "instance": path,
+            "error_count": len(exc.row_errors),
+            "errors": [
+                {"row": e.row, "field": e.field, "message": e.message, "code": e.code}
+                for e in exc.row_errors[: len(exc.errors)]
+            ],
+        },
+        status_code=exc.status_code,
+        media_type=PROBLEM_JSON,
     )
 
 
@@ -126,8 +135,10 @@ def _keys(merchant: Merchant, settings: SettingsDep) -> LinkKeys:
     description=(
         "Body: `text/csv`, UTF-8 (BOM allowed), comma or semicolon, header row. Columns: "
         + ", ".join(f"`{c}`" for c in COLUMNS)
-        + ". `weight_kg` is the order's total weight. Any invalid row rejects the whole file "
-        "with a 422 problem whose `errors` name the spreadsheet `row` (header = 1) and `field`."
+        + ". `weight_kg` is the order's total weight. Times without an offset are read in the "
+        "merchant's timezone; `service_time_s` is the time at the door in seconds. Any invalid "
+        "row rejects the whole file with a 422 problem whose `errors` name the spreadsheet "
+        "`row` (header = 1) and `field`."
     ),
     responses={**AUTH, **IDEMPOTENT, 413: _problem("File too large"), 415: _problem("Not CSV")},
     openapi_extra={
@@ -137,50 +148,28 @@ def _keys(merchant: Merchant, settings: SettingsDep) -> LinkKeys:
         }
     },
 )
-def import_orders(
-    merchant: OwnTransactionsMerchantDep,
-    content: CsvBody,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-    idem: IdempotencyDep,
-    request: Request,
+async def import_orders(
+    api: ApiCallDep, content: CsvBody, idem: IdempotencyKeyDep, request: Request
 ) -> Response:
-    keys = _keys(merchant, settings)
-
-    def action(session: Session) -> Answer:
+    def action(session: Session, caller: Caller) -> Answer:
+        keys = _keys(caller)
         imported = service.import_orders(
             session,
-            clock,
-            merchant.id,
+            caller.clock,
+            caller.merchant_id,
             content,
-            actor=actor,
+            actor=caller.actor,
             secret_key=keys.secret_key,
-            max_rows=settings.max_import_rows,
+            max_rows=caller.settings.max_import_rows,
+            timezone=caller.merchant.timezone,
         )
         result = ImportResult.of(imported.import_id, imported.orders, keys)
         return Answer(201, result.model_dump(mode="json"))
 
     try:
-        return respond(idempotency.run(runtime.sessions, clock, idem, action))
+        return await api.idempotent(idem, action)
     except ImportRejected as exc:
-        return JSONResponse(
-            {
-                "type": TYPE_BASE + exc.type_slug,
-                "title": exc.title,
-                "status": exc.status_code,
-                "detail": exc.detail,
-                "instance": request.url.path,
-                "error_count": len(exc.row_errors),
-                "errors": [
-                    {"row": e.row, "field": e.field, "message": e.message, "code": e.code}
-                    for e in exc.row_errors[: len(exc.errors)]
-                ],
-            },
-            status_code=exc.status_code,
-            media_type=PROBLEM_JSON,
-        )
+        return _rejected(exc, request.url.path)
 
 
 @router.post(
@@ -196,26 +185,22 @@ def import_orders(
         409: _problem("Reference in use, key busy, or the reservation expired"),
     },
 )
-def create_order(
-    payload: OrderCreate,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-    idem: IdempotencyDep,
-) -> Response:
-    keys = _keys(merchant, settings)
-
-    def action(session: Session) -> Answer:
+async def create_order(payload: OrderCreate, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def action(session: Session, caller: Caller) -> Answer:
+        keys = _keys(caller)
         order = service.create_order(
-            session, clock, merchant.id, payload, actor=actor, secret_key=keys.secret_key
+            session,
+            caller.clock,
+            caller.merchant_id,
+            payload,
+            actor=caller.actor,
+            secret_key=keys.secret_key,
         )
         return Answer(201, OrderOut.of(order, keys).model_dump(mode="json"))
 
-    answer = idempotency.run(runtime.sessions, clock, idem, action)
-    location = f"{router.prefix}/orders/{answer.body['id']}" if answer.success else None
-    return respond(answer, location=location)
+    return await api.idempotent(
+        idem, action, location=lambda answer: f"{router.prefix}/orders/{answer.body['id']}"
+    )
 
 
 @router.get(
@@ -224,10 +209,8 @@ def create_order(
     summary="List orders, newest first",
     responses={**AUTH, 400: _problem("Invalid cursor"), **INVALID},
 )
-def list_orders(
-    session: SessionDep,
-    merchant: MerchantDep,
-    settings: SettingsDep,
+async def list_orders(
+    api: ApiCallDep,
     status: Annotated[list[Status] | None, Query(description="Repeat for several")] = None,
     window_date: Annotated[
         date | None, Query(description="Window starts on this day (merchant's timezone)")
@@ -237,7 +220,7 @@ def list_orders(
     created_before: AwareDatetime | None = None,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> OrderPage:
+) -> Response:
     filters = queries.OrderFilters(
         statuses=tuple(status or ()),
         window_date=window_date,
@@ -245,15 +228,22 @@ def list_orders(
         created_after=created_after,
         created_before=created_before,
     )
-    page = queries.list_orders(
-        session, merchant.id, merchant.timezone, filters, limit=limit, cursor=cursor
-    )
-    keys = _keys(merchant, settings)
-    return OrderPage(
-        data=[OrderOut.of(o, keys) for o in page.orders],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+
+    def work(session: Session, caller: Caller) -> Response:
+        tz = caller.merchant.timezone
+        page = queries.list_orders(
+            session, caller.merchant_id, tz, filters, limit=limit, cursor=cursor
+        )
+        keys = _keys(caller)
+        return json_response(
+            OrderPage(
+                data=[OrderOut.of(o, keys) for o in page.orders],
+                next_cursor=page.next_cursor,
+                has_more=page.next_cursor is not None,
+            )
+        )
+
+    return await api.read(work)
 
 
 @router.get(
@@ -262,10 +252,12 @@ def list_orders(
     summary="Read an order",
     responses={**AUTH, **NOT_FOUND},
 )
-def get_order(
-    order_id: str, session: SessionDep, merchant: MerchantDep, settings: SettingsDep
-) -> OrderOut:
-    return OrderOut.of(queries.get_order(session, merchant.id, order_id), _keys(merchant, settings))
+async def get_order(order_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        order = queries.get_order(session, caller.merchant_id, order_id)
+        return json_response(OrderOut.of(order, _keys(caller)))
+
+    return await api.read(work)
 
 
 @router.patch(
@@ -287,17 +279,14 @@ def get_order(
         **INVALID,
     },
 )
-def update_order(
-    order_id: str,
-    patch: OrderPatch,
-    session: SessionDep,
-    merchant: MerchantDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-) -> OrderOut:
-    order = service.update_order(session, clock, merchant.id, order_id, patch, actor=actor)
-    return OrderOut.of(order, _keys(merchant, settings))
+async def update_order(order_id: str, patch: OrderPatch, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        order = service.update_order(
+            session, caller.clock, caller.merchant_id, order_id, patch, actor=caller.actor
+        )
+        return json_response(OrderOut.of(order, _keys(caller)))
+
+    return await api.write(work)
 
 
 @router.post(
@@ -307,20 +296,24 @@ def update_order(
     dependencies=[JSONBody],
     responses={**AUTH, **BAD_BODY, **NOT_FOUND, 409: _problem("Cannot be cancelled"), **INVALID},
 )
-def cancel_order(
-    order_id: str,
-    session: SessionDep,
-    merchant: MerchantDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-    body: Annotated[CancelIn | None, Body()] = None,
-) -> OrderOut:
+async def cancel_order(
+    order_id: str, api: ApiCallDep, body: Annotated[CancelIn | None, Body()] = None
+) -> Response:
     cancel = body or CancelIn()
-    order = service.cancel_order(
-        session, clock, merchant.id, order_id, actor=actor, reason=cancel.reason, note=cancel.note
-    )
-    return OrderOut.of(order, _keys(merchant, settings))
+
+    def work(session: Session, caller: Caller) -> Response:
+        order = service.cancel_order(
+            session,
+            caller.clock,
+            caller.merchant_id,
+            order_id,
+            actor=caller.actor,
+            reason=cancel.reason,
+            note=cancel.note,
+        )
+        return json_response(OrderOut.of(order, _keys(caller)))
+
+    return await api.write(work)
 
 
 @router.post(
@@ -331,17 +324,14 @@ def cancel_order(
     dependencies=[JSONBody],
     responses={**AUTH, **BAD_BODY, **NOT_FOUND, 409: _problem("Transition not allowed"), **INVALID},
 )
-def set_status(
-    order_id: str,
-    change: StatusChangeIn,
-    session: SessionDep,
-    merchant: MerchantDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-) -> OrderOut:
-    order = service.set_status(session, clock, merchant.id, order_id, change, actor=actor)
-    return OrderOut.of(order, _keys(merchant, settings))
+async def set_status(order_id: str, change: StatusChangeIn, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        order = service.set_status(
+            session, caller.clock, caller.merchant_id, order_id, change, actor=caller.actor
+        )
+        return json_response(OrderOut.of(order, _keys(caller)))
+
+    return await api.write(work)
 
 
 @router.get(
@@ -350,6 +340,9 @@ def set_status(
     summary="The order's timeline, oldest first",
     responses={**AUTH, **NOT_FOUND},
 )
-def order_events(order_id: str, session: SessionDep, merchant: MerchantDep) -> TimelineOut:
-    events = queries.order_timeline(session, merchant.id, order_id)
-    return TimelineOut(order_id=order_id, data=[EventOut.of(e) for e in events])
+async def order_events(order_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        events = queries.order_timeline(session, caller.merchant_id, order_id)
+        return json_response(TimelineOut(order_id=order_id, data=[EventOut.of(e) for e in events]))
+
+    return await api.read(work)

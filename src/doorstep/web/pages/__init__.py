@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from doorstep.domain.accounts.users import LoginThrottle, warm_up
 from doorstep.runtime import Runtime
-from doorstep.web.pages import auth, console, dispatch, fleet, fleet_device, slots
+from doorstep.web.pages import auth, console, dispatch, fleet, fleet_device, settings, slots
 from doorstep.web.templating import LEAFLET_PREFIX, STATIC_DIR, STATIC_PREFIX, render
 
 __all__ = ["install"]
@@ -39,6 +39,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(fleet_device.router)  # before fleet's catch-all /{kind}/{id}/{change}
     app.include_router(fleet.router)
     app.include_router(slots.router)
+    app.include_router(settings.router)
 
     async def _login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, auth.LoginRequired)
