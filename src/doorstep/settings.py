@@ -47,6 +47,11 @@ class Settings(BaseSettings):
 
     # Tracking links stop working this long after the delivery ends.
     tracking_link_ttl_hours: int = Field(default=72, ge=1)
+    # Requests per minute one client IP may make to the tracking pages (/t/...), then 429.
+    tracking_rate_limit_per_minute: int = Field(default=120, ge=1)
+    # A live stream (SSE) is closed after this long; browsers reconnect by themselves.
+    live_stream_max_s: int = Field(default=3600, ge=1)
+    live_ping_s: int = Field(default=15, ge=1)
 
     # Maps on the console and tracking pages (tiles are the only thing fetched from outside).
     tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"

@@ -27,6 +27,8 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The live bus subscribes (Redis) before the server takes its first request.
+        await runtime.live.start()
         yield
 
     app = FastAPI(
