@@ -27,7 +27,14 @@ from tests.factories import make_depot, make_driver, make_shift, make_vehicle
 WINDOW = {"start": "2026-11-25T09:00:00+01:00", "end": "2026-11-25T11:00:00+01:00"}
 STOPS = [
     ("Ada Lovelace", "+33612345678", "ada@example.com", "1 Avenue de la Costa", 43.7405, 7.4263),
-    ("Grace Hopper", "+37799999999", "grace@example.com", "2 Boulevard des Moulins", 43.7411, 7.429),
+    (
+        "Grace Hopper",
+        "+37799999999",
+        "grace@example.com",
+        "2 Boulevard des Moulins",
+        43.7411,
+        7.429,
+    ),
     ("Alan Turing", "+37798888888", "alan@example.com", "3 Rue Grimaldi", 43.7320, 7.4190),
 ]
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Driver, Plan, Route, Stop
 from doorstep.domain.orders.models import DeliveryEvent, Order
+from doorstep.domain.orders.queries import get_order
 from doorstep.domain.orders.status import AFTERSHIP_TAG, Status
 from doorstep.domain.tracking.config import tracking_config
 from doorstep.domain.tracking.models import Position
@@ -348,3 +349,8 @@ def load_tracking_view(session: Session, order: Order) -> TrackingView:
         last_seq=events[-1].seq if events else 0,
         timeline=_timeline(events),
     )
+
+
+def order_tracking(session: Session, merchant_id: str, order_id: str) -> TrackingView:
+    """The tracking view of the merchant's order ``order_id`` (404 for anyone else's)."""
+    return load_tracking_view(session, get_order(session, merchant_id, order_id))

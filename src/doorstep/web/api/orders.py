@@ -34,6 +34,9 @@ from doorstep.domain.orders.schemas import (
     TimelineOut,
 )
 from doorstep.domain.orders.status import Status
+from doorstep.domain.tracking import view as tracking_view
+from doorstep.domain.tracking.links import tracking_token_for, tracking_url
+from doorstep.domain.tracking.schemas import TrackingOut
 from doorstep.web.deps import (
     ApiActorDep,
     ClockDep,
@@ -348,3 +351,23 @@ def set_status(
 def order_events(order_id: str, session: SessionDep, merchant: MerchantDep) -> TimelineOut:
     events = queries.order_timeline(session, merchant.id, order_id)
     return TimelineOut(order_id=order_id, data=[EventOut.of(e) for e in events])
+
+
+@router.get(
+    "/orders/{order_id}/tracking",
+    response_model=TrackingOut,
+    summary="What the recipient's tracking page shows, as JSON",
+    description=(
+        "The same data as the page at `tracking_url`: status, promised window, live ETA "
+        "window, stops before this one, the driver's first name and (only while the recipient "
+        "may see it) rounded position, the PIN when required, proof of delivery, timeline."
+    ),
+    responses={**AUTH, **NOT_FOUND},
+)
+def order_tracking(
+    order_id: str, session: SessionDep, merchant: MerchantDep, settings: SettingsDep
+) -> TrackingOut:
+    view = tracking_view.order_tracking(session, merchant.id, order_id)
+    order = queries.get_order(session, merchant.id, order_id)
+    token = tracking_token_for(settings.effective_secret_key, order)
+    return TrackingOut.of(view, tracking_url(settings.base_url, token))
