@@ -1,0 +1,106 @@
+"""The live bus and its session hook: what a transaction writes is published after it commits,
+on the order's, route's and merchant's channels, and nothing is published on a rollback."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from doorstep.db.engine import transaction
+from doorstep.domain.errors import Actor
+from doorstep.domain.orders.events import change_status
+from doorstep.domain.orders.models import Order
+from doorstep.domain.orders.status import Status
+from doorstep.live import InProcessBus
+from doorstep.runtime import Runtime
+from tests.conftest import MerchantCtx
+from tests.tracking_scene import build_scene, write_position
+
+
+async def _drain(sub: Any, until: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    while len(got) < until:
+        message = await sub.get(timeout=timeout)
+        if message is None:
+            break
+        got.append(message)
+    return got
+
+
+def test_in_process_bus_delivers_to_subscribers_of_the_channel_only() -> None:
+    """A message reaches the subscribers of its channel, not those of other channels."""
+    bus = InProcessBus()
+
+    async def run() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        a = bus.subscribe(["order:1"])
+        b = bus.subscribe(["order:2"])
+        await asyncio.to_thread(bus.publish, "order:1", {"kind": "event", "n": 1})
+        got = await _drain(a, 1)
+        other = await b.get(timeout=0.2)
+        a.close()
+        b.close()
+        return got, other
+
+    got, other = asyncio.run(run())
+    assert got == [{"channel": "order:1", "kind": "event", "n": 1}]
+    assert other is None
+    assert bus.subscriber_count() == 0
+
+
+def test_committed_events_and_positions_are_published_and_rolled_back_ones_are_not(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """A status change reaches order:, route: (looked up from the published plan) and
+    merchant: channels after commit; a position reaches route: and merchant:; a rolled-back
+    change reaches nobody."""
+    scene = build_scene(app_client, runtime, merchant)
+    order_id = scene.orders[0]["id"]
+    bus = runtime.live
+
+    def commit_change() -> None:
+        with transaction(runtime.sessions) as s:
+            order = s.get(Order, order_id)
+            assert order is not None
+            change_status(s, runtime.clock, order, Status.SCHEDULED, actor=Actor.system())
+
+    def rolled_back_change() -> None:
+        with pytest.raises(RuntimeError), transaction(runtime.sessions) as s:
+            order = s.get(Order, order_id)
+            assert order is not None
+            change_status(s, runtime.clock, order, Status.CANCELLED, actor=Actor.system())
+            s.flush()
+            raise RuntimeError("changed my mind")
+
+    async def run() -> dict[str, list[dict[str, Any]]]:
+        subs = {
+            "order": bus.subscribe([f"order:{order_id}"]),
+            "route": bus.subscribe([f"route:{scene.route_id}"]),
+            "merchant": bus.subscribe([f"merchant:{merchant.id}"]),
+        }
+        await asyncio.to_thread(rolled_back_change)
+        await asyncio.to_thread(commit_change)
+        await asyncio.to_thread(write_position, runtime, scene, 43.74, 7.42)
+        got = {
+            "order": await _drain(subs["order"], 1),
+            "route": await _drain(subs["route"], 2),
+            "merchant": await _drain(subs["merchant"], 2),
+        }
+        for name, sub in subs.items():
+            extra = await sub.get(timeout=0.3)
+            assert extra is None, (name, extra)
+            sub.close()
+        return got
+
+    got = asyncio.run(run())
+    (event,) = got["order"]
+    assert event["kind"] == "event" and event["type"] == "delivery.scheduled"
+    assert event["status"] == "scheduled" and event["order_id"] == order_id
+    assert event["route_id"] == scene.route_id
+    assert [m["kind"] for m in got["route"]] == ["event", "position"]
+    assert [m["kind"] for m in got["merchant"]] == ["event", "position"]
+    position = got["route"][1]
+    assert position["lat"] == 43.74 and position["driver_id"] == scene.driver_id
+    assert "order.cancelled" not in {m.get("type") for m in got["merchant"]}
