@@ -61,7 +61,7 @@
       L.tileLayer(data.tilesUrl, { attribution: data.tilesAttribution || "", maxZoom: 19 }).addTo(map);
     }
     homeMarker = L.circleMarker(home, {
-      radius: 9, color: "#ffffff", weight: 3, fillColor: "#1f4e79", fillOpacity: 1,
+      radius: 9, color: "#1b1b1f", weight: 2, fillColor: "#ffffff", fillOpacity: 1,
     }).addTo(map).bindTooltip(data.labelHome || "Home");
     map.setView(home, 15);
     if (data.driverLat && data.driverLon) {
@@ -81,6 +81,8 @@
     } else {
       driverMarker.setLatLng(at);
     }
+    var note = document.querySelector("[data-map-note]");
+    if (note && note.dataset.textShown) note.textContent = note.dataset.textShown;
     mapEl.setAttribute("data-driver-lat", String(lat));
     mapEl.setAttribute("data-driver-lon", String(lon));
     var bounds = L.latLngBounds([at, homeMarker.getLatLng()]);
