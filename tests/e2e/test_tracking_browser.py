@@ -27,6 +27,7 @@ from tests.tracking_scene import (
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
+
 def _png() -> bytes:
     from PIL import Image
 
@@ -63,15 +64,17 @@ def _open(browser: Browser, viewport: dict[str, int], url: str) -> tuple[Page, l
     page.route("https://shop.example/**", logo)
     page.on(
         "console",
-        lambda m: errors.append(f"{m.text} {m.location.get('url', '')}")
-        if m.type == "error"
-        else None,
+        lambda m: (
+            errors.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None
+        ),
     )
     page.on(
         "requestfailed",
-        lambda r: errors.append(f"failed: {r.url}")
-        if is_real_failure(r) and "tile.openstreetmap.org" not in r.url
-        else None,
+        lambda r: (
+            errors.append(f"failed: {r.url}")
+            if is_real_failure(r) and "tile.openstreetmap.org" not in r.url
+            else None
+        ),
     )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(url)
@@ -129,9 +132,7 @@ def test_tracking_page_has_no_serious_accessibility_violations(
     try:
         page.wait_for_selector(".track-driver-marker")
         results = Axe().run(page)
-        bad = [
-            v for v in results.response["violations"] if v["impact"] in ("serious", "critical")
-        ]
+        bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
         assert bad == [], results.generate_report()
     finally:
         page.context.close()

@@ -23,7 +23,7 @@ LANGUAGES = ("en", "fr", "fi")
 DEFAULT_LANGUAGE = "en"
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional name extractors look for
+def N_(message: str) -> str:
     """Mark ``message`` for translation without translating it here."""
     return message
 

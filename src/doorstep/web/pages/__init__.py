@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from doorstep.domain.accounts.users import LoginThrottle, warm_up
 from doorstep.runtime import Runtime
-from doorstep.web.pages import auth, console, dispatch, fleet, tracking
+from doorstep.web.pages import auth, console, dispatch, dispatch_live, fleet, tracking
 from doorstep.web.templating import LEAFLET_PREFIX, STATIC_DIR, STATIC_PREFIX, render
 
 __all__ = ["install"]
@@ -35,6 +35,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth.router)
     app.include_router(console.router)
+    app.include_router(dispatch_live.router)
     app.include_router(dispatch.router)
     app.include_router(fleet.router)
     tracking.install(app, runtime)

@@ -108,6 +108,10 @@ def day_text(value: datetime, tz: ZoneInfo, lang: str) -> str:
     return format_date(_local(value, tz).date(), "full", locale=_fmt(lang))
 
 
+def short_day(value: datetime, tz: ZoneInfo, lang: str) -> str:
+    return format_date(_local(value, tz).date(), "medium", locale=_fmt(lang))
+
+
 def present(view: TrackingView, lang: str) -> dict[str, Any]:
     """The page's texts and live values (JSON-ready) for ``view`` in ``lang``."""
     _ = Texts(lang)
@@ -156,8 +160,7 @@ def present(view: TrackingView, lang: str) -> dict[str, Any]:
         received_text = _("Received by %(name)s", name=view.proof.received_by)
     timeline = [
         {
-            "when": f"{format_date(_local(e.occurred_at, tz).date(), 'medium', locale=_fmt(lang))}, "
-            f"{time_text(e.occurred_at, tz, lang)}",
+            "when": f"{short_day(e.occurred_at, tz, lang)}, {time_text(e.occurred_at, tz, lang)}",
             "datetime": e.occurred_at.isoformat(),
             "text": _(TIMELINE_TEXTS[e.type]),
             "reason": _(REASON_TEXTS[e.reason]) if e.reason in REASON_TEXTS else "",
