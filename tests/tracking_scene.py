@@ -53,7 +53,9 @@ class Scene:
         return f"/t/{self.token(index)}"
 
 
-def order_body(index: int, locale: str | None = None, **changes: Any) -> dict[str, Any]:
+def order_body(
+    index: int, locale: str | None = None, window: dict[str, str] | None = None, **changes: Any
+) -> dict[str, Any]:
     name, phone, email, street, lat, lon = STOPS[index]
     body: dict[str, Any] = {
         "reference": f"SO-{1001 + index}",
@@ -66,7 +68,7 @@ def order_body(index: int, locale: str | None = None, **changes: Any) -> dict[st
             "lat": lat,
             "lon": lon,
         },
-        "window": WINDOW,
+        "window": window or WINDOW,
         "service_level": "scheduled",
         "parcels": [{"weight_kg": 2.0}],
     }
@@ -84,11 +86,14 @@ def build_scene(
     locales: tuple[str | None, ...] = (None, None, None),
     branding: dict[str, str] | None = None,
     config: dict[str, Any] | None = None,
+    window: dict[str, str] | None = None,
 ) -> Scene:
     """Three orders on one published route, stops 1-3 in the order of :data:`STOPS`."""
     orders = []
     for index, locale in enumerate(locales):
-        resp = client.post("/v1/orders", json=order_body(index, locale), headers=merchant.headers)
+        resp = client.post(
+            "/v1/orders", json=order_body(index, locale, window), headers=merchant.headers
+        )
         assert resp.status_code == 201, resp.text
         orders.append(resp.json())
     with transaction(runtime.sessions) as s:

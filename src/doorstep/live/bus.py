@@ -209,24 +209,27 @@ class RedisBus:
 
         assert self._queue is not None
         client = aioredis.Redis.from_url(self.url)
-        while not self._stopping:
-            channel, payload = await self._queue.get()
-            try:
-                await client.publish(self.prefix + channel, payload)
-                PUBLISHED.labels(self.name).inc()
-            except Exception:
-                ERRORS.inc()
-                DROPPED.labels("redis_error").inc()
-                log.warning("live: could not publish to Redis", exc_info=True)
-                await asyncio.sleep(0.5)
+        try:
+            while not self._stopping:
+                channel, payload = await self._queue.get()
+                try:
+                    await client.publish(self.prefix + channel, payload)
+                    PUBLISHED.labels(self.name).inc()
+                except Exception:
+                    ERRORS.inc()
+                    DROPPED.labels("redis_error").inc()
+                    log.warning("live: could not publish to Redis", exc_info=True)
+                    await asyncio.sleep(0.5)
+        finally:
+            await client.aclose()
 
     async def _reader(self) -> None:
         import redis.asyncio as aioredis
 
         while not self._stopping:
+            client = aioredis.Redis.from_url(self.url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                client = aioredis.Redis.from_url(self.url)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
                 await pubsub.psubscribe(self.prefix + "*")
                 self._subscribed.set()
                 while not self._stopping:
@@ -243,6 +246,9 @@ class RedisBus:
                 ERRORS.inc()
                 log.warning("live: Redis subscription lost; reconnecting", exc_info=True)
                 await asyncio.sleep(1.0)
+            finally:
+                await pubsub.aclose()
+                await client.aclose()
 
     def _enqueue(self, channel: str, payload: str) -> None:
         assert self._queue is not None
@@ -275,12 +281,25 @@ class RedisBus:
         if not await asyncio.to_thread(self.wait_subscribed, 10.0):
             log.warning("live: Redis at %s not subscribed yet; live updates may lag", self.url)
 
+    async def _shutdown(self) -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.get_running_loop().stop()
+
     def close(self) -> None:
+        """Stop the background thread (its connections close with their tasks)."""
         self._stopping = True
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+        thread.join(5)
+        if not thread.is_alive():
+            loop.close()
+        self._loop = None
 
 
 def make_bus(redis_url: str | None) -> InProcessBus | RedisBus:
