@@ -9,6 +9,11 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from icalendar import Calendar
 
+from doorstep.db.engine import transaction
+from doorstep.domain.errors import Actor
+from doorstep.domain.orders.events import change_status
+from doorstep.domain.orders.models import Order
+from doorstep.domain.orders.status import Status
 from doorstep.runtime import Runtime
 from tests.conftest import NOW, MerchantCtx
 from tests.tracking_scene import build_scene, finish_stop, set_status, write_eta, write_position
@@ -103,3 +108,39 @@ def test_calendar_has_a_stable_uid_and_a_sequence_that_follows_window_moves(
     assert again.decoded("DTSTART").isoformat() == "2026-11-25T13:00:00+00:00"
     other = Calendar.from_ical(app_client.get(f"{scene.path(1)}/calendar.ics").content)
     assert str(other.walk("VEVENT")[0]["UID"]) != str(event["UID"])
+
+
+def test_proof_of_delivery_photo_is_served_only_through_the_link(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """After delivery the page names who received it (first name) and links the photo, which
+    /t/{token}/proof.jpg serves from the configured loader; a wrong token gets the 404 page."""
+    scene = build_scene(app_client, runtime, merchant)
+    set_status(app_client, scene, 0, "scheduled", "picked_up", "out_for_delivery")
+    with transaction(runtime.sessions) as s:
+        order = s.get(Order, scene.orders[0]["id"])
+        assert order is not None
+        proof = {"photo": True, "signature": True, "received_by": "Ada Lovelace"}
+        change_status(
+            s, runtime.clock, order, Status.DELIVERED, actor=Actor.system(), data={"proof": proof}
+        )
+    asked: list[tuple[str, str]] = []
+
+    def loader(_session: object, merchant_id: str, order_id: str) -> bytes:
+        asked.append((merchant_id, order_id))
+        return b"\xff\xd8\xff\xe0 jpeg bytes"
+
+    app_client.app.state.proof_photo_loader = loader  # type: ignore[attr-defined]
+    page = app_client.get(scene.path(0)).text
+    assert "Received by Ada" in page and "Lovelace" not in page
+    assert f'src="{scene.path(0)}/proof.jpg"' in page
+    photo = app_client.get(f"{scene.path(0)}/proof.jpg")
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert photo.content.startswith(b"\xff\xd8")
+    assert asked == [(merchant.id, scene.orders[0]["id"])]
+    token = scene.token(0)
+    wrong = ("A" if token[0] != "A" else "B") + token[1:]
+    miss = app_client.get(f"/t/{wrong}/proof.jpg")
+    assert miss.status_code == 404 and miss.content == app_client.get("/t/nope").content
+    not_delivered = app_client.get(f"{scene.path(1)}/proof.jpg")
+    assert not_delivered.status_code == 404

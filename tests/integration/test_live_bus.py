@@ -104,3 +104,27 @@ def test_committed_events_and_positions_are_published_and_rolled_back_ones_are_n
     position = got["route"][1]
     assert position["lat"] == 43.74 and position["driver_id"] == scene.driver_id
     assert "order.cancelled" not in {m.get("type") for m in got["merchant"]}
+
+
+def test_redis_bus_carries_a_message_between_two_buses() -> None:
+    """What one RedisBus publishes reaches a subscriber of another RedisBus (as in another
+    process) through Redis pub/sub."""
+    from doorstep.live import RedisBus
+    from tests.integration.test_live_fanout import REDIS_URL, _redis_or_skip
+
+    _redis_or_skip()
+    sender, receiver = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+    try:
+        assert receiver.wait_subscribed(10)
+
+        async def run() -> dict[str, Any] | None:
+            sub = receiver.subscribe(["order:redis-test"])
+            await asyncio.to_thread(sender.publish, "order:redis-test", {"kind": "event", "n": 7})
+            got = await sub.get(timeout=10)
+            sub.close()
+            return got
+
+        assert asyncio.run(run()) == {"channel": "order:redis-test", "kind": "event", "n": 7}
+    finally:
+        sender.close()
+        receiver.close()

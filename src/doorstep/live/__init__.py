@@ -8,6 +8,15 @@
 """
 
 from doorstep.live.bus import InProcessBus, LiveBus, RedisBus, Subscription, make_bus
-from doorstep.live.hooks import install_publisher
+from doorstep.live.hooks import install_publisher, position_message, publish_after_commit
 
-__all__ = ["InProcessBus", "LiveBus", "RedisBus", "Subscription", "install_publisher", "make_bus"]
+__all__ = [
+    "InProcessBus",
+    "LiveBus",
+    "RedisBus",
+    "Subscription",
+    "install_publisher",
+    "make_bus",
+    "position_message",
+    "publish_after_commit",
+]

@@ -104,6 +104,13 @@ def _collect(session: Session, _ctx: Any) -> None:
         log.exception("live: could not prepare messages")
 
 
+def publish_after_commit(session: Session, message: dict[str, Any]) -> None:
+    """Queue ``message`` (built with :func:`event_message` or :func:`position_message`, or of
+    the same shape) to be published when ``session`` commits: for rows written with Core
+    bulk inserts, which the flush hook does not see."""
+    session.info.setdefault(PENDING_KEY, []).append(message)
+
+
 def _discard(session: Session, previous: SessionTransaction) -> None:
     if previous.parent is None:
         session.info.pop(PENDING_KEY, None)
