@@ -247,7 +247,7 @@ class RedisBus:
                 log.warning("live: Redis subscription lost; reconnecting", exc_info=True)
                 await asyncio.sleep(1.0)
             finally:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await client.aclose()
 
     def _enqueue(self, channel: str, payload: str) -> None:
