@@ -143,7 +143,7 @@ def first_name(full_name: str | None) -> str:
 _BRANDING_KEYS = ("logo_url", "color", "support_email", "support_phone")
 
 
-def _branding(raw: dict[str, Any] | None) -> dict[str, str]:
+def safe_branding(raw: dict[str, Any] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for key in _BRANDING_KEYS:
         value = (raw or {}).get(key)
@@ -325,7 +325,7 @@ def load_tracking_view(session: Session, order: Order) -> TrackingView:
         merchant_name=merchant.name,
         merchant_timezone=merchant.timezone,
         merchant_locale=merchant.locale,
-        branding=_branding(merchant.branding),
+        branding=safe_branding(merchant.branding),
         recipient_first_name=first_name(order.recipient_name),
         recipient_locale=order.recipient_locale,
         street=order.address_line1,
