@@ -282,6 +282,13 @@ class RedisBus:
             log.warning("live: Redis at %s not subscribed yet; live updates may lag", self.url)
 
     async def _shutdown(self) -> None:
+        # Let the publisher send what is queued (a short-lived CLI process exits right after).
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while self._queue is not None and not self._queue.empty():
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -289,14 +296,14 @@ class RedisBus:
         asyncio.get_running_loop().stop()
 
     def close(self) -> None:
-        """Stop the background thread (its connections close with their tasks)."""
-        self._stopping = True
+        """Send what is queued, then stop the background thread and its connections."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
         with contextlib.suppress(RuntimeError):
             asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
         thread.join(5)
+        self._stopping = True
         if not thread.is_alive():
             loop.close()
         self._loop = None

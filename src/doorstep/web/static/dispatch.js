@@ -330,15 +330,14 @@
 
   function updateStop(stop) {
     var row = document.querySelector('.stop[data-order-id="' + CSS.escape(stop.order_id) + '"]');
-    if (row) {
-      row.setAttribute("data-order-status", stop.status);
-      row.classList.toggle("is-late", stop.attention === "late");
-      row.classList.toggle("is-at-risk", stop.attention === "at_risk");
-      var tag = row.querySelector("[data-stop-status]");
-      if (tag) {
-        tag.textContent = stop.status_text;
-        tag.hidden = false;
-      }
+    if (!row) return; // not a stop of the plan on show
+    row.setAttribute("data-order-status", stop.status);
+    row.classList.toggle("is-late", stop.attention === "late");
+    row.classList.toggle("is-at-risk", stop.attention === "at_risk");
+    var tag = row.querySelector("[data-stop-status]");
+    if (tag) {
+      tag.textContent = stop.status_text;
+      tag.hidden = false;
     }
     var marker = stopMarkers[stop.order_id];
     if (marker && marker._icon) {
