@@ -126,9 +126,11 @@ def test_proof_of_delivery_photo_is_served_only_through_the_link(
         )
     asked: list[tuple[str, str]] = []
 
-    def loader(_session: object, merchant_id: str, order_id: str) -> bytes:
+    def loader(
+        _session: object, _settings: object, merchant_id: str, order_id: str
+    ) -> tuple[bytes, str]:
         asked.append((merchant_id, order_id))
-        return b"\xff\xd8\xff\xe0 jpeg bytes"
+        return b"\xff\xd8\xff\xe0 jpeg bytes", "image/jpeg"
 
     app_client.app.state.proof_photo_loader = loader  # type: ignore[attr-defined]
     page = app_client.get(scene.path(0)).text

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
 from doorstep.clock import FrozenClock
+from doorstep.domain.orders.models import Order
 from doorstep.runtime import Runtime
 from tests.conftest import NOW, MerchantCtx
 from tests.tracking_scene import (
@@ -109,3 +111,18 @@ def test_unknown_malformed_and_expired_links_get_the_identical_404_page(
     assert {a.status_code for a in answers} == {404}
     assert len({a.content for a in answers}) == 1
     assert "Tracking link not found" in answers[0].text
+
+
+def test_pin_is_shown_when_the_order_requires_one(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order that requires a PIN shows it to its recipient until delivery. (The PIN columns
+    come with the driver app; until merge they are stood in for on the model class.)"""
+    scene = build_scene(app_client, runtime, merchant)
+    assert "Your delivery PIN" not in app_client.get(scene.path(0)).text
+    monkeypatch.setattr(Order, "requires_pin", True, raising=False)
+    monkeypatch.setattr(Order, "delivery_pin", "4821", raising=False)
+    page = app_client.get(scene.path(0)).text
+    assert "Your delivery PIN" in page and ">4821<" in page
+    set_status(app_client, scene, 0, "scheduled", "picked_up", "out_for_delivery", "delivered")
+    assert "4821" not in app_client.get(scene.path(0)).text

@@ -311,9 +311,10 @@ def load_tracking_view(session: Session, order: Order) -> TrackingView:
                     recorded_at=pos.recorded_at,
                 )
     pin: str | None = None
-    # The PIN lands with the driver app's branch (``requires_pin``); read it defensively.
-    if getattr(order, "requires_pin", False) and status not in (Status.DELIVERED,):
-        value = getattr(order, "delivery_pin", None)
+    # MERGE: ``requires_pin`` and the PIN column come with the driver app's branch; read them
+    # defensively until then (the column's name is not known here: ``delivery_pin`` or ``pin``).
+    if getattr(order, "requires_pin", False) and status is not Status.DELIVERED:
+        value = getattr(order, "delivery_pin", None) or getattr(order, "pin", None)
         pin = str(value) if value else None
     return TrackingView(
         order_id=order.id,

@@ -40,6 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
 from doorstep.domain.tracking.view import TrackingView, load_tracking_view
 from doorstep.runtime import Runtime
+from doorstep.settings import Settings
 from doorstep.web.i18n import choose_language, from_accept_language
 from doorstep.web.pages.dispatch_view import ink_for
 from doorstep.web.pages.tracking_view import Texts, present
@@ -53,9 +54,9 @@ from doorstep.web.templating import (
 
 __all__ = ["ProofPhotoLoader", "install", "router"]
 
-# (session, merchant id, order id) -> JPEG bytes or None. Set on ``app.state.proof_photo_loader``
-# by whoever stores proof photos (the driver app's ``load_proof_photo``).
-ProofPhotoLoader = Callable[[Session, str, str], bytes | None]
+# (session, settings, merchant id, order id) -> (bytes, media type) or None: the driver app's
+# ``load_proof_photo``, set on ``app.state.proof_photo_loader`` (wired at merge).
+ProofPhotoLoader = Callable[[Session, Settings, str, str], tuple[bytes, str] | None]
 
 
 class RateLimited(Exception):
@@ -235,12 +236,13 @@ def tracking_proof_photo(token: str, request: Request) -> Response:
     if opened is None or loader is None or opened.view.proof is None:
         return not_found(request)
     with runtime.read_sessions() as session, session.begin():
-        photo = loader(session, opened.view.merchant_id, opened.view.order_id)
-    if photo is None:
+        found = loader(session, runtime.settings, opened.view.merchant_id, opened.view.order_id)
+    if found is None:
         return not_found(request)
+    photo, media_type = found
     return Response(
         photo,
-        media_type="image/jpeg",
+        media_type=media_type,
         headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
     )
 
