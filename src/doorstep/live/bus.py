@@ -88,6 +88,11 @@ class Subscription:
         self.close()
 
 
+def _offer_all(subs: list[Subscription], message: dict[str, Any]) -> None:
+    for sub in subs:
+        sub.offer(message)
+
+
 class LiveBus(Protocol):
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to the subscribers of ``channel``; never blocks, never raises."""
@@ -135,10 +140,17 @@ class InProcessBus:
         """Hand ``message`` to this process's subscribers of ``channel``."""
         with self._lock:
             subs = list(self._by_channel.get(channel, ()))
+        if not subs:
+            return
+        # One wake-up per event loop (usually one), not one per subscriber.
+        by_loop: dict[asyncio.AbstractEventLoop, list[Subscription]] = {}
         for sub in subs:
+            by_loop.setdefault(sub.loop, []).append(sub)
+        item = {"channel": channel, **message}
+        for loop, group in by_loop.items():
             try:
-                sub.loop.call_soon_threadsafe(sub.offer, {"channel": channel, **message})
-            except RuntimeError:  # the subscriber's loop is closed
+                loop.call_soon_threadsafe(_offer_all, group, item)
+            except RuntimeError:  # the subscribers' loop is closed
                 DROPPED.labels("closed_loop").inc()
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
