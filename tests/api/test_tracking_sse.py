@@ -92,3 +92,26 @@ def test_stream_sends_no_position_while_the_driver_is_too_far(
         after = next(stream)
         assert after.event == "snapshot"  # the position sent nothing before it
         assert after.json()["headline"] == "Your parcel has been picked up"
+
+
+def test_other_orders_eta_changes_send_nothing_but_a_delivery_before_yours_does(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """An ETA update of another stop on the route does not refresh this page; the delivery of
+    a stop before it does, with one stop fewer before yours."""
+    scene = build_scene(app_client, runtime, merchant)
+    for i in range(3):
+        set_status(app_client, scene, i, "scheduled", "picked_up", "out_for_delivery")
+    app = create_app(runtime, migrate=False)
+    with (
+        live_server(app) as url,
+        httpx.Client(base_url=url, timeout=httpx.Timeout(10.0)) as client,
+        client.stream("GET", f"{scene.path(2)}/events") as resp,
+    ):
+        stream = messages(resp)
+        assert next_of(stream, "snapshot").json()["stops_text"] == "2 stops before yours"
+        write_eta(runtime, scene, 0, NOW + timedelta(minutes=5), NOW + timedelta(minutes=9), 0)
+        set_status(client, scene, 0, "delivered")
+        after = next(stream)
+        assert after.event == "snapshot"
+        assert after.json()["stops_text"] == "1 stop before yours"

@@ -76,6 +76,13 @@ class Subscription:
         except TimeoutError:
             return None
 
+    def drain(self) -> list[dict[str, Any]]:
+        """The messages already waiting, without waiting for more."""
+        out: list[dict[str, Any]] = []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait())
+        return out
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True

@@ -188,12 +188,28 @@ def _current_stop(session: Session, order: Order) -> Stop | None:
     )
 
 
+# Orders whose stop no longer counts as "before yours", whatever the stop row says yet.
+GONE_ORDER_STATUSES = frozenset(
+    {
+        Status.DELIVERED.value,
+        Status.DELIVERY_FAILED.value,
+        Status.CANCELLED.value,
+        Status.RETURN_TO_SENDER.value,
+        Status.READY_FOR_PICKUP.value,
+    }
+)
+
+
 def _stops_before(session: Session, stop: Stop) -> int:
+    """Open stops before ``stop`` on its route whose orders are still to be delivered."""
     sequences = session.scalars(
-        select(Stop.sequence).where(
+        select(Stop.sequence)
+        .join(Order, Order.id == Stop.order_id)
+        .where(
             Stop.route_id == stop.route_id,
             Stop.sequence < stop.sequence,
             Stop.status.in_(OPEN_STOP_STATUSES),
+            Order.status.not_in(GONE_ORDER_STATUSES),
         )
     )
     return len(list(sequences))

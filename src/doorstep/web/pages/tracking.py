@@ -247,6 +247,31 @@ def tracking_proof_photo(token: str, request: Request) -> Response:
     )
 
 
+# Events about other orders on the route that can change this page (the stops before it, the
+# route itself); the rest (their ETAs, messages, edits) cannot, and are not re-read for.
+ROUTE_EVENTS_THAT_MATTER = frozenset(
+    {
+        "delivery.delivered",
+        "delivery.failed",
+        "delivery.return_to_sender",
+        "delivery.on_hold",
+        "order.cancelled",
+        "order.held",
+        "order.redirected",
+    }
+)
+
+
+def _concerns(message: dict[str, Any], order_id: str) -> bool:
+    """Whether an event message may change the page of ``order_id``."""
+    kind = str(message.get("type", ""))
+    return (
+        message.get("order_id") == order_id
+        or kind.startswith("route.")
+        or kind in ROUTE_EVENTS_THAT_MATTER
+    )
+
+
 def _snapshot(page: dict[str, Any]) -> dict[str, Any]:
     return {"event": "snapshot", "id": str(page["seq"]), "data": json.dumps(page)}
 
@@ -293,10 +318,16 @@ async def tracking_events(token: str, request: Request) -> Response:
                 message = await sub.get(timeout=min(left, 30.0))
                 if message is None:
                     continue
-                if message.get("kind") == "position":
-                    out = _position(message, current.view)
-                    if out is not None:
-                        yield out
+                # Handle a burst at once: positions as they come, one snapshot at the end.
+                stale = False
+                for item in [message, *sub.drain()]:
+                    if item.get("kind") == "position":
+                        out = _position(item, current.view)
+                        if out is not None:
+                            yield out
+                    elif _concerns(item, current.view.order_id):
+                        stale = True
+                if not stale:
                     continue
                 fresh = await run_in_threadpool(_open, runtime, token, accept)
                 if fresh is None:  # expired meanwhile
