@@ -104,6 +104,8 @@ def test_committed_events_and_positions_are_published_and_rolled_back_ones_are_n
     position = got["route"][1]
     assert position["lat"] == 43.74 and position["driver_id"] == scene.driver_id
     assert "order.cancelled" not in {m.get("type") for m in got["merchant"]}
+    metrics = app_client.get("/metrics").text
+    assert "doorstep_live_published_total" in metrics
 
 
 def test_redis_bus_carries_a_message_between_two_buses() -> None:

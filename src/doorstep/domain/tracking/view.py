@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -368,6 +368,13 @@ def load_tracking_view(session: Session, order: Order) -> TrackingView:
     )
 
 
-def order_tracking(session: Session, merchant_id: str, order_id: str) -> TrackingView:
-    """The tracking view of the merchant's order ``order_id`` (404 for anyone else's)."""
-    return load_tracking_view(session, get_order(session, merchant_id, order_id))
+class OrderTracking(NamedTuple):
+    view: TrackingView
+    order: Order
+
+
+def order_tracking(session: Session, merchant_id: str, order_id: str) -> OrderTracking:
+    """The tracking view of the merchant's order ``order_id`` (404 for anyone else's), with
+    the order (for its tracking link)."""
+    order = get_order(session, merchant_id, order_id)
+    return OrderTracking(load_tracking_view(session, order), order)

@@ -367,7 +367,6 @@ def order_events(order_id: str, session: SessionDep, merchant: MerchantDep) -> T
 def order_tracking(
     order_id: str, session: SessionDep, merchant: MerchantDep, settings: SettingsDep
 ) -> TrackingOut:
-    view = tracking_view.order_tracking(session, merchant.id, order_id)
-    order = queries.get_order(session, merchant.id, order_id)
-    token = tracking_token_for(settings.effective_secret_key, order)
-    return TrackingOut.of(view, tracking_url(settings.base_url, token))
+    found = tracking_view.order_tracking(session, merchant.id, order_id)
+    token = tracking_token_for(settings.effective_secret_key, found.order)
+    return TrackingOut.of(found.view, tracking_url(settings.base_url, token))

@@ -18,7 +18,6 @@ request counts against a per-client-IP rate limit (429 with ``Retry-After``).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -38,7 +37,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
-from doorstep.domain.tracking.view import TrackingView, load_tracking_view
+from doorstep.domain.tracking.view import POSITION_DECIMALS, TrackingView, load_tracking_view
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.i18n import choose_language, from_accept_language
@@ -280,8 +279,6 @@ def _position(message: dict[str, Any], view: TrackingView) -> dict[str, Any] | N
     """A driver position the recipient may see (rounded), or ``None``."""
     if not view.driver_visible or message.get("route_id") != view.route_id:
         return None
-    from doorstep.domain.tracking.view import POSITION_DECIMALS
-
     heading = message.get("heading")
     data = {
         "lat": round(float(message["lat"]), POSITION_DECIMALS),
@@ -337,8 +334,6 @@ async def tracking_events(token: str, request: Request) -> Response:
                     sub.add(f"route:{current.view.route_id}")
                 yield _snapshot(present(current.view, current.lang))
             yield {"event": "end", "data": "{}"}
-        except asyncio.CancelledError:
-            raise
         finally:
             sub.close()
 
