@@ -10,11 +10,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
+from doorstep.clock import FrozenClock
 from doorstep.domain.accounts.models import Role
 from doorstep.runtime import Runtime
 from doorstep.web.app import create_app
+from doorstep.web.pages import dispatch_live
 from tests.conftest import NOW, MerchantCtx
 from tests.console_session import PASSWORD, make_user, sign_in
 from tests.live import live_server
@@ -113,3 +116,29 @@ def test_page_lists_late_then_at_risk_stops_first(
     assert items == [scene.orders[1]["id"], scene.orders[2]["id"]]
     assert "Late" in section and "At risk" in section
     assert 'data-events-url="/console/dispatch/events"' in page.text
+
+
+def test_stop_late_by_the_clock_alone_is_streamed(
+    app_client: TestClient,
+    runtime: Runtime,
+    merchant: MerchantCtx,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When a stop's window ends undelivered, with no event at all, the stream still says it
+    is late (checked every LATE_CHECK_S; shortened here)."""
+    monkeypatch.setattr(dispatch_live, "LATE_CHECK_S", 0.2)
+    scene = build_scene(app_client, runtime, merchant)
+    set_status(app_client, scene, 0, "scheduled")
+    set_status(app_client, scene, 1, "scheduled", "picked_up", "out_for_delivery", "delivered")
+    make_user(runtime, merchant.id, "disp@example.com", Role.DISPATCHER)
+    app = create_app(runtime, migrate=False)
+    with live_server(app) as url, httpx.Client(base_url=url, timeout=10.0) as client:
+        _sign_in(client, "disp@example.com")
+        with client.stream("GET", "/console/dispatch/events") as resp:
+            stream = messages(resp)
+            next_of(stream, "ready")
+            clock.advance(timedelta(hours=3, minutes=1))  # past the 11:00 (Monaco) window end
+            late = {next_of(stream, "stop").json()["order_id"] for _ in range(2)}
+            # The delivered one is not late; the pending one, never planned out, is.
+            assert late == {scene.orders[0]["id"], scene.orders[2]["id"]}

@@ -192,3 +192,22 @@ def orders_changed_since(
         .limit(limit)
     )
     return [(int(seq), str(order_id)) for seq, order_id in rows]
+
+
+def became_late(
+    session: Session, merchant_id: str, since: datetime, now: datetime, limit: int = 500
+) -> list[StopWatch]:
+    """Stops whose window ended in ``(since, now]`` and are not delivered: late by the clock
+    alone, with no event to say so (the dispatcher's stream checks every minute)."""
+    ids = session.scalars(
+        select(Order.id)
+        .join(Stop, Stop.order_id == Order.id)
+        .where(
+            Order.merchant_id == merchant_id,
+            Order.window_end > since,
+            Order.window_end <= now,
+            Order.status.not_in([s.value for s in FINISHED]),
+        )
+        .limit(limit)
+    ).all()
+    return watch_stops(session, merchant_id, ids, now)

@@ -3,8 +3,10 @@ what happens in the signed-in user's merchant, for ``static/dispatch.js`` to app
 
 * ``vehicle``: a route's new position (route id, driver id, lat, lon, heading);
 * ``stop``: an order's new state on its stop (status, ``late``/``at_risk``/"", expected time),
-  whose SSE id is the event's sequence number. A browser reconnecting with ``Last-Event-ID``
-  first gets the state of every order that changed meanwhile (up to 500).
+  whose SSE id is the event's sequence number; also, once a minute, stops whose window has
+  just ended undelivered (late by the clock, with no event to say so). A browser
+  reconnecting with ``Last-Event-ID`` first gets the state of every order that changed
+  meanwhile (up to 500).
 
 Streams end after ``live_stream_max_s``; the browser reconnects by itself.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +26,12 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from doorstep.domain.accounts.users import Action
-from doorstep.domain.tracking.watch import StopWatch, orders_changed_since, watch_stops
+from doorstep.domain.tracking.watch import (
+    StopWatch,
+    became_late,
+    orders_changed_since,
+    watch_stops,
+)
 from doorstep.runtime import Runtime
 from doorstep.web.pages.auth import ConsoleUser, require_permission
 
@@ -32,6 +40,8 @@ __all__ = ["router", "stop_payload"]
 router = APIRouter(prefix="/console/dispatch", include_in_schema=False)
 Reader = Annotated[ConsoleUser, Depends(require_permission(Action.PLANS_READ))]
 
+# How often the stream looks for stops that became late by the clock alone.
+LATE_CHECK_S = 60.0
 ATTENTION_LABELS = {"late": "Late", "at_risk": "At risk"}
 
 
@@ -85,8 +95,16 @@ async def dispatch_events(request: Request, me: Reader) -> Response:
             watched = watch_stops(session, merchant_id, seq_of, runtime.clock.now())
         return sorted((seq_of[w.order_id], stop_payload(w, timezone)) for w in watched)
 
+    def late_since(since: datetime) -> tuple[datetime, list[dict[str, Any]]]:
+        now = runtime.clock.now()
+        with runtime.read_sessions() as session, session.begin():
+            watched = became_late(session, merchant_id, since, now)
+        return now, [stop_payload(w, timezone) for w in watched]
+
     async def stream() -> AsyncIterator[dict[str, Any]]:
         sub = runtime.live.subscribe([f"merchant:{merchant_id}"])
+        checked = runtime.clock.now()
+        next_check = time.monotonic() + LATE_CHECK_S
         try:
             if last_id.isdigit():
                 for seq, payload in await run_in_threadpool(missed, int(last_id)):
@@ -94,7 +112,13 @@ async def dispatch_events(request: Request, me: Reader) -> Response:
             yield {"event": "ready", "data": "{}"}
             deadline = time.monotonic() + max_s
             while (left := deadline - time.monotonic()) > 0:
-                message = await sub.get(timeout=min(left, 30.0))
+                if time.monotonic() >= next_check:
+                    checked, late = await run_in_threadpool(late_since, checked)
+                    next_check = time.monotonic() + LATE_CHECK_S
+                    for payload in late:
+                        yield {"event": "stop", "data": json.dumps(payload)}
+                wait = min(left, max(0.0, next_check - time.monotonic()))
+                message = await sub.get(timeout=wait)
                 if message is None:
                     continue
                 if message.get("kind") == "position":
