@@ -130,3 +130,34 @@ def test_redis_bus_carries_a_message_between_two_buses() -> None:
     finally:
         sender.close()
         receiver.close()
+
+
+def test_an_event_rolled_back_to_a_savepoint_is_not_published(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """Inside a committed transaction, an event undone by rolling back to a savepoint is not
+    published; the one kept is."""
+    scene = build_scene(app_client, runtime, merchant)
+    order_id = scene.orders[0]["id"]
+
+    def work() -> None:
+        with transaction(runtime.sessions) as s:
+            order = s.get(Order, order_id)
+            assert order is not None
+            change_status(s, runtime.clock, order, Status.SCHEDULED, actor=Actor.system())
+            s.flush()
+            savepoint = s.begin_nested()
+            change_status(s, runtime.clock, order, Status.ON_HOLD, actor=Actor.system())
+            s.flush()
+            savepoint.rollback()
+            s.refresh(order)
+
+    async def run() -> list[dict[str, Any]]:
+        sub = runtime.live.subscribe([f"order:{order_id}"])
+        await asyncio.to_thread(work)
+        got = await _drain(sub, 2, timeout=1.0)
+        sub.close()
+        return got
+
+    got = asyncio.run(run())
+    assert [m["type"] for m in got] == ["delivery.scheduled"]

@@ -111,9 +111,27 @@ def publish_after_commit(session: Session, message: dict[str, Any]) -> None:
     session.info.setdefault(PENDING_KEY, []).append(message)
 
 
+MARKS_KEY = "doorstep_live_savepoints"
+
+
+def _mark(session: Session, transaction: SessionTransaction) -> None:
+    """Remember how many messages were pending when a savepoint began."""
+    if transaction.nested:
+        marks: dict[int, int] = session.info.setdefault(MARKS_KEY, {})
+        marks[id(transaction)] = len(session.info.get(PENDING_KEY, []))
+
+
 def _discard(session: Session, previous: SessionTransaction) -> None:
+    """A rollback drops what it undid: everything for the outer transaction, the messages
+    since the savepoint began for a nested one."""
     if previous.parent is None:
         session.info.pop(PENDING_KEY, None)
+        session.info.pop(MARKS_KEY, None)
+    elif previous.nested:
+        mark = session.info.get(MARKS_KEY, {}).pop(id(previous), None)
+        pending = session.info.get(PENDING_KEY)
+        if mark is not None and pending is not None:
+            del pending[mark:]
 
 
 def install_publisher(factory: sessionmaker[Session], bus: LiveBus) -> None:
@@ -121,10 +139,12 @@ def install_publisher(factory: sessionmaker[Session], bus: LiveBus) -> None:
 
     def _publish(session: Session) -> None:
         pending: list[dict[str, Any]] = session.info.pop(PENDING_KEY, [])
+        session.info.pop(MARKS_KEY, None)
         for message in pending:
             for channel in channels_for(message):
                 bus.publish(channel, message)
 
     event.listen(factory, "after_flush", _collect)
     event.listen(factory, "after_commit", _publish)
+    event.listen(factory, "after_transaction_create", _mark)
     event.listen(factory, "after_soft_rollback", _discard)
