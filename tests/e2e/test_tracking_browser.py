@@ -122,8 +122,8 @@ def test_eta_text_and_driver_marker_update_live_without_reload(
 def test_tracking_page_has_no_serious_accessibility_violations(
     browser: Browser, live_server: str, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
-    """axe-core on the tracking page (with the map and driver shown) reports no serious or
-    critical violation, on a phone."""
+    """axe-core on the tracking page (with the map and driver shown) and on the 404 page
+    reports no serious or critical violation, on a phone."""
     from axe_playwright_python.sync_playwright import Axe
 
     scene = _scene(live_server, runtime, merchant)
@@ -131,8 +131,12 @@ def test_tracking_page_has_no_serious_accessibility_violations(
     page, _errors = _open(browser, PHONE, f"{live_server}{scene.path(1)}")
     try:
         page.wait_for_selector(".track-driver-marker")
-        results = Axe().run(page)
-        bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-        assert bad == [], results.generate_report()
+        for url in (None, f"{live_server}/t/no-such-link"):
+            if url is not None:
+                page.goto(url)  # the 404 page too
+            results = Axe().run(page)
+            serious = ("serious", "critical")
+            bad = [v for v in results.response["violations"] if v["impact"] in serious]
+            assert bad == [], results.generate_report()
     finally:
         page.context.close()
