@@ -4,6 +4,8 @@ on the order's, route's and merchant's channels, and nothing is published on a r
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from doorstep.domain.errors import Actor
 from doorstep.domain.orders.events import change_status
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import Status
-from doorstep.live import InProcessBus
+from doorstep.live import InProcessBus, publish_stored_positions
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
 from tests.tracking_scene import build_scene, write_position
@@ -161,3 +163,50 @@ def test_an_event_rolled_back_to_a_savepoint_is_not_published(
 
     got = asyncio.run(run())
     assert [m["type"] for m in got] == ["delivery.scheduled"]
+
+
+@dataclass
+class _Fix:
+    recorded_at: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+
+@dataclass
+class _Pending:
+    merchant_id: str
+    driver_id: str
+    route_id: str | None
+    fix: _Fix
+
+
+@dataclass
+class _Stored:
+    id: int
+    position: _Pending
+
+
+def test_positions_written_in_bulk_are_published_by_the_writer_listener() -> None:
+    """The listener for the ingest's batched writer (rows written by bulk INSERT) publishes
+    each position on its route's and merchant's channels."""
+    bus = InProcessBus()
+    listener = publish_stored_positions(bus)
+    at = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    rows = [_Stored(7, _Pending("mer_1", "drv_1", "rte_1", _Fix(at, 43.7, 7.4, 5.0, 90.0)))]
+
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        route = bus.subscribe(["route:rte_1"])
+        merchant = bus.subscribe(["merchant:mer_1"])
+        await asyncio.to_thread(listener, rows)
+        got = (await _drain(route, 1), await _drain(merchant, 1))
+        route.close()
+        merchant.close()
+        return got
+
+    route_got, merchant_got = asyncio.run(run())
+    assert route_got[0]["kind"] == "position" and route_got[0]["id"] == 7
+    assert (route_got[0]["lat"], route_got[0]["heading"]) == (43.7, 90.0)
+    assert route_got[0]["recorded_at"] == "2026-11-25T08:00:00+00:00"
+    assert merchant_got[0]["driver_id"] == "drv_1"

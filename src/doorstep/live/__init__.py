@@ -8,7 +8,12 @@
 """
 
 from doorstep.live.bus import InProcessBus, LiveBus, RedisBus, Subscription, make_bus
-from doorstep.live.hooks import install_publisher, position_message, publish_after_commit
+from doorstep.live.hooks import (
+    install_publisher,
+    position_message,
+    publish_after_commit,
+    publish_stored_positions,
+)
 
 __all__ = [
     "InProcessBus",
@@ -19,4 +24,5 @@ __all__ = [
     "make_bus",
     "position_message",
     "publish_after_commit",
+    "publish_stored_positions",
 ]

@@ -13,7 +13,9 @@ to ``route:{route_id}`` and ``merchant:{merchant_id}``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
@@ -71,6 +73,52 @@ def channels_for(message: dict[str, Any]) -> list[str]:
     if message.get("route_id"):
         out.append(f"route:{message['route_id']}")
     return out
+
+
+class _Fix(Protocol):
+    recorded_at: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None
+    heading_deg: float | None
+
+
+class _Pending(Protocol):
+    merchant_id: str
+    driver_id: str
+    route_id: str | None
+    fix: _Fix
+
+
+class _Stored(Protocol):
+    id: int
+    position: _Pending
+
+
+def publish_stored_positions(bus: LiveBus) -> Callable[[Sequence[_Stored]], None]:
+    """A listener for the ingest's ``PositionWriter.on_written`` (positions are written by
+    bulk INSERT there, which the session hook does not see): publishes each committed
+    position on its route's and merchant's channels."""
+
+    def listener(stored: Sequence[_Stored]) -> None:
+        for row in stored:
+            p = row.position
+            message = {
+                "kind": "position",
+                "id": row.id,
+                "merchant_id": p.merchant_id,
+                "driver_id": p.driver_id,
+                "route_id": p.route_id,
+                "lat": p.fix.lat,
+                "lon": p.fix.lon,
+                "heading": p.fix.heading_deg,
+                "speed": p.fix.speed_mps,
+                "recorded_at": p.fix.recorded_at.isoformat(),
+            }
+            for channel in channels_for(message):
+                bus.publish(channel, message)
+
+    return listener
 
 
 def _routes_of_orders(session: Session, order_ids: set[str]) -> dict[str, str]:
