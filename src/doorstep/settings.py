@@ -49,6 +49,11 @@ class Settings(BaseSettings):
 
     # Tracking links stop working this long after the delivery ends.
     tracking_link_ttl_hours: int = Field(default=72, ge=1)
+    # Requests per minute one client IP may make to the tracking pages (/t/...), then 429.
+    tracking_rate_limit_per_minute: int = Field(default=120, ge=1)
+    # A live stream (SSE) is closed after this long; browsers reconnect by themselves.
+    live_stream_max_s: int = Field(default=3600, ge=1)
+    live_ping_s: int = Field(default=15, ge=1)
 
     # Positions from GPS apps (domain/tracking/ingest.py). An MQTT broker URL (mqtt://host:1883,
     # mqtts://user:password@host:8883) makes the server subscribe to OwnTracks' owntracks/+/+.

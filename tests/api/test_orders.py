@@ -8,11 +8,11 @@ import copy
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
 from doorstep.clock import FrozenClock
-from doorstep.domain.tracking.links import find_order_by_token
 from doorstep.runtime import Runtime
 from tests.conftest import NOW, MerchantCtx
 
@@ -107,32 +107,39 @@ def test_creation_is_logged_as_order_created(app_client: TestClient, merchant: M
 
 
 def test_tracking_url_opens_only_its_order(
-    app_client: TestClient, merchant: MerchantCtx, runtime: Runtime
+    app_client: TestClient, make_merchant: Callable[..., MerchantCtx]
 ) -> None:
-    """The token in tracking_url finds its order; a wrong or malformed token finds nothing."""
+    """The page at tracking_url shows its own order; a wrong or malformed token gets the same
+    404 page as an unknown one."""
+    merchant = make_merchant("A")
     created = create(app_client, merchant)
+    other = create(app_client, make_merchant("B"), reference="SO-2")
     token = created["tracking_url"].rsplit("/", 1)[1]
     assert len(token) >= 22
+    page = app_client.get(urlsplit(created["tracking_url"]).path)
+    assert page.status_code == 200
+    assert "SO-1001" in page.text and "Bonjour Ada," in page.text and "SO-2" not in page.text
+    assert "SO-2" in app_client.get(urlsplit(other["tracking_url"]).path).text
     wrong = ("A" if token[0] != "A" else "B") + token[1:]
-    with runtime.sessions() as session:
-        found = find_order_by_token(session, token)
-        assert found is not None and found.id == created["id"]
-        assert find_order_by_token(session, wrong) is None
-        assert find_order_by_token(session, "short") is None
+    misses = [app_client.get(f"/t/{t}") for t in (wrong, "short")]
+    assert [m.status_code for m in misses] == [404, 404]
+    assert misses[0].content == misses[1].content
 
 
 def test_tracking_link_expires_after_the_delivery(
     app_client: TestClient, merchant: MerchantCtx, runtime: Runtime, clock: FrozenClock
 ) -> None:
-    """With a lifetime given, a link stops opening that long after the order was delivered."""
+    """The page stops opening tracking_link_ttl_hours (the setting) after the delivery."""
     created = create(app_client, merchant)
     move(app_client, merchant, created["id"], "picked_up", "out_for_delivery", "delivered")
-    token = created["tracking_url"].rsplit("/", 1)[1]
-    ttl = timedelta(hours=72)
-    with runtime.sessions() as session:
-        assert find_order_by_token(session, token, now=clock.now() + ttl, ttl=ttl) is not None
-        later = clock.now() + ttl + timedelta(seconds=1)
-        assert find_order_by_token(session, token, now=later, ttl=ttl) is None
+    path = urlsplit(created["tracking_url"]).path
+    assert app_client.get(path).status_code == 200
+    clock.advance(timedelta(hours=runtime.settings.tracking_link_ttl_hours))
+    assert app_client.get(path).status_code == 200
+    clock.advance(timedelta(seconds=1))
+    expired = app_client.get(path)
+    assert expired.status_code == 404
+    assert expired.content == app_client.get("/t/short").content
 
 
 def test_a_reference_is_used_once_per_merchant(

@@ -11,6 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.domain.tracking.ingest import PositionIngest
+from doorstep.live import publish_stored_positions
 from doorstep.runtime import Runtime
 from doorstep.web import docs_page, openapi, pages, problems
 from doorstep.web.api import (
@@ -37,9 +38,13 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         upgrade(runtime.engine)
 
     position_ingest = PositionIngest.for_runtime(runtime)
+    # Positions are bulk-inserted, out of the session hook's sight: publish them when written.
+    position_ingest.writer.on_written.append(publish_stored_positions(runtime.live))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The live bus subscribes (Redis) before the server takes its first request.
+        await runtime.live.start()
         position_ingest.start()
         subscriber = None
         if runtime.settings.mqtt_url:

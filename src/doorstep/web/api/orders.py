@@ -33,6 +33,9 @@ from doorstep.domain.orders.schemas import (
     TimelineOut,
 )
 from doorstep.domain.orders.status import Status
+from doorstep.domain.tracking import view as tracking_view
+from doorstep.domain.tracking.links import tracking_token_for, tracking_url
+from doorstep.domain.tracking.schemas import TrackingOut
 from doorstep.web.calls import ApiCallDep, Caller, IdempotencyKeyDep, json_response
 from doorstep.web.deps import JSONBody, UnsupportedMediaType
 from doorstep.web.problems import PROBLEM_JSON, TYPE_BASE
@@ -344,5 +347,27 @@ async def order_events(order_id: str, api: ApiCallDep) -> Response:
     def work(session: Session, caller: Caller) -> Response:
         events = queries.order_timeline(session, caller.merchant_id, order_id)
         return json_response(TimelineOut(order_id=order_id, data=[EventOut.of(e) for e in events]))
+
+    return await api.read(work)
+
+
+@router.get(
+    "/orders/{order_id}/tracking",
+    response_model=TrackingOut,
+    summary="What the recipient's tracking page shows, as JSON",
+    description=(
+        "The same data as the page at `tracking_url`: status, promised window, live ETA "
+        "window, stops before this one, the driver's first name and (only while the recipient "
+        "may see it) rounded position, the PIN when required, proof of delivery, timeline."
+    ),
+    responses={**AUTH, **NOT_FOUND},
+)
+async def order_tracking(order_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        found = tracking_view.order_tracking(session, caller.merchant_id, order_id)
+        token = tracking_token_for(caller.settings.effective_secret_key, found.order)
+        return json_response(
+            TrackingOut.of(found.view, tracking_url(caller.settings.base_url, token))
+        )
 
     return await api.read(work)

@@ -16,7 +16,17 @@ from fastapi.staticfiles import StaticFiles
 
 from doorstep.domain.accounts.users import LoginThrottle, warm_up
 from doorstep.runtime import Runtime
-from doorstep.web.pages import auth, console, dispatch, fleet, fleet_device, settings, slots
+from doorstep.web.pages import (
+    auth,
+    console,
+    dispatch,
+    dispatch_live,
+    fleet,
+    fleet_device,
+    settings,
+    slots,
+    tracking,
+)
 from doorstep.web.templating import LEAFLET_PREFIX, STATIC_DIR, STATIC_PREFIX, render
 
 __all__ = ["install"]
@@ -35,11 +45,13 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth.router)
     app.include_router(console.router)
+    app.include_router(dispatch_live.router)
     app.include_router(dispatch.router)
     app.include_router(fleet_device.router)  # before fleet's catch-all /{kind}/{id}/{change}
     app.include_router(fleet.router)
     app.include_router(slots.router)
     app.include_router(settings.router)
+    tracking.install(app, runtime)
 
     async def _login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, auth.LoginRequired)

@@ -44,7 +44,14 @@ from doorstep.web.csrf import csrf_ok
 from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep
 from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
 from doorstep.web.pages.console import render_console
-from doorstep.web.pages.dispatch_view import Fmt, load_dispatch_day, plan_geojson, today_for
+from doorstep.web.pages.dispatch_view import (
+    Fmt,
+    attention_for,
+    load_dispatch_day,
+    plan_geojson,
+    today_for,
+    vehicle_features,
+)
 
 __all__ = ["page_url", "router"]
 
@@ -156,6 +163,9 @@ def dispatch_page(
             "previous_day": data.day - timedelta(days=1),
             "next_day": data.day + timedelta(days=1),
             "geojson_url": f"{PAGE_PATH}/plans/{shown.plan.id}.geojson" if shown else "",
+            # Late and at-risk stops first; the page keeps them current over SSE.
+            "attention": attention_for(session, clock, shown, me.merchant.id, me.merchant.timezone),
+            "events_url": f"{PAGE_PATH}/events",
         },
     )
 
@@ -330,8 +340,10 @@ def plan_map_data(plan_id: str, me: Reader, session: SessionDep) -> Response:
     """The plan for the map: GeoJSON with colours and display times (404 for other merchants'
     plans, as a problem document)."""
     sheets = load_plan_sheets(session, me.merchant.id, plan_id)
+    collection = plan_geojson(sheets)
+    collection["features"].extend(vehicle_features(session, me.merchant.id, sheets))
     return Response(
-        json.dumps(plan_geojson(sheets)),
+        json.dumps(collection),
         media_type="application/geo+json",
         headers={"Cache-Control": "no-store"},
     )

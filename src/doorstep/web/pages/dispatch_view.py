@@ -27,22 +27,26 @@ from doorstep.domain.dispatch.plan_schemas import (
     plan_summary_out,
 )
 from doorstep.domain.errors import NotFound
+from doorstep.domain.tracking.watch import latest_positions, watch_stops
 from doorstep.web.pages.auth import ConsoleUser
 
 __all__ = [
     "DASH",
     "PALETTE",
+    "AttentionItem",
     "DispatchDay",
     "Fmt",
     "PlanPanel",
     "RouteCard",
     "RouteColour",
     "SkippedShift",
+    "attention_for",
     "ink_for",
     "load_dispatch_day",
     "plan_geojson",
     "route_colour",
     "today_for",
+    "vehicle_features",
 ]
 
 # Route colours: Okabe & Ito's and Paul Tol's colour-blind-safe sets, ordered so neighbours
@@ -377,3 +381,74 @@ def plan_geojson(sheets: list[RouteSheet]) -> dict[str, Any]:
                 arrival=_hhmm(stop.planned_arrival, tz),
             )
     return collection
+
+
+# --- Live: stops needing attention and vehicles --------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    """A stop that is late or at risk, as the "Needs attention" list shows it."""
+
+    order_id: str
+    reference: str
+    attention: str  # late | at_risk
+    route_number: int
+    driver: str
+    window_end: str
+    expected: str
+
+
+def attention_for(
+    session: Session, clock: Clock, panel: PlanPanel | None, merchant_id: str, timezone: str
+) -> list[AttentionItem]:
+    """The shown plan's late stops, then its at-risk ones (see
+    :func:`~doorstep.domain.tracking.watch.watch_stops`)."""
+    if panel is None:
+        return []
+    where = {stop.order_id: card for card in panel.cards for stop in card.route.stops}
+    tz = ZoneInfo(timezone)
+    items = []
+    for w in watch_stops(session, merchant_id, where, clock.now()):
+        if not w.attention:
+            continue
+        card = where[w.order_id]
+        items.append(
+            AttentionItem(
+                order_id=w.order_id,
+                reference=w.reference,
+                attention=w.attention,
+                route_number=card.number,
+                driver=card.route.driver.name,
+                window_end=_hhmm(w.window_end, tz),
+                expected=_hhmm(w.expected, tz),
+            )
+        )
+    return items
+
+
+def vehicle_features(
+    session: Session, merchant_id: str, sheets: list[RouteSheet]
+) -> list[dict[str, Any]]:
+    """GeoJSON points for the routes' latest vehicle positions (``kind: vehicle``)."""
+    by_route = {s.route_id: s for s in sheets}
+    features = []
+    for p in latest_positions(session, merchant_id, by_route):
+        sheet = by_route[p.route_id]
+        colour = route_colour(sheet.position)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                "properties": {
+                    "kind": "vehicle",
+                    "route_id": p.route_id,
+                    "number": sheet.position + 1,
+                    "colour": colour.hex,
+                    "driver": sheet.driver_name,
+                    "heading": p.heading,
+                    "recorded_at": p.recorded_at.isoformat(),
+                },
+            }
+        )
+    return features

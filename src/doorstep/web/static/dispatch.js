@@ -17,6 +17,9 @@
   var statusEl = document.getElementById("map-status");
   var stopMarkers = {}; // order id -> marker
   var routeLayers = {}; // route id -> {line, bounds}
+  var routeStyles = {}; // route id -> {number, colour, driver}
+  var vehicleMarkers = {}; // route id -> marker
+  var pendingVehicles = []; // positions that arrived before the plan was drawn
   var map = null;
 
   function setStatus(text) {
@@ -129,7 +132,11 @@
           { sticky: true }
         );
         routeLayers[props.route_id] = { line: line, bounds: line.getBounds() };
+        routeStyles[props.route_id] = { number: props.number, driver: props.driver };
         routes += 1;
+      } else if (props.kind === "vehicle") {
+        routeStyles[props.route_id] = routeStyles[props.route_id] || { number: props.number, driver: props.driver };
+        moveVehicle(props.route_id, geometry.coordinates[1], geometry.coordinates[0]);
       } else if (props.kind === "stop") {
         var marker = L.marker(latLng(geometry.coordinates), {
           icon: stopIcon(props),
@@ -150,6 +157,7 @@
     if (bounds.isValid()) {
       map.fitBounds(bounds, { padding: [36, 36], maxZoom: 16, animate: false });
     }
+    pendingVehicles.splice(0).forEach(function (v) { moveVehicle(v.route_id, v.lat, v.lon); });
     mapEl.setAttribute("data-stops", String(stops));
     mapEl.setAttribute("data-routes", String(routes));
     mapEl.classList.add("is-ready");
@@ -247,6 +255,120 @@
     });
   }
 
+
+  // --- Live updates (dispatch_live.py): vehicles move, stop statuses change, late and
+  // at-risk stops are listed first under "Needs attention". ---------------------------------
+
+  function vehicleIcon(routeId) {
+    var style = routeStyles[routeId] || {};
+    var number = style.number || 0;
+    var span = el("span", number ? "route-c" + ((number - 1) % 12) : "", number || "•");
+    return L.divIcon({ html: span, className: "vehicle-marker", iconSize: [30, 30], iconAnchor: [15, 15] });
+  }
+
+  function moveVehicle(routeId, lat, lon) {
+    if (!map || !routeId) return;
+    if (!mapEl.classList.contains("is-ready") && !routeStyles[routeId]) {
+      pendingVehicles.push({ route_id: routeId, lat: lat, lon: lon });
+      return;
+    }
+    var marker = vehicleMarkers[routeId];
+    var style = routeStyles[routeId] || {};
+    if (!marker) {
+      marker = L.marker([lat, lon], {
+        icon: vehicleIcon(routeId),
+        title: "Vehicle of route " + (style.number || "") + (style.driver ? " (" + style.driver + ")" : ""),
+        alt: "Vehicle of route " + (style.number || ""),
+        zIndexOffset: 2000,
+        keyboard: false,
+      }).addTo(map);
+      vehicleMarkers[routeId] = marker;
+    } else {
+      marker.setLatLng([lat, lon]);
+    }
+    var count = Object.keys(vehicleMarkers).length;
+    mapEl.setAttribute("data-vehicles", String(count));
+    mapEl.setAttribute("data-vehicle-" + routeId, lat.toFixed(5) + "," + lon.toFixed(5));
+  }
+
+  function attentionRow(stop) {
+    var li = el("li", "attention-item attention-item--" + stop.attention);
+    li.setAttribute("data-order-id", stop.order_id);
+    li.appendChild(el("span", "tag tag--" + stop.attention, stop.attention_text));
+    li.appendChild(document.createTextNode(" "));
+    var button = el("button", "link-button", stop.reference);
+    button.type = "button";
+    button.addEventListener("click", function () { showStop(stop.order_id); });
+    li.appendChild(button);
+    var detail = "window ends " + stop.window_end + (stop.expected ? " · expected " + stop.expected : "");
+    li.appendChild(el("span", "muted", " " + detail));
+    return li;
+  }
+
+  function updateAttention(stop) {
+    var list = document.querySelector("[data-attention-list]");
+    if (!list) return;
+    var old = list.querySelector('[data-order-id="' + CSS.escape(stop.order_id) + '"]');
+    if (old) old.remove();
+    if (stop.attention) {
+      var row = attentionRow(stop);
+      if (stop.attention === "late") {
+        // Late first: after the last late row.
+        var lates = list.querySelectorAll(".attention-item--late");
+        var after = lates.length ? lates[lates.length - 1].nextSibling : list.firstChild;
+        list.insertBefore(row, after);
+      } else {
+        list.appendChild(row);
+      }
+    }
+    var count = list.children.length;
+    var counter = document.querySelector("[data-attention-count]");
+    if (counter) counter.textContent = String(count);
+    var empty = document.querySelector("[data-attention-empty]");
+    if (empty) empty.hidden = count > 0;
+  }
+
+  function updateStop(stop) {
+    var row = document.querySelector('.stop[data-order-id="' + CSS.escape(stop.order_id) + '"]');
+    if (!row) return; // not a stop of the plan on show
+    row.setAttribute("data-order-status", stop.status);
+    row.classList.toggle("is-late", stop.attention === "late");
+    row.classList.toggle("is-at-risk", stop.attention === "at_risk");
+    var tag = row.querySelector("[data-stop-status]");
+    if (tag) {
+      tag.textContent = stop.status_text;
+      tag.hidden = false;
+    }
+    var marker = stopMarkers[stop.order_id];
+    if (marker && marker._icon) {
+      marker._icon.classList.toggle("is-done", stop.status === "delivered");
+      marker._icon.classList.toggle("is-late", stop.attention === "late");
+    }
+    updateAttention(stop);
+  }
+
+  function initLive() {
+    if (!mapEl || !mapEl.dataset.eventsUrl || typeof EventSource === "undefined") return;
+    var statusLine = document.querySelector("[data-live-status]");
+    var source = new EventSource(mapEl.dataset.eventsUrl, { withCredentials: true });
+    source.addEventListener("ready", function () {
+      mapEl.setAttribute("data-live", "on");
+      if (statusLine) statusLine.textContent = "";
+    });
+    source.addEventListener("error", function () {
+      mapEl.setAttribute("data-live", "reconnecting");
+      if (statusLine) statusLine.textContent = "Live updates interrupted; reconnecting…";
+    });
+    source.addEventListener("vehicle", function (event) {
+      var v = JSON.parse(event.data);
+      moveVehicle(v.route_id, v.lat, v.lon);
+    });
+    source.addEventListener("stop", function (event) {
+      updateStop(JSON.parse(event.data));
+    });
+  }
+
   initMap();
   initPanel();
+  initLive();
 })();

@@ -1,0 +1,359 @@
+"""The recipient's tracking page, ``/t/{token}``: a capability link, no account.
+
+* ``GET /t/{token}``: the page, server-rendered and complete without JavaScript; with it,
+  ``static/tracking/tracking.js`` keeps it current over SSE and draws the map.
+* ``GET /t/{token}/events``: Server-Sent Events. The first message is a ``snapshot`` of the
+  page's texts; each event on the order or its route sends a new one (its SSE id is the
+  latest event's sequence number), each position a ``position`` while the driver may be shown.
+  A reconnecting browser simply gets a fresh snapshot. Streams end after
+  ``live_stream_max_s`` (the browser reconnects) or with an ``end`` message once the
+  delivery is over.
+* ``GET /t/{token}/calendar.ics``: the delivery window as an iCalendar event (stable UID,
+  SEQUENCE = ``Order.window_sequence``).
+* ``GET /t/{token}/proof.jpg``: the proof-of-delivery photo, through the capability only.
+
+Unknown, malformed and expired tokens all get the same 404 page, byte for byte; every ``/t/``
+request counts against a per-client-IP rate limit (429 with ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from icalendar import Calendar, Event
+from sqlalchemy.orm import Session
+from sse_starlette import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from doorstep.domain.tracking.links import find_order_by_token, tracking_url
+from doorstep.domain.tracking.view import POSITION_DECIMALS, TrackingView, load_tracking_view
+from doorstep.runtime import Runtime
+from doorstep.settings import Settings
+from doorstep.web.i18n import choose_language, from_accept_language
+from doorstep.web.pages.dispatch_view import ink_for
+from doorstep.web.pages.tracking_view import Texts, present
+from doorstep.web.ratelimit import RateLimiter
+from doorstep.web.templating import (
+    LEAFLET_PREFIX,
+    TEMPLATES_DIR,
+    security_headers,
+    static_url,
+)
+
+__all__ = ["ProofPhotoLoader", "install", "router"]
+
+# (session, settings, merchant id, order id) -> (bytes, media type) or None: the driver app's
+# ``load_proof_photo``, set on ``app.state.proof_photo_loader`` (wired at merge).
+ProofPhotoLoader = Callable[[Session, Settings, str, str], tuple[bytes, str] | None]
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+
+
+def _client_key(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _rate_limit(request: Request) -> None:
+    limiter: RateLimiter = request.app.state.tracking_limiter
+    wait = limiter.take(_client_key(request))
+    if wait:
+        raise RateLimited(wait)
+
+
+router = APIRouter(prefix="/t", include_in_schema=False, dependencies=[Depends(_rate_limit)])
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        static=static_url,
+        leaflet_js=f"{LEAFLET_PREFIX}/leaflet.js",
+        leaflet_css=f"{LEAFLET_PREFIX}/leaflet.css",
+    )
+    return env
+
+
+_env = _environment()
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _html(body: str, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return HTMLResponse(body, status_code=status, headers=headers)
+
+
+def not_found(request: Request) -> Response:
+    """The one answer for every token that opens nothing: same bytes whatever the reason."""
+    lang = from_accept_language(request.headers.get("accept-language")) or "en"
+    body = _env.get_template("tracking/not_found.html").render(lang=lang, _=Texts(lang))
+    runtime = _runtime(request)
+    headers = security_headers(runtime.settings.tiles_url)
+    headers["Vary"] = "Accept-Language"
+    return _html(body, status=404, headers=headers)
+
+
+def rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    lang = from_accept_language(request.headers.get("accept-language")) or "en"
+    _ = Texts(lang)
+    body = _env.get_template("tracking/not_found.html").render(
+        lang=lang, _=_, title=_("Too many requests"), message=_("Please wait a minute and retry.")
+    )
+    headers = security_headers(_runtime(request).settings.tiles_url)
+    headers["Retry-After"] = str(exc.retry_after)
+    return _html(body, status=429, headers=headers)
+
+
+@dataclass
+class Opened:
+    view: TrackingView
+    lang: str
+
+
+def _open(runtime: Runtime, token: str, accept_language: str | None) -> Opened | None:
+    ttl = timedelta(hours=runtime.settings.tracking_link_ttl_hours)
+    with runtime.read_sessions() as session, session.begin():
+        order = find_order_by_token(session, token, now=runtime.clock.now(), ttl=ttl)
+        if order is None:
+            return None
+        view = load_tracking_view(session, order)
+    lang = choose_language(view.recipient_locale, accept_language, view.merchant_locale)
+    return Opened(view, lang)
+
+
+def _sha256_source(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _page_headers(runtime: Runtime, view: TrackingView, brand_css: str) -> dict[str, str]:
+    headers = security_headers(runtime.settings.tiles_url)
+    csp = headers["Content-Security-Policy"]
+    csp = csp.replace("style-src 'self'", f"style-src 'self' {_sha256_source(brand_css)}")
+    logo = view.branding.get("logo_url", "")
+    parts = urlsplit(logo)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        csp = csp.replace("img-src 'self'", f"img-src 'self' {parts.scheme}://{parts.netloc}")
+    headers["Content-Security-Policy"] = csp
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Vary"] = "Accept-Language"
+    return headers
+
+
+def _brand_css(view: TrackingView) -> str:
+    colour = view.branding.get("color") or "#1f4e79"
+    return f":root{{--brand:{colour};--brand-ink:{ink_for(colour)}}}"
+
+
+@router.get("/{token}", name="tracking_page")
+def tracking_page(token: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    opened = _open(runtime, token, request.headers.get("accept-language"))
+    if opened is None:
+        return not_found(request)
+    view, lang = opened.view, opened.lang
+    page = present(view, lang)
+    brand_css = _brand_css(view)
+    body = _env.get_template("tracking/page.html").render(
+        lang=lang,
+        _=Texts(lang),
+        view=view,
+        page=page,
+        brand_css=brand_css,
+        token=token,
+        tiles_url=runtime.settings.tiles_url,
+        tiles_attribution=runtime.settings.tiles_attribution,
+        has_proof_photo=view.proof is not None
+        and view.proof.photo
+        and getattr(request.app.state, "proof_photo_loader", None) is not None,
+    )
+    return _html(body, headers=_page_headers(runtime, view, brand_css))
+
+
+@router.get("/{token}/calendar.ics", name="tracking_calendar")
+def tracking_calendar(token: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    opened = _open(runtime, token, request.headers.get("accept-language"))
+    if opened is None or opened.view.window_start is None or opened.view.window_end is None:
+        return not_found(request)
+    view = opened.view
+    _ = Texts(opened.lang)
+    host = urlsplit(runtime.settings.base_url).hostname or "doorstep"
+    cal = Calendar()
+    cal.add("prodid", "-//Doorstep//Delivery tracking//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    ev = Event()
+    ev.add("uid", f"{view.order_id}@{host}")
+    ev.add("sequence", view.window_sequence)
+    ev.add("dtstamp", runtime.clock.now())
+    ev.add("dtstart", view.window_start)
+    ev.add("dtend", view.window_end)
+    ev.add("summary", _("Delivery from %(merchant)s", merchant=view.merchant_name))
+    ev.add("location", f"{view.street}, {view.city}")
+    ev.add("url", tracking_url(runtime.settings.base_url, token))
+    ev.add("transp", "TRANSPARENT")
+    cal.add_component(ev)
+    return Response(
+        cal.to_ical(),
+        media_type="text/calendar; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="delivery.ics"',
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@router.get("/{token}/proof.jpg", name="tracking_proof_photo")
+def tracking_proof_photo(token: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    loader: ProofPhotoLoader | None = getattr(request.app.state, "proof_photo_loader", None)
+    opened = _open(runtime, token, None)
+    if opened is None or loader is None or opened.view.proof is None:
+        return not_found(request)
+    with runtime.read_sessions() as session, session.begin():
+        found = loader(session, runtime.settings, opened.view.merchant_id, opened.view.order_id)
+    if found is None:
+        return not_found(request)
+    photo, media_type = found
+    return Response(
+        photo,
+        media_type=media_type,
+        headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+# Events about other orders on the route that can change this page (the stops before it, the
+# route itself); the rest (their ETAs, messages, edits) cannot, and are not re-read for.
+ROUTE_EVENTS_THAT_MATTER = frozenset(
+    {
+        "delivery.delivered",
+        "delivery.failed",
+        "delivery.return_to_sender",
+        "delivery.on_hold",
+        "order.cancelled",
+        "order.held",
+        "order.redirected",
+    }
+)
+
+
+def _concerns(message: dict[str, Any], order_id: str) -> bool:
+    """Whether an event message may change the page of ``order_id``."""
+    kind = str(message.get("type", ""))
+    return (
+        message.get("order_id") == order_id
+        or kind.startswith("route.")
+        or kind in ROUTE_EVENTS_THAT_MATTER
+    )
+
+
+def _snapshot(page: dict[str, Any]) -> dict[str, Any]:
+    return {"event": "snapshot", "id": str(page["seq"]), "data": json.dumps(page)}
+
+
+def _position(message: dict[str, Any], view: TrackingView) -> dict[str, Any] | None:
+    """A driver position the recipient may see (rounded), or ``None``."""
+    if not view.driver_visible or message.get("route_id") != view.route_id:
+        return None
+    heading = message.get("heading")
+    data = {
+        "lat": round(float(message["lat"]), POSITION_DECIMALS),
+        "lon": round(float(message["lon"]), POSITION_DECIMALS),
+        "heading": round(float(heading)) if isinstance(heading, int | float) else None,
+    }
+    return {"event": "position", "data": json.dumps(data)}
+
+
+@router.get("/{token}/events", name="tracking_events")
+async def tracking_events(token: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    accept = request.headers.get("accept-language")
+    opened = await run_in_threadpool(_open, runtime, token, accept)
+    if opened is None:
+        return not_found(request)
+    order_id = opened.view.order_id
+    max_s = runtime.settings.live_stream_max_s
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        sub = runtime.live.subscribe([f"order:{order_id}"])
+        try:
+            current = await run_in_threadpool(_open, runtime, token, accept)
+            if current is None:
+                return
+            if current.view.route_id:
+                sub.add(f"route:{current.view.route_id}")
+            yield _snapshot(present(current.view, current.lang))
+            deadline = time.monotonic() + max_s
+            while current.view.is_active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                message = await sub.get(timeout=min(left, 30.0))
+                if message is None:
+                    continue
+                # Handle a burst at once: positions as they come, one snapshot at the end.
+                stale = False
+                for item in [message, *sub.drain()]:
+                    if item.get("kind") == "position":
+                        out = _position(item, current.view)
+                        if out is not None:
+                            yield out
+                    elif _concerns(item, current.view.order_id):
+                        stale = True
+                if not stale:
+                    continue
+                fresh = await run_in_threadpool(_open, runtime, token, accept)
+                if fresh is None:  # expired meanwhile
+                    return
+                current = fresh
+                if current.view.route_id:
+                    sub.add(f"route:{current.view.route_id}")
+                yield _snapshot(present(current.view, current.lang))
+            yield {"event": "end", "data": "{}"}
+        finally:
+            sub.close()
+
+    return EventSourceResponse(
+        stream(),
+        ping=runtime.settings.live_ping_s,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/{rest:path}", name="tracking_not_found")
+def tracking_anything_else(rest: str, request: Request) -> Response:
+    """Any other path under ``/t/`` answers like an unknown token."""
+    return not_found(request)
+
+
+def install(app: Any, runtime: Runtime) -> None:
+    """Serve the tracking pages from ``app`` with their rate limiter."""
+    app.state.tracking_limiter = RateLimiter(runtime.settings.tracking_rate_limit_per_minute)
+    if not hasattr(app.state, "proof_photo_loader"):
+        app.state.proof_photo_loader = None
+    app.include_router(router)
+    app.add_exception_handler(RateLimited, rate_limited)
