@@ -23,6 +23,8 @@ class UnassignedReason(StrEnum):
     UNREACHABLE = "unreachable"
     NO_VEHICLE_TIME = "no_vehicle_time_left"
     NOT_LOADED = "no_vehicle_at_depot"
+    OUTSIDE_COVERAGE = "outside_coverage"  # beyond the loaded road map's extract
+    NEEDS_LOCATION = "needs_location"  # the address has no coordinates yet
 
 
 @dataclass(frozen=True)

@@ -412,10 +412,9 @@ def compute_plan(
             "reason": reason.value,
             "detail": unassigned_detail(reason, by_id[oid], day),
         }
-        for oid, reason in sorted(
-            solution.unassigned.items(), key=lambda kv: by_id[kv[0]].reference
-        )
+        for oid, reason in solution.unassigned.items()
     ]
+    unassigned = sorted(unassigned + day.unlocated, key=lambda u: u["reference"])
     sims = [r.sim for r in routes if r.sim is not None]
     stats: dict[str, Any] = {
         "provider": provider.name,

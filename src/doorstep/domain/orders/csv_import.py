@@ -43,7 +43,7 @@ COLUMNS: tuple[str, ...] = (
     "instructions",
 )
 REQUIRED: frozenset[str] = frozenset(
-    {"reference", "recipient_name", "address_line1", "city", "country", "lat", "lon"}
+    {"reference", "recipient_name", "address_line1", "city", "country"}
 )
 MAX_REPORTED_ERRORS = 1000
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")

@@ -24,6 +24,13 @@ from doorstep.db.base import Base
 from doorstep.domain.errors import Actor, Conflict, FieldError, NotEditable, Unprocessable
 from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
 from doorstep.domain.orders.events import append_event, change_status
+from doorstep.domain.orders.location import (
+    NEEDS_LOCATION,
+    SOURCE_MERCHANT,
+    Placement,
+    check_point,
+    locate,
+)
 from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
 from doorstep.domain.orders.queries import existing_references, get_order
 from doorstep.domain.orders.schemas import (
@@ -36,6 +43,7 @@ from doorstep.domain.orders.schemas import (
 )
 from doorstep.domain.orders.status import EDITABLE, Reason, Status
 from doorstep.domain.tracking.links import new_tracking_token
+from doorstep.geocoding.base import Geocoder, Precision
 from doorstep.ids import new_id
 
 ORDER_CREATED = "order.created"
@@ -107,6 +115,29 @@ def _window_errors(window: WindowIn | None, now: datetime) -> list[FieldError]:
     return []
 
 
+def placement_of(payload: OrderCreate | OrderEdit, geocoder: Geocoder | None) -> Placement:
+    """Where the order's address is (its coordinates checked, or geocoded); a contradiction
+    between coordinates and address raises a 422."""
+    a = payload.address
+    return locate(
+        geocoder,
+        line1=a.line1,
+        line2=a.line2,
+        city=a.city,
+        country=a.country,
+        postal_code=a.postal_code,
+        lat=a.lat,
+        lon=a.lon,
+    )
+
+
+def _created_data(values: dict[str, Any], source: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"reference": values["reference"], "source": source}
+    if values["location_state"] == NEEDS_LOCATION:
+        data["location"] = {"state": NEEDS_LOCATION, "reason": values["location_reason"]}
+    return data
+
+
 def _order_values(
     payload: OrderCreate,
     *,
@@ -114,6 +145,7 @@ def _order_values(
     merchant_id: str,
     now: datetime,
     secret_key: str,
+    placement: Placement,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Column values of a new order and its parcels (for one ORM object or a bulk insert)."""
     link = new_tracking_token(secret_key, order_id)
@@ -134,8 +166,7 @@ def _order_values(
         "city": payload.address.city,
         "postal_code": payload.address.postal_code,
         "country": payload.address.country,
-        "lat": payload.address.lat,
-        "lon": payload.address.lon,
+        **placement.columns(),
         "window_start": payload.window.start if payload.window else None,
         "window_end": payload.window.end if payload.window else None,
         "window_sequence": 0,
@@ -208,19 +239,29 @@ def create_order(
     *,
     actor: Actor,
     secret_key: str,
+    geocoder: Geocoder | None = None,
 ) -> Order:
     """Create one order (status ``pending``) and log ``order.created``.
 
-    A reference the merchant already used is a 409; a window already over is a 422."""
+    A reference the merchant already used is a 409; a window already over, or coordinates
+    that contradict the address, a 422. An address without coordinates is geocoded; one that
+    cannot be placed is kept with ``location_state`` ``needs_location`` (see
+    :mod:`.location`)."""
     now = clock.now()
     errors = _window_errors(payload.window, now)
     if errors:
         raise Unprocessable("the order is not valid", errors=errors)
     if existing_references(session, merchant_id, [payload.reference]):
         raise _duplicate_reference(payload.reference)
+    placement = placement_of(payload, geocoder)
     order_id = new_id("ord", now)
     values, parcels = _order_values(
-        payload, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
+        payload,
+        order_id=order_id,
+        merchant_id=merchant_id,
+        now=now,
+        secret_key=secret_key,
+        placement=placement,
     )
     order = Order(**values)
     order.parcels = [Parcel(**p) for p in parcels]
@@ -238,7 +279,7 @@ def create_order(
         type=ORDER_CREATED,
         actor=actor,
         order=order,
-        data={"reference": order.reference, "source": "api"},
+        data=_created_data(values, "api"),
     )
     return order
 
@@ -302,6 +343,7 @@ def update_order(
     patch: OrderPatch,
     *,
     actor: Actor,
+    geocoder: Geocoder | None = None,
 ) -> Order:
     """Apply a JSON merge patch to the recipient, address, window, instructions or service time.
 
@@ -309,7 +351,8 @@ def update_order(
     patched order is validated as a whole (a national phone number is re-read in a changed
     country). A moved window increments ``window_sequence``. Logs ``order.updated`` with each
     changed field old → new (phone and e-mail masked); a patch that changes nothing logs
-    nothing."""
+    nothing. Coordinates set to null are found again from the (changed) address; coordinates
+    that contradict the address's country are a 422."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     status = Status(order.status)
     if status not in EDITABLE:
@@ -325,7 +368,33 @@ def update_order(
         for name, column in EDITABLE_FIELDS.items()
         if getattr(order, column) != new[name]
     }
-    if not changes:
+    placement: Placement | None = None
+    if edit.address.lat is None or edit.address.lon is None:
+        placement = placement_of(edit, geocoder)  # null coordinates: geocode again
+        if placement.state == NEEDS_LOCATION and status is not Status.PENDING:
+            raise Unprocessable(
+                "the changed address could not be placed; send lat and lon",
+                errors=[
+                    FieldError("address.lat", placement.note or "not found", placement.reason or "")
+                ],
+            )
+        new["address.lat"], new["address.lon"] = placement.lat, placement.lon
+        changes = {k: v for k, v in changes.items() if k not in ("address.lat", "address.lon")}
+        for name in ("address.lat", "address.lon"):
+            if getattr(order, EDITABLE_FIELDS[name]) != new[name]:
+                changes[name] = (getattr(order, EDITABLE_FIELDS[name]), new[name])
+    elif {"address.lat", "address.lon", "address.country"} & set(changes):
+        errors = check_point(edit.address.country, edit.address.lat, edit.address.lon)
+        if errors:
+            raise Unprocessable("the coordinates contradict the address", errors=errors)
+        if {"address.lat", "address.lon"} & set(changes):
+            placement = Placement(
+                edit.address.lat,
+                edit.address.lon,
+                precision=Precision.POINT.value,
+                source=SOURCE_MERCHANT,
+            )
+    if not changes and placement is None:
         return order
     now = clock.now()
     window_moved = "window.start" in changes or "window.end" in changes
@@ -336,6 +405,9 @@ def update_order(
         order.window_sequence += 1
     for name, (_, value) in changes.items():
         setattr(order, EDITABLE_FIELDS[name], _stored(value))
+    if placement is not None:
+        for column, value in placement.columns().items():
+            setattr(order, column, value)
     order.updated_at = now
     order.version += 1
     data: dict[str, Any] = {
@@ -344,6 +416,13 @@ def update_order(
             for name, (old, value) in changes.items()
         }
     }
+    if placement is not None:
+        data["location"] = {
+            "state": placement.state,
+            "reason": placement.reason,
+            "precision": placement.precision,
+            "source": placement.source,
+        }
     if window_moved:
         data["window_sequence"] = order.window_sequence
     append_event(
@@ -423,6 +502,7 @@ class ImportedOrderRow:
     id: str
     reference: str
     tracking_nonce: str
+    location_state: str = "located"
 
 
 @dataclass(frozen=True)
@@ -440,6 +520,7 @@ def import_orders(
     actor: Actor,
     secret_key: str,
     max_rows: int,
+    geocoder: Geocoder | None = None,
 ) -> Imported:
     """Create every order of a CSV file in the caller's transaction, or none.
 
@@ -458,6 +539,12 @@ def import_orders(
             )
         for err in _window_errors(item.order.window, now):
             errors.append(RowError(item.row, "window_end", err.message, err.code))
+    placements: list[Placement] = []
+    for item in parsed.orders:
+        try:
+            placements.append(placement_of(item.order, geocoder))
+        except Unprocessable as exc:
+            errors.extend(RowError(item.row, "lat", e.message, e.code) for e in exc.errors)
     if errors:
         raise ImportRejected(errors)
 
@@ -466,10 +553,15 @@ def import_orders(
     parcel_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
     imported: list[ImportedOrderRow] = []
-    for item in parsed.orders:
+    for item, placement in zip(parsed.orders, placements, strict=True):
         order_id = new_id("ord", now)
         values, parcels = _order_values(
-            item.order, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
+            item.order,
+            order_id=order_id,
+            merchant_id=merchant_id,
+            now=now,
+            secret_key=secret_key,
+            placement=placement,
         )
         order_rows.append(values)
         parcel_rows.extend(parcels)
@@ -486,10 +578,14 @@ def import_orders(
                 "actor_id": actor.id,
                 "occurred_at": now,
                 "recorded_at": now,
-                "data": {"reference": values["reference"], "source": "csv", "import": import_id},
+                "data": {**_created_data(values, "csv"), "import": import_id},
             }
         )
-        imported.append(ImportedOrderRow(order_id, values["reference"], values["tracking_nonce"]))
+        imported.append(
+            ImportedOrderRow(
+                order_id, values["reference"], values["tracking_nonce"], values["location_state"]
+            )
+        )
     try:
         for model, rows in (
             (Order, order_rows),

@@ -58,6 +58,7 @@ from doorstep.domain.dispatch.schemas import (
     vehicle_out,
 )
 from doorstep.domain.idempotency import Answer, IdempotentRequest, StoreAnswer
+from doorstep.geocoding import geocoder_from_settings
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.deps import (
@@ -165,8 +166,11 @@ def create_depot(
     clock: ClockDep,
     idem: IdempotencyDep,
 ) -> Response:
+    geocoder = geocoder_from_settings(runtime.settings)
+
     def make(session: Session) -> DepotOut:
-        return depot_out(resources.create_depot(session, clock, merchant.id, body), _tz(merchant))
+        depot = resources.create_depot(session, clock, merchant.id, body, geocoder=geocoder)
+        return depot_out(depot, _tz(merchant))
 
     return _create(runtime, clock, idem, "depots", make)
 
@@ -188,9 +192,16 @@ def get_depot(depot_id: str, merchant: MerchantDep, session: SessionDep) -> Depo
     "/depots/{depot_id}", response_model=DepotOut, responses=WRITE, summary="Change a depot"
 )
 def update_depot(
-    depot_id: str, body: DepotPatch, merchant: MerchantDep, session: SessionDep
+    depot_id: str,
+    body: DepotPatch,
+    merchant: MerchantDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> DepotOut:
-    return depot_out(resources.update_depot(session, merchant.id, depot_id, body), _tz(merchant))
+    depot = resources.update_depot(
+        session, merchant.id, depot_id, body, geocoder=geocoder_from_settings(settings)
+    )
+    return depot_out(depot, _tz(merchant))
 
 
 @router.delete("/depots/{depot_id}", status_code=204, responses=DELETE, summary="Delete a depot")

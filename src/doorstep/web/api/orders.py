@@ -21,6 +21,7 @@ from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.idempotency import Answer
 from doorstep.domain.orders import queries, service
 from doorstep.domain.orders.csv_import import COLUMNS, ImportRejected
+from doorstep.domain.orders.location import SetLocationIn, set_location
 from doorstep.domain.orders.schemas import (
     CancelIn,
     EventOut,
@@ -34,6 +35,8 @@ from doorstep.domain.orders.schemas import (
     TimelineOut,
 )
 from doorstep.domain.orders.status import Status
+from doorstep.geocoding import Geocoder, geocoder_from_settings
+from doorstep.settings import Settings
 from doorstep.web.deps import (
     ApiActorDep,
     ClockDep,
@@ -115,6 +118,10 @@ def _keys(merchant: Merchant, settings: SettingsDep) -> LinkKeys:
     )
 
 
+def _geocoder(settings: Settings) -> Geocoder:
+    return geocoder_from_settings(settings)
+
+
 # --- endpoints ---
 
 
@@ -158,6 +165,7 @@ def import_orders(
             actor=actor,
             secret_key=keys.secret_key,
             max_rows=settings.max_import_rows,
+            geocoder=_geocoder(settings),
         )
         result = ImportResult.of(imported.import_id, imported.orders, keys)
         return Answer(201, result.model_dump(mode="json"))
@@ -204,7 +212,13 @@ def create_order(
 
     def action(session: Session) -> Answer:
         order = service.create_order(
-            session, clock, merchant.id, payload, actor=actor, secret_key=keys.secret_key
+            session,
+            clock,
+            merchant.id,
+            payload,
+            actor=actor,
+            secret_key=keys.secret_key,
+            geocoder=_geocoder(settings),
         )
         return Answer(201, OrderOut.of(order, keys).model_dump(mode="json"))
 
@@ -291,7 +305,42 @@ def update_order(
     settings: SettingsDep,
     actor: ApiActorDep,
 ) -> OrderOut:
-    order = service.update_order(session, clock, merchant.id, order_id, patch, actor=actor)
+    order = service.update_order(
+        session, clock, merchant.id, order_id, patch, actor=actor, geocoder=_geocoder(settings)
+    )
+    return OrderOut.of(order, _keys(merchant, settings))
+
+
+@router.post(
+    "/orders/{order_id}/location",
+    response_model=OrderOut,
+    summary="Place the order on the map (clears needs_location)",
+    description=(
+        "Sets the order's coordinates, e.g. a spot picked on the map or one of "
+        "`location.candidates`: precision `point`, source `dispatcher`. Coordinates that "
+        "contradict the address's country (0,0, swapped, another country) are a 422."
+    ),
+    dependencies=[JSONBody],
+    responses={
+        **AUTH,
+        **BAD_BODY,
+        **NOT_FOUND,
+        409: _problem("Not editable in its status"),
+        **INVALID,
+    },
+)
+def place_order(
+    order_id: str,
+    body: SetLocationIn,
+    session: SessionDep,
+    merchant: MerchantDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    actor: ApiActorDep,
+) -> OrderOut:
+    order = set_location(
+        session, clock, merchant.id, order_id, lat=body.lat, lon=body.lon, actor=actor
+    )
     return OrderOut.of(order, _keys(merchant, settings))
 
 
