@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,26 +186,28 @@ def build_index(path: Path) -> AddressIndex:
 
     osm = pyrosm.OSM(str(path))
     columns = ["addr:street", "addr:housenumber", "addr:postcode", "addr:city"]
-    try:
-        found = osm.get_data_by_custom_criteria(
-            custom_filter={"addr:housenumber": True},
-            filter_type="keep",
-            keep_nodes=True,
-            keep_ways=True,
-            keep_relations=False,
-            tags_as_columns=columns,
-        )
-        ways = osm.get_data_by_custom_criteria(
-            custom_filter={"addr:interpolation": True},
-            filter_type="keep",
-            keep_nodes=False,
-            keep_ways=True,
-            keep_relations=False,
-            tags_as_columns=["addr:interpolation", "addr:street"],
-        )
-        network = osm.get_network(network_type="all")
-    except Exception as exc:
-        raise GeocoderUnavailable(f"could not read the OSM extract {path}: {exc}") from exc
+    with warnings.catch_warnings():  # an extract without interpolation lines is normal
+        warnings.filterwarnings("ignore", message="Could not find any OSM data")
+        try:
+            found = osm.get_data_by_custom_criteria(
+                custom_filter={"addr:housenumber": True},
+                filter_type="keep",
+                keep_nodes=True,
+                keep_ways=True,
+                keep_relations=False,
+                tags_as_columns=columns,
+            )
+            ways = osm.get_data_by_custom_criteria(
+                custom_filter={"addr:interpolation": True},
+                filter_type="keep",
+                keep_nodes=False,
+                keep_ways=True,
+                keep_relations=False,
+                tags_as_columns=["addr:interpolation", "addr:street"],
+            )
+            network = osm.get_network(network_type="all")
+        except Exception as exc:
+            raise GeocoderUnavailable(f"could not read the OSM extract {path}: {exc}") from exc
 
     houses: list[House] = []
     names: dict[str, str] = {}
