@@ -72,6 +72,7 @@ class HttpGeocoder:
         min_delay_s: float = 1.0,
         timeout_s: float = 10.0,
         api_key: str | None = None,
+        retries: int = 1,
     ) -> None:
         from geopy.extra.rate_limiter import RateLimiter  # type: ignore[import-untyped]
         from geopy.geocoders import Nominatim, Pelias, Photon  # type: ignore[import-untyped]
@@ -101,9 +102,12 @@ class HttpGeocoder:
             raise ValueError(f"unknown geocoder kind {kind!r}")
         self._client = client
         self._geocode = RateLimiter(
-            client.geocode, min_delay_seconds=min_delay_s, max_retries=1, error_wait_seconds=2.0,
+            client.geocode,
+            min_delay_seconds=min_delay_s,
+            max_retries=retries,
+            error_wait_seconds=max(2.0, min_delay_s),
             swallow_exceptions=False,
-        )  # fmt: skip
+        )
 
     def _ask(self, query: AddressQuery) -> list[Any]:
         if self.name == "nominatim":
