@@ -184,7 +184,8 @@ def test_csv_rows_without_coordinates_are_geocoded_or_kept(
     one = next(o for o in listed if o["reference"] == "C-1")
     assert distance_m((one["address"]["lat"], one["address"]["lon"]), QUAI_ANTOINE_6) < 5
 
-    bad = "reference,recipient_name,address_line1,city,country,lat,lon\nC-3,Cy,x,Monaco,MC,7.42,43.74\n"
+    bad = "reference,recipient_name,address_line1,city,country,lat,lon\n"
+    bad += "C-3,Cy,x,Monaco,MC,7.42,43.74\n"
     resp = app_client.post(
         "/v1/orders/import",
         content=bad.encode(),
