@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +42,7 @@ from doorstep.domain.dispatch.inputs import (
 from doorstep.domain.dispatch.models import Plan, Route, Stop
 from doorstep.domain.dispatch.opening import open_during
 from doorstep.domain.dispatch.simulation import SimRoute, break_position, simulate_route
+from doorstep.domain.dispatch.unassigned import unassigned_detail
 from doorstep.domain.dispatch.views import PlanView, load_plan_view
 from doorstep.domain.errors import DomainError, FieldError, Unprocessable
 from doorstep.ids import new_id
@@ -236,6 +236,11 @@ class Matrices:
         """Locations that no profile reaches."""
         return set.intersection(*(set(m.unreachable) for m in self.by_profile.values()))
 
+    @property
+    def outside(self) -> set[int]:
+        """Locations beyond the map's coverage for every profile."""
+        return set.intersection(*(set(m.outside) for m in self.by_profile.values()))
+
     def travel(self) -> dict[str, tuple[IntArray, IntArray]]:
         return {p.value: (m.durations_s, m.distances_m) for p, m in self.by_profile.items()}
 
@@ -256,56 +261,6 @@ def travel_provider(settings: Settings) -> TravelTimeProvider:
     """The configured provider; the factory keeps one per configuration per process, so road
     graphs load once and the provider's own answer cache is shared."""
     return provider_from_settings(settings)
-
-
-# --- Unassigned orders ----------------------------------------------------------------------
-
-
-def _hhmm(at: datetime, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%H:%M")
-
-
-def _shift_hours(shift: ShiftInput, day: DayInput) -> str:
-    """``08:00-17:00``: the shift, or what the depot's opening hours leave of it."""
-    span = day.depot_span(shift) if day.opening_hours else None
-    start, end = (span.leave_at, span.back_by) if span else (shift.start_at, shift.end_at)
-    return f"{_hhmm(start, day.tz)}-{_hhmm(end, day.tz)}"
-
-
-def unassigned_detail(reason: UnassignedReason, order: OrderInput, day: DayInput) -> str:
-    """One sentence a dispatcher can act on."""
-    shifts = day.shifts
-    if reason is UnassignedReason.OVER_CAPACITY:
-        biggest = max(shifts, key=lambda s: (s.capacity_g, s.capacity_parcels), default=None)
-        room = (
-            (
-                f"; the largest vehicle takes {biggest.capacity_g / 1000:g} kg and "
-                f"{biggest.capacity_parcels} parcels"
-            )
-            if biggest
-            else ""
-        )
-        return f"{order.weight_g / 1000:g} kg in {order.parcels} parcel(s) does not fit{room}"
-    if reason is UnassignedReason.MISSING_SKILL:
-        have = set().union(*(s.skills for s in shifts)) if shifts else set()
-        missing = sorted(order.skills - have) or sorted(order.skills)
-        return f"needs {', '.join(missing)}; no shift's driver or vehicle has all of it"
-    if reason is UnassignedReason.OUTSIDE_SHIFTS:
-        spans = ", ".join(_shift_hours(s, day) for s in shifts)
-        if order.window_start is not None and order.window_end is not None:
-            window = f"{_hhmm(order.window_start, day.tz)}-{_hhmm(order.window_end, day.tz)}"
-            return f"the window {window} is outside every shift ({spans or 'none'})"
-        return f"no shift can serve it ({spans or 'none'})"
-    if reason is UnassignedReason.WINDOW_IMPOSSIBLE:
-        return "no vehicle can get there within its window and be back by the end of its shift"
-    if reason is UnassignedReason.UNREACHABLE:
-        return "the address cannot be reached from the depot on the travel network"
-    if reason is UnassignedReason.NOT_LOADED:
-        return (
-            "only a vehicle that has already left the depot could make it, and its parcels are "
-            "not on board; add a shift from the depot or re-plan once a vehicle is back"
-        )
-    return "every vehicle that could take it had no time left; add a shift or widen the window"
 
 
 # --- Solution -> rows -----------------------------------------------------------------------
@@ -372,7 +327,13 @@ def compute_plan(
     elif problem.jobs:
         solution.unassigned = {j.id: UnassignedReason.OUTSIDE_SHIFTS for j in problem.jobs}
     solve_s = time.perf_counter() - started
-    solution.unassigned.update({o: UnassignedReason.UNREACHABLE for o in unreachable})
+    beyond = {o.order_id for o in day.orders if locs.order_loc[o.order_id] in mats.outside}
+    solution.unassigned.update(
+        {
+            o: UnassignedReason.OUTSIDE_COVERAGE if o in beyond else UnassignedReason.UNREACHABLE
+            for o in unreachable
+        }
+    )
 
     jobs = {j.id: j for j in problem.jobs}
     labels = {o.order_id: o.reference for o in day.orders}
