@@ -52,10 +52,11 @@ How the contract maps onto PyVRP (0.14):
   that are fixed, unknown, unservable or repeated are skipped).
 
 Times in the returned plan come from simulating each route on the matrices, not from PyVRP. A
-route starts as late as possible without finishing later (no waiting at the first door when
-the driver can leave later). The result is deterministic for a fixed seed and iteration budget
-(``max_iterations``); a wall-clock limit makes the number of iterations, and thus the result,
-depend on the machine's speed.
+route leaves late enough not to wait at its first door, and no later: every stop after it is
+served as early as it can be, keeping slack before its window's end. Jobs with a
+``target_end_s`` are planned against it where the day allows (see :func:`solve`). The result
+is deterministic for a fixed seed and iteration budget (``max_iterations``); a wall-clock
+limit makes the number of iterations, and thus the result, depend on the machine's speed.
 """
 
 from __future__ import annotations
@@ -377,6 +378,19 @@ def _assign_vehicles(
     return result
 
 
+RELAX_SHARE = 0.25
+"""Extra time, as a share of the limit, for the second pass that gives jobs whose target
+could not be kept their full window (only when there are such jobs)."""
+RELAXABLE = frozenset(
+    {
+        UnassignedReason.WINDOW_IMPOSSIBLE,
+        UnassignedReason.NO_VEHICLE_TIME,
+        UnassignedReason.OUTSIDE_SHIFTS,
+        UnassignedReason.NOT_LOADED,
+    }
+)
+
+
 def solve(
     problem: Problem,
     *,
@@ -386,7 +400,78 @@ def solve(
     objective: Objective = "duration",
     max_iterations: int | None = None,
 ) -> Solution:
-    """Plan routes for ``problem`` within about ``time_limit_s`` seconds.
+    """Plan routes for ``problem`` within about ``time_limit_s`` seconds (see
+    :func:`solve_windows`), keeping each job's ``target_end_s`` wherever the day allows.
+
+    Jobs with a target are first planned against it as a hard window end. Those the first
+    plan leaves out for want of time get their full window back in a second pass, warm-started
+    from the first plan, for :data:`RELAX_SHARE` of the time (and iterations) more; the pass
+    that serves more jobs wins. ``stats["buffer_relaxed"]`` counts the jobs given back their
+    full window."""
+    targeted = {j.id for j in problem.jobs if j.has_target}
+    if not targeted:
+        return solve_windows(
+            problem,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            initial=initial,
+            objective=objective,
+            max_iterations=max_iterations,
+        )
+
+    def tight(job: Job) -> Job:
+        if job.id not in targeted or job.target_end_s is None:
+            return job
+        return dataclasses.replace(job, tw_end_s=job.target_end_s, target_end_s=None)
+
+    first = solve_windows(
+        dataclasses.replace(problem, jobs=[tight(j) for j in problem.jobs]),
+        time_limit_s=time_limit_s,
+        seed=seed,
+        initial=initial,
+        objective=objective,
+        max_iterations=max_iterations,
+    )
+    relax = {j for j, why in first.unassigned.items() if j in targeted and why in RELAXABLE}
+    first.stats["buffer_relaxed"] = 0
+    if not relax:
+        return first
+    relaxed = dataclasses.replace(
+        problem,
+        jobs=[
+            dataclasses.replace(j, target_end_s=None) if j.id in relax else tight(j)
+            for j in problem.jobs
+        ],
+    )
+    warm = {r.vehicle_id: [s.job_id for s in r.stops] for r in first.routes}
+    second = solve_windows(
+        relaxed,
+        time_limit_s=time_limit_s * RELAX_SHARE,
+        seed=seed,
+        initial=warm,
+        objective=objective,
+        max_iterations=None
+        if max_iterations is None
+        else max(1, round(max_iterations * RELAX_SHARE)),
+    )
+    if len(second.unassigned) >= len(first.unassigned):
+        return first
+    served = {s.job_id for r in second.routes for s in r.stops}
+    second.stats["buffer_relaxed"] = len(relax & served)
+    return second
+
+
+def solve_windows(
+    problem: Problem,
+    *,
+    time_limit_s: float,
+    seed: int = 42,
+    initial: dict[str, list[str]] | None = None,
+    objective: Objective = "duration",
+    max_iterations: int | None = None,
+) -> Solution:
+    """Plan routes for ``problem`` within about ``time_limit_s`` seconds, with every job's
+    window as given (``target_end_s`` ignored).
 
     ``initial`` (vehicle id -> ordered job ids, e.g. the plan before a re-plan) is a warm start.
     ``max_iterations`` caps the search too: with it, and a time limit that is not reached, the

@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+LAST_MINUTES = 15
 
 
 class TravelTimesUnavailable(DomainError):
@@ -115,13 +116,20 @@ def horizon_s(day: DayInput) -> int:
     return max([86_400, *ends])
 
 
-def order_job(order: OrderInput, location: int, epoch: datetime, horizon: int) -> Job:
-    """An order as a job; an order without a window may be served at any time of the shift."""
+def order_job(
+    order: OrderInput, location: int, epoch: datetime, horizon: int, buffer_s: int = 0
+) -> Job:
+    """An order as a job; an order without a window may be served at any time of the shift.
+    A window longer than twice ``buffer_s`` gets a target end ``buffer_s`` before its end,
+    which planning keeps where the day allows (shorter windows keep all their time)."""
+    target: int | None = None
     if order.window_start is not None and order.window_end is not None:
         tw = (
             max(0, to_seconds(epoch, order.window_start, up=True)),
             to_seconds(epoch, order.window_end),
         )
+        if buffer_s > 0 and tw[1] - tw[0] >= 2 * buffer_s:
+            target = tw[1] - buffer_s
     else:
         tw = (0, horizon)
     return Job(
@@ -132,6 +140,7 @@ def order_job(order: OrderInput, location: int, epoch: datetime, horizon: int) -
         tw_end_s=tw[1],
         demand=(order.weight_g, order.parcels),
         skills=order.skills,
+        target_end_s=target,
     )
 
 
@@ -195,12 +204,14 @@ def build_problem(
     *,
     exclude: frozenset[str] = frozenset(),
     travel: dict[str, tuple[IntArray, IntArray]] | None = None,
+    buffer_s: int = 0,
 ) -> Problem:
     """The optimiser's problem for ``day`` on the given matrices (rows as in ``locs``); with
-    ``travel`` (profile name -> matrices), each vehicle drives on its own profile's."""
+    ``travel`` (profile name -> matrices), each vehicle drives on its own profile's.
+    ``buffer_s``: the slack to keep before each window's end (see :func:`order_job`)."""
     horizon = horizon_s(day)
     jobs = [
-        order_job(o, locs.order_loc[o.order_id], day.epoch, horizon)
+        order_job(o, locs.order_loc[o.order_id], day.epoch, horizon, buffer_s)
         for o in day.orders
         if o.order_id not in exclude
     ]
@@ -263,6 +274,24 @@ def travel_provider(settings: Settings) -> TravelTimeProvider:
     return provider_from_settings(settings)
 
 
+def promise_stats(sims: Sequence[SimRoute], jobs: dict[str, Job]) -> dict[str, Any]:
+    """How well the plan keeps its windows: the share of windowed stops served in the last
+    :data:`LAST_MINUTES` minutes of their window, and the mean slack (minutes from the start
+    of service to the window's end) of windowed stops."""
+    slacks = [
+        (jobs[s.job_id].tw_end_s - s.start_s) / 60
+        for sim in sims
+        for s in sim.stops
+        if s.job_id in jobs and jobs[s.job_id].tw_end_s - jobs[s.job_id].tw_start_s < 86_400
+    ]
+    late = sum(1 for m in slacks if m < LAST_MINUTES)
+    return {
+        "stops_in_last_15_min": late,
+        "last_15_min_pct": round(100 * late / len(slacks), 2) if slacks else 0.0,
+        "mean_slack_min": round(sum(slacks) / len(slacks), 1) if slacks else None,
+    }
+
+
 # --- Solution -> rows -----------------------------------------------------------------------
 
 
@@ -296,8 +325,10 @@ def compute_plan(
     time_limit_s: float,
     seed: int,
     max_iterations: int | None = None,
+    buffer_s: int = 0,
 ) -> PlanDraft:
-    """Matrices, optimisation and re-simulation for ``day``; touches no database."""
+    """Matrices, optimisation and re-simulation for ``day``; touches no database.
+    ``buffer_s``: the slack to keep before each window's end wherever the day allows."""
     locs = locations(day)
     mats = travel_matrices(provider, locs.points, [s.profile for s in day.shifts] or [Profile.VAN])
     fixed = {j for jobs in day.fixed.values() for j in jobs}
@@ -313,6 +344,7 @@ def compute_plan(
         mats.default.distances_m,
         exclude=unreachable,
         travel=mats.travel(),
+        buffer_s=buffer_s,
     )
     started = time.perf_counter()
     solution = Solution(routes=[], unassigned={}, feasible=True, distance=0)
@@ -392,6 +424,9 @@ def compute_plan(
         "shifts": len(day.shifts),
         "distance_m": sum(s.distance for s in sims),
         "driving_s": sum(s.driving_s for s in sims),
+        "window_buffer_s": buffer_s,
+        "buffer_relaxed": solution.stats.get("buffer_relaxed", 0),
+        **promise_stats(sims, jobs),
     }
     if day.skipped_shifts:
         stats["skipped_shifts"] = day.skipped_shifts
@@ -563,7 +598,12 @@ def create_plan(
         )
     provider = provider or travel_provider(settings)
     draft = compute_plan(
-        day_input, provider, time_limit_s=limit, seed=seed, max_iterations=max_iterations
+        day_input,
+        provider,
+        time_limit_s=limit,
+        seed=seed,
+        max_iterations=max_iterations,
+        buffer_s=settings.plan_window_buffer_s,
     )
     with transaction(sessions) as session:
         plan = save_plan(session, clock, day_input, draft, seed=seed, time_limit_s=limit)

@@ -316,7 +316,12 @@ def replan(
         raise Unprocessable("no shift is left to plan on", errors=errors)
     provider = provider or travel_provider(settings)
     draft = compute_plan(
-        day, provider, time_limit_s=limit, seed=seed, max_iterations=max_iterations
+        day,
+        provider,
+        time_limit_s=limit,
+        seed=seed,
+        max_iterations=max_iterations,
+        buffer_s=settings.plan_window_buffer_s,
     )
     draft.stats["dropped_shift_ids"] = sorted(dropped)
     with transaction(sessions) as session:
