@@ -122,6 +122,28 @@ def test_an_unknown_address_keeps_the_order_until_a_dispatcher_places_it(
     }
 
 
+def test_a_changed_address_with_null_coordinates_is_geocoded_again(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """A merge patch that moves the address and clears lat/lon places the order at the new
+    house; one whose new address is not found keeps its place and is refused (422)."""
+    created = post(app_client, merchant, order(lat=43.7405, lon=7.4263)).json()
+    url, h = f"/v1/orders/{created['id']}", merchant.headers
+    moved = app_client.patch(
+        url, json={"address": {"line1": "22 Av. de Grande-Bretagne", "lat": None, "lon": None}},
+        headers=h,
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert distance_m((body["address"]["lat"], body["address"]["lon"]), (43.74326, 7.42913)) < 5
+    assert (body["location"]["precision"], body["location"]["source"]) == ("house", "osm_extract")
+    lost = app_client.patch(
+        url, json={"address": {"line1": "1 Rue Inconnue", "lat": None, "lon": None}}, headers=h
+    )
+    assert lost.status_code == 422
+    assert app_client.get(url, headers=h).json()["address"] == body["address"]
+
+
 def test_an_ambiguous_address_lists_its_candidates(
     app_client: TestClient, merchant: MerchantCtx
 ) -> None:

@@ -371,7 +371,8 @@ def update_order(
     placement: Placement | None = None
     if edit.address.lat is None or edit.address.lon is None:
         placement = placement_of(edit, geocoder)  # null coordinates: geocode again
-        if placement.state == NEEDS_LOCATION and status is not Status.PENDING:
+        if placement.state == NEEDS_LOCATION and order.lat is not None:
+            # A placed order (maybe on a plan) keeps its place unless the new one is found.
             raise Unprocessable(
                 "the changed address could not be placed; send lat and lon",
                 errors=[
@@ -394,6 +395,8 @@ def update_order(
                 precision=Precision.POINT.value,
                 source=SOURCE_MERCHANT,
             )
+    if placement is not None and not changes and placement.state == order.location_state:
+        placement = None  # geocoded again to the same (lack of a) place
     if not changes and placement is None:
         return order
     now = clock.now()
