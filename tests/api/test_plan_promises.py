@@ -24,7 +24,12 @@ def test_a_plan_keeps_ten_minutes_before_every_window_end(
     assert runtime.settings.plan_window_buffer_s == 600
     with transaction(runtime.sessions) as s:
         day = monaco_day(s, merchant.id, DAY, orders=20)
-    body = {"depot_id": day.depot_id, "date": DAY.isoformat(), "time_limit_s": 0.5}
+    body = {
+        "depot_id": day.depot_id,
+        "date": DAY.isoformat(),
+        "time_limit_s": 5,
+        "max_iterations": 300,
+    }
     plan = app_client.post("/v1/plans", json=body, headers=merchant.headers).json()
     stops = [stop for route in plan["routes"] for stop in route["stops"]]
     assert len(stops) == 20

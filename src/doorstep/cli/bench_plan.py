@@ -143,8 +143,8 @@ def _table(result: PlanBenchResult) -> Table:
         ["-" if r.mean_slack_min is None else f"{r.mean_slack_min:.1f} min" for r in runs],
     )
     row(
-        "buffer kept / given back",
-        [f"{r.window_buffer_s // 60} min / {r.buffer_relaxed} orders" for r in runs],
+        "buffer / stops served after it",
+        [f"{r.window_buffer_s // 60} min / {r.buffer_relaxed}" for r in runs],
     )
     row(
         "feasible (independent check)",

@@ -378,17 +378,17 @@ def _assign_vehicles(
     return result
 
 
-RELAX_SHARE = 0.25
-"""Extra time, as a share of the limit, for the second pass that gives jobs whose target
-could not be kept their full window (only when there are such jobs)."""
-RELAXABLE = frozenset(
-    {
-        UnassignedReason.WINDOW_IMPOSSIBLE,
-        UnassignedReason.NO_VEHICLE_TIME,
-        UnassignedReason.OUTSIDE_SHIFTS,
-        UnassignedReason.NOT_LOADED,
-    }
-)
+TARGET_SHARE = 0.6
+"""Share of the time (and iterations) for the plan that keeps every target; the rest goes to
+the plan with full windows that starts from it (see :func:`solve`)."""
+BUFFER_COST_TOLERANCE = 0.02
+"""How much costlier (objective) the plan that keeps every target may be than the one with
+full windows and still be chosen."""
+
+
+def _objective(solution: Solution) -> float:
+    value = solution.stats.get("objective")
+    return float(value) if isinstance(value, int | float) else float("inf")
 
 
 def solve(
@@ -403,13 +403,14 @@ def solve(
     """Plan routes for ``problem`` within about ``time_limit_s`` seconds (see
     :func:`solve_windows`), keeping each job's ``target_end_s`` wherever the day allows.
 
-    Jobs with a target are first planned against it as a hard window end. Those the first
-    plan leaves out for want of time get their full window back in a second pass, warm-started
-    from the first plan, for :data:`RELAX_SHARE` of the time (and iterations) more; the pass
-    that serves more jobs wins. ``stats["buffer_relaxed"]`` counts the jobs given back their
-    full window."""
-    targeted = {j.id for j in problem.jobs if j.has_target}
-    if not targeted:
+    With targets, the search runs twice: first (:data:`TARGET_SHARE` of the time) with every
+    target as a hard window end, then with the full windows, starting from the first plan.
+    The first plan is kept when it serves as many jobs and costs at most
+    :data:`BUFFER_COST_TOLERANCE` more; otherwise the second, which gives jobs the part of
+    their window after the target only where that saves enough (or serves more jobs).
+    ``stats["buffer_relaxed"]`` counts the jobs the chosen plan serves after their target."""
+    targets = {j.id: j.target_end_s for j in problem.jobs if j.has_target}
+    if not targets:
         return solve_windows(
             problem,
             time_limit_s=time_limit_s,
@@ -418,47 +419,47 @@ def solve(
             objective=objective,
             max_iterations=max_iterations,
         )
+    started = time.perf_counter()
 
     def tight(job: Job) -> Job:
-        if job.id not in targeted or job.target_end_s is None:
-            return job
-        return dataclasses.replace(job, tw_end_s=job.target_end_s, target_end_s=None)
+        end = targets.get(job.id)
+        return job if end is None else dataclasses.replace(job, tw_end_s=end, target_end_s=None)
 
-    first = solve_windows(
+    budget = None if max_iterations is None else max(1, round(max_iterations * TARGET_SHARE))
+    kept = solve_windows(
         dataclasses.replace(problem, jobs=[tight(j) for j in problem.jobs]),
-        time_limit_s=time_limit_s,
+        time_limit_s=time_limit_s * TARGET_SHARE,
         seed=seed,
         initial=initial,
         objective=objective,
-        max_iterations=max_iterations,
+        max_iterations=budget,
     )
-    relax = {j for j, why in first.unassigned.items() if j in targeted and why in RELAXABLE}
-    first.stats["buffer_relaxed"] = 0
-    if not relax:
-        return first
-    relaxed = dataclasses.replace(
-        problem,
-        jobs=[
-            dataclasses.replace(j, target_end_s=None) if j.id in relax else tight(j)
-            for j in problem.jobs
-        ],
-    )
-    warm = {r.vehicle_id: [s.job_id for s in r.stops] for r in first.routes}
-    second = solve_windows(
-        relaxed,
-        time_limit_s=time_limit_s * RELAX_SHARE,
+    full = solve_windows(
+        dataclasses.replace(
+            problem, jobs=[dataclasses.replace(j, target_end_s=None) for j in problem.jobs]
+        ),
+        time_limit_s=max(0.0, started + time_limit_s - time.perf_counter()),
         seed=seed,
-        initial=warm,
+        initial={r.vehicle_id: [s.job_id for s in r.stops] for r in kept.routes} or initial,
         objective=objective,
-        max_iterations=None
-        if max_iterations is None
-        else max(1, round(max_iterations * RELAX_SHARE)),
+        max_iterations=None if max_iterations is None else max(1, max_iterations - (budget or 0)),
     )
-    if len(second.unassigned) >= len(first.unassigned):
-        return first
-    served = {s.job_id for r in second.routes for s in r.stops}
-    second.stats["buffer_relaxed"] = len(relax & served)
-    return second
+    chosen = full
+    if len(kept.unassigned) <= len(full.unassigned) and _objective(kept) <= _objective(full) * (
+        1 + BUFFER_COST_TOLERANCE
+    ):
+        chosen = kept
+    chosen.stats["buffer_relaxed"] = sum(
+        1
+        for r in chosen.routes
+        for s in r.stops
+        if s.job_id in targets and s.start_service_s > (targets[s.job_id] or 0)
+    )
+    chosen.stats["buffer_kept_plan"] = int(chosen is kept)
+    chosen.stats["iterations"] = int(kept.stats.get("iterations", 0)) + int(
+        full.stats.get("iterations", 0)
+    )
+    return chosen
 
 
 def solve_windows(

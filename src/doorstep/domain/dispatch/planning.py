@@ -426,6 +426,7 @@ def compute_plan(
         "driving_s": sum(s.driving_s for s in sims),
         "window_buffer_s": buffer_s,
         "buffer_relaxed": solution.stats.get("buffer_relaxed", 0),
+        "buffer_kept_plan": solution.stats.get("buffer_kept_plan"),
         **promise_stats(sims, jobs),
     }
     if day.skipped_shifts:
