@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from doorstep.cli.bench import bench_app
+from doorstep.cli.geocode import geocode
 from doorstep.cli.users import user_app
 from doorstep.db.engine import transaction
 from doorstep.db.migrate import current_revision, upgrade
@@ -27,6 +28,7 @@ merchant_app = typer.Typer(help="Manage merchants (tenants).", no_args_is_help=T
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(bench_app, name="bench")
 app.add_typer(user_app, name="user")
+app.command("geocode")(geocode)
 
 console = Console()
 err_console = Console(stderr=True)
