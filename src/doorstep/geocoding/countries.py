@@ -54,6 +54,9 @@ COUNTRY_BOXES: dict[str, tuple[Box, ...]] = {
 
 MARGIN_DEG = 0.05
 """Slack around each box before a point counts as outside the country (about 5 km)."""
+MARGINS: dict[str, float] = {"MC": 0.15}
+"""Wider slack for a country much smaller than the area its shops serve: Monaco is 2 km
+across and its deliveries (and the shipped extract) reach the French communes around it."""
 
 
 class CoordinateProblem(StrEnum):
@@ -82,10 +85,11 @@ def coordinate_problem(
         return CoordinateProblem.NULL_ISLAND, (
             "0,0 is not an address (it is in the Gulf of Guinea); the coordinates are missing"
         )
-    inside = in_country(country, lat, lon, margin=MARGIN_DEG)
+    margin = MARGINS.get(country.upper(), MARGIN_DEG)
+    inside = in_country(country, lat, lon, margin=margin)
     if inside is None or inside:
         return None
-    if abs(lon) <= 90 and in_country(country, lon, lat, margin=MARGIN_DEG):
+    if abs(lon) <= 90 and in_country(country, lon, lat, margin=margin):
         return CoordinateProblem.SWAPPED, (
             f"latitude and longitude look swapped: ({lon}, {lat}) is in {country}, "
             f"({lat}, {lon}) is not"
