@@ -19,6 +19,7 @@ class CachedGeocoder:
     def __init__(self, inner: Geocoder, path: Path, namespace: str) -> None:
         self.inner = inner
         self.name = inner.name
+        self.remote = bool(getattr(inner, "remote", False))
         self.path = path
         self.namespace = namespace
         self.hits = 0

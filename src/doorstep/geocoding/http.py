@@ -61,7 +61,10 @@ def _pelias_precision(raw: dict[str, Any]) -> Precision:
 
 
 class HttpGeocoder:
-    """A geocoding server by URL (``kind``: ``nominatim``, ``photon`` or ``pelias``)."""
+    """A geocoding server by URL (``kind``: ``nominatim``, ``photon`` or ``pelias``).
+    ``remote``: bulk work (CSV imports) is left to the worker rather than done inline."""
+
+    remote = True
 
     def __init__(
         self,

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
@@ -30,6 +31,7 @@ from doorstep.geocoding.base import (
     PRECISE,
     AddressQuery,
     Geocoder,
+    GeocodeResult,
     GeocoderUnavailable,
     Outcome,
     Precision,
@@ -47,6 +49,7 @@ class LocationReason(StrEnum):
     AMBIGUOUS = "address_ambiguous"
     IMPRECISE = "address_imprecise"
     NO_GEOCODER = "geocoder_unavailable"
+    PENDING = "geocoding_pending"  # queued for a rate-limited geocoder (see geocode_pending)
 
 
 class GeocodingFailed(Unprocessable):
@@ -162,6 +165,12 @@ def locate(
         result = geocoder.geocode(query)
     except GeocoderUnavailable as exc:
         return Placement(None, None, NEEDS_LOCATION, LocationReason.NO_GEOCODER, str(exc))
+    return _placement_of(result, geocoder.name)
+
+
+def _placement_of(result: GeocodeResult, source: str) -> Placement:
+    """The order's place from a geocoder's answer: located when precise enough, else
+    ``needs_location`` with the reason and the candidates."""
     candidates = [c.as_json() for c in result.candidates]
     best = result.best
     if best is not None and best.precision in PRECISE:
@@ -174,8 +183,8 @@ def locate(
         )
     if result.outcome is Outcome.AMBIGUOUS:
         reason = LocationReason.AMBIGUOUS
-    elif best is not None or candidates:
-        reason = LocationReason.IMPRECISE if best is not None else LocationReason.NOT_FOUND
+    elif best is not None:
+        reason = LocationReason.IMPRECISE
     else:
         reason = LocationReason.NOT_FOUND
     return Placement(
@@ -184,7 +193,7 @@ def locate(
         NEEDS_LOCATION,
         reason.value,
         result.detail or None,
-        source=geocoder.name,
+        source=source,
         candidates=candidates,
     )
 
@@ -194,6 +203,7 @@ REASON_TEXT = {
     LocationReason.AMBIGUOUS.value: "the address matches several places",
     LocationReason.IMPRECISE.value: "the address was found only roughly",
     LocationReason.NO_GEOCODER.value: "the address could not be geocoded",
+    LocationReason.PENDING.value: "the address is waiting for the geocoder",
 }
 
 
@@ -216,18 +226,112 @@ def point_of(order: Order) -> tuple[float, float]:
     return order.lat, order.lon
 
 
-def place_depot(geocoder: Geocoder | None, address: Any) -> tuple[float, float]:
-    """A depot's coordinates: its own (checked) or geocoded; a depot that cannot be placed
-    is refused (422) with the candidates in the message."""
-    placement = locate(
+def queued() -> Placement:
+    """The place of an address left for :func:`geocode_pending` (a rate-limited geocoder
+    would hold a whole CSV import for minutes)."""
+    return Placement(
+        None, None, NEEDS_LOCATION, LocationReason.PENDING.value, "queued for the geocoder"
+    )
+
+
+def queued_addresses(session: Session, *, limit: int = 20) -> list[tuple[str, AddressQuery]]:
+    """Up to ``limit`` orders queued for the geocoder (any merchant, oldest first), as
+    (order id, address)."""
+    rows = session.execute(
+        select(
+            Order.id,
+            Order.address_line1,
+            Order.city,
+            Order.country,
+            Order.postal_code,
+            Order.address_line2,
+        )
+        .where(
+            Order.location_state == NEEDS_LOCATION,
+            Order.location_reason == LocationReason.PENDING.value,
+        )
+        .order_by(Order.created_at, Order.id)
+        .limit(limit)
+    ).all()
+    return [(r[0], AddressQuery(r[1], r[2], r[3], r[4], r[5])) for r in rows]
+
+
+def apply_geocode(
+    session: Session, clock: Clock, order_id: str, result: GeocodeResult, source: str
+) -> bool:
+    """Place a queued order by the geocoder's answer (located, or ``needs_location`` with the
+    geocoder's reason) and log ``order.updated``; False if it is no longer queued."""
+    order = session.scalars(
+        select(Order)
+        .where(Order.id == order_id, Order.location_reason == LocationReason.PENDING.value)
+        .with_for_update()
+    ).one_or_none()
+    if order is None:
+        return False
+    placement = _placement_of(result, source)
+    for column, value in placement.columns().items():
+        setattr(order, column, value)
+    order.updated_at = clock.now()
+    order.version += 1
+    append_event(
+        session,
+        clock,
+        merchant_id=order.merchant_id,
+        type="order.updated",
+        actor=Actor.system(),
+        order=order,
+        data={
+            "changes": {
+                "address.lat": {"from": None, "to": order.lat},
+                "address.lon": {"from": None, "to": order.lon},
+            },
+            "location": {
+                "state": placement.state,
+                "reason": placement.reason,
+                "precision": placement.precision,
+                "source": placement.source,
+            },
+        },
+    )
+    return True
+
+
+class AddressLike(Protocol):
+    """An address as the order and depot schemas carry it."""
+
+    @property
+    def line1(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def postal_code(self) -> str | None: ...
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def lon(self) -> float | None: ...
+
+
+def place_address(address: AddressLike, geocoder: Geocoder | None) -> Placement:
+    """Where ``address`` is: its coordinates checked (a contradiction raises a 422), or
+    geocoded, or ``needs_location``."""
+    return locate(
         geocoder,
         line1=address.line1,
+        line2=getattr(address, "line2", None),
         city=address.city,
         country=address.country,
         postal_code=address.postal_code,
         lat=address.lat,
         lon=address.lon,
     )
+
+
+def place_depot(geocoder: Geocoder | None, address: AddressLike) -> tuple[float, float]:
+    """A depot's coordinates: its own (checked) or geocoded; a depot that cannot be placed
+    is refused (422) with the candidates in the message."""
+    placement = place_address(address, geocoder)
     if placement.lat is None or placement.lon is None:
         options = "; ".join(
             f"{c['label']} ({c['lat']:.6f}, {c['lon']:.6f})" for c in placement.candidates

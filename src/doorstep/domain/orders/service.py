@@ -29,7 +29,8 @@ from doorstep.domain.orders.location import (
     SOURCE_MERCHANT,
     Placement,
     check_point,
-    locate,
+    place_address,
+    queued,
 )
 from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
 from doorstep.domain.orders.queries import existing_references, get_order
@@ -116,19 +117,8 @@ def _window_errors(window: WindowIn | None, now: datetime) -> list[FieldError]:
 
 
 def placement_of(payload: OrderCreate | OrderEdit, geocoder: Geocoder | None) -> Placement:
-    """Where the order's address is (its coordinates checked, or geocoded); a contradiction
-    between coordinates and address raises a 422."""
-    a = payload.address
-    return locate(
-        geocoder,
-        line1=a.line1,
-        line2=a.line2,
-        city=a.city,
-        country=a.country,
-        postal_code=a.postal_code,
-        lat=a.lat,
-        lon=a.lon,
-    )
+    """Where the order's address is (see :func:`.location.place_address`)."""
+    return place_address(payload.address, geocoder)
 
 
 def _created_data(values: dict[str, Any], source: str) -> dict[str, Any]:
@@ -529,8 +519,9 @@ def import_orders(
 
     Rows are validated with the JSON API's rules; a reference repeated in the file or already
     used is an error too. Any error raises :class:`ImportRejected` (422) listing every problem
-    by spreadsheet row and column. Rows go in with one executemany per table, not one ORM
-    object each."""
+    by spreadsheet row and column. Rows without coordinates are geocoded, or, with a remote
+    (rate-limited) geocoder, queued for the worker job ``run_geocode_pending``. Rows go in
+    with one executemany per table, not one ORM object each."""
     parsed = parse_orders_csv(content, max_rows=max_rows)
     now = clock.now()
     errors: list[RowError] = list(parsed.errors)
@@ -543,7 +534,11 @@ def import_orders(
         for err in _window_errors(item.order.window, now):
             errors.append(RowError(item.row, "window_end", err.message, err.code))
     placements: list[Placement] = []
+    later = bool(getattr(geocoder, "remote", False))  # a rate-limited server: the worker
     for item in parsed.orders:
+        if later and (item.order.address.lat is None or item.order.address.lon is None):
+            placements.append(queued())
+            continue
         try:
             placements.append(placement_of(item.order, geocoder))
         except Unprocessable as exc:
