@@ -147,7 +147,7 @@ class DayInput:
     # The depot's week of opening hours in ``tz``; empty: always open.
     opening_hours: dict[str, list[list[str]]] = field(default_factory=dict)
     # Due orders without a place (needs_location), as unassigned entries of the plan.
-    unlocated: list[dict[str, str]] = field(default_factory=list)
+    unlocated: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def epoch(self) -> datetime:
@@ -256,9 +256,9 @@ def order_input(order: Order, default_service_s: int) -> OrderInput:
     )
 
 
-def split_located(orders: list[Order]) -> tuple[list[Order], list[dict[str, str]]]:
-    """Orders that can be planned, and the unassigned entries (reason ``needs_location``)
-    of those whose address has no place yet."""
+def split_located(orders: list[Order]) -> tuple[list[Order], list[dict[str, Any]]]:
+    """Orders that can be planned, and the unassigned entries (reason ``needs_location``,
+    with the places the address may be) of those whose address has no place yet."""
     located = [o for o in orders if o.location_state != NEEDS_LOCATION and o.lat is not None]
     unlocated = [
         {
@@ -266,6 +266,7 @@ def split_located(orders: list[Order]) -> tuple[list[Order], list[dict[str, str]
             "reference": o.reference,
             "reason": "needs_location",
             "detail": needs_location_detail(o),
+            "candidates": list(o.location_candidates or []),
         }
         for o in orders
         if o.location_state == NEEDS_LOCATION or o.lat is None
