@@ -34,7 +34,11 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get(
     "DOORSTEP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get(
+        "DOORSTEP_TEST_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 

@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     default_service_time_s: int = Field(default=180, ge=0)
     plan_time_limit_s: float = Field(default=5.0, gt=0, le=3600)
     plan_seed: int = 42
+    # Planning keeps this much slack before each window's end wherever the day allows.
+    plan_window_buffer_s: int = Field(default=600, ge=0, le=7200)
+
+    # Geocoding addresses sent without coordinates: "osm" reads the extract of
+    # geocoder_source (default: osm_source); nominatim/photon/pelias ask geocoder_url.
+    geocoder: Literal["osm", "nominatim", "photon", "pelias", "none"] = "osm"
+    geocoder_source: str | None = None
+    geocoder_url: str | None = None
+    geocoder_user_agent: str = "Doorstep/1.0 (self-hosted last-mile delivery)"
+    geocoder_min_delay_s: float = Field(default=1.0, ge=0, le=60)
+    geocoder_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @model_validator(mode="before")
     @classmethod
@@ -116,6 +127,8 @@ class Settings(BaseSettings):
     def _check_osrm(self) -> Settings:
         if self.travel_provider == "osrm" and not self.osrm_url:
             raise ValueError("DOORSTEP_TRAVEL_PROVIDER=osrm needs DOORSTEP_OSRM_URL")
+        if self.geocoder in ("nominatim", "photon", "pelias") and not self.geocoder_url:
+            raise ValueError(f"DOORSTEP_GEOCODER={self.geocoder} needs DOORSTEP_GEOCODER_URL")
         return self
 
     @cached_property

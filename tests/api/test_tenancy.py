@@ -126,6 +126,8 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
         return {"order_id": ids["order_id"], "to_route_id": ids["route_id"], "position": 0}
     if path.endswith("/status"):
         return {"status": "on_hold"}
+    if path.endswith("/location"):
+        return {"lat": 43.7312, "lon": 7.4198}
     for suffix, body in SELF_SERVICE.items():
         if path.endswith(suffix):
             return body(ids)

@@ -558,6 +558,12 @@ class RunFigures:
     distance_m: int
     planner_feasible: bool
     violations: list[str] = field(default_factory=list)
+    # Promise keeping: windowed stops served in their window's last 15 minutes, in percent;
+    # mean minutes from service to the window's end; orders given their full window back.
+    last_15_min_pct: float | None = None
+    mean_slack_min: float | None = None
+    window_buffer_s: int = 0
+    buffer_relaxed: int = 0
 
     @property
     def feasible(self) -> bool:
@@ -591,6 +597,10 @@ class RunFigures:
             "planner_feasible": self.planner_feasible,
             "violations": self.violations[:50],
             "violation_count": len(self.violations),
+            "last_15_min_pct": self.last_15_min_pct,
+            "mean_slack_min": self.mean_slack_min,
+            "window_buffer_s": self.window_buffer_s,
+            "buffer_relaxed": self.buffer_relaxed,
         }
 
 
@@ -794,6 +804,10 @@ def _plan_once(
         distance_m=int(stats.get("distance_m") or 0),
         planner_feasible=bool(stats.get("feasible")),
         violations=violations,
+        last_15_min_pct=stats.get("last_15_min_pct"),
+        mean_slack_min=stats.get("mean_slack_min"),
+        window_buffer_s=int(stats.get("window_buffer_s") or 0),
+        buffer_relaxed=int(stats.get("buffer_relaxed") or 0),
     )
 
 
@@ -811,6 +825,7 @@ def run_plan_bench(
     cache_dir: Path | None = None,
     on_phase: PhaseCallback = _quiet,
     repeats: int = 1,
+    window_buffer_s: int | None = None,
 ) -> PlanBenchResult:
     """Build the scenario on ``source`` (an OSM extract path, or ``"helsinki"``), plan it at
     ``time_limit_s`` and, unless ``reference_limit_s`` is 0, again at ``reference_limit_s``;
@@ -857,6 +872,8 @@ def run_plan_bench(
                 osm_source=source,
                 plan_seed=config.seed,
             )
+            if window_buffer_s is not None:
+                settings = settings.model_copy(update={"plan_window_buffer_s": window_buffer_s})
             pairs: list[RunPair] = []
             for seed in range(config.seed, config.seed + max(1, repeats)):
                 which = f", optimiser seed {seed}" if repeats > 1 else ""

@@ -135,6 +135,18 @@ def _table(result: PlanBenchResult) -> Table:
     )
     row("unassigned", [_reasons(r) for r in runs])
     row(
+        "stops in last 15 min of window",
+        ["-" if r.last_15_min_pct is None else f"{r.last_15_min_pct:.1f} %" for r in runs],
+    )
+    row(
+        "mean slack to window end",
+        ["-" if r.mean_slack_min is None else f"{r.mean_slack_min:.1f} min" for r in runs],
+    )
+    row(
+        "buffer / stops served after it",
+        [f"{r.window_buffer_s // 60} min / {r.buffer_relaxed}" for r in runs],
+    )
+    row(
         "feasible (independent check)",
         ["yes" if r.feasible else f"[red]no[/] ({len(r.violations)} problems)" for r in runs],
     )
@@ -256,6 +268,13 @@ def plan(
         help="Plan the same day this many times, with optimiser seeds SEED, SEED+1, ...; the "
         "gap compares the means (one seed's result varies by about a percent)",
     ),
+    window_buffer: int | None = typer.Option(
+        None,
+        min=0,
+        max=7200,
+        help="Seconds to keep before each window's end [default: DOORSTEP_PLAN_WINDOW_BUFFER_S, "
+        "600]; 0 plans against the full windows",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
     """Plan a synthetic day on real roads at --time-limit and at --reference-limit, and print
@@ -294,6 +313,7 @@ def plan(
                 cache_dir=cache,
                 on_phase=phases,
                 repeats=repeats,
+                window_buffer_s=window_buffer,
             )
             phases.done()
     except (TravelTimeError, ValueError, OSError) as exc:

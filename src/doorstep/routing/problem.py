@@ -23,11 +23,17 @@ class UnassignedReason(StrEnum):
     UNREACHABLE = "unreachable"
     NO_VEHICLE_TIME = "no_vehicle_time_left"
     NOT_LOADED = "no_vehicle_at_depot"
+    OUTSIDE_COVERAGE = "outside_coverage"  # beyond the loaded road map's extract
+    NEEDS_LOCATION = "needs_location"  # the address has no coordinates yet
 
 
 @dataclass(frozen=True)
 class Job:
-    """One stop to make. ``demand`` has one entry per capacity dimension (e.g. grams, parcels)."""
+    """One stop to make. ``demand`` has one entry per capacity dimension (e.g. grams, parcels).
+
+    ``target_end_s`` (None: ``tw_end_s``) is the latest start the plan aims for, before the
+    window's end: the optimiser keeps it wherever the day allows and falls back to the full
+    window only for jobs that cannot otherwise be served (see :func:`~.solver.solve`)."""
 
     id: str
     location: int
@@ -36,6 +42,13 @@ class Job:
     tw_end_s: int
     demand: tuple[int, ...]
     skills: frozenset[str] = frozenset()
+    target_end_s: int | None = None
+
+    @property
+    def has_target(self) -> bool:
+        return (
+            self.target_end_s is not None and self.tw_start_s <= self.target_end_s < self.tw_end_s
+        )
 
 
 @dataclass(frozen=True)

@@ -73,16 +73,12 @@ def forward(problem: Problem, vehicle: VehicleSpec, items: list[Visit], t0: int)
 
 
 def latest_start_delay(items: list[Visit], tl: Timeline) -> int:
-    """How long the departure can be delayed without ending later or missing a window."""
-    waited = 0
-    delay: int | None = None
-    for item, arrival, start in zip(items, tl.arrivals, tl.starts, strict=True):
-        waited += start - arrival
-        room = waited + item.tw_end - start
-        delay = room if delay is None else min(delay, room)
-    if delay is None:
+    """How long the departure can be delayed without serving any stop later: the wait at the
+    first stop. (Delaying further would only turn waits at later stops into lateness risk:
+    earlier service keeps the slack before each window's end.)"""
+    if not items:
         return 0
-    return max(0, min(delay, waited))
+    return max(0, tl.starts[0] - tl.arrivals[0])
 
 
 def overrun(problem: Problem, vehicle: VehicleSpec, items: list[Visit], *, late_start: bool) -> int:

@@ -52,10 +52,11 @@ How the contract maps onto PyVRP (0.14):
   that are fixed, unknown, unservable or repeated are skipped).
 
 Times in the returned plan come from simulating each route on the matrices, not from PyVRP. A
-route starts as late as possible without finishing later (no waiting at the first door when
-the driver can leave later). The result is deterministic for a fixed seed and iteration budget
-(``max_iterations``); a wall-clock limit makes the number of iterations, and thus the result,
-depend on the machine's speed.
+route leaves late enough not to wait at its first door, and no later: every stop after it is
+served as early as it can be, keeping slack before its window's end. Jobs with a
+``target_end_s`` are planned against it where the day allows (see :func:`solve`). The result
+is deterministic for a fixed seed and iteration budget (``max_iterations``); a wall-clock
+limit makes the number of iterations, and thus the result, depend on the machine's speed.
 """
 
 from __future__ import annotations
@@ -377,6 +378,19 @@ def _assign_vehicles(
     return result
 
 
+TARGET_SHARE = 0.6
+"""Share of the time (and iterations) for the plan that keeps every target; the rest goes to
+the plan with full windows that starts from it (see :func:`solve`)."""
+BUFFER_COST_TOLERANCE = 0.02
+"""How much costlier (objective) the plan that keeps every target may be than the one with
+full windows and still be chosen."""
+
+
+def _objective(solution: Solution) -> float:
+    value = solution.stats.get("objective")
+    return float(value) if isinstance(value, int | float) else float("inf")
+
+
 def solve(
     problem: Problem,
     *,
@@ -386,7 +400,79 @@ def solve(
     objective: Objective = "duration",
     max_iterations: int | None = None,
 ) -> Solution:
-    """Plan routes for ``problem`` within about ``time_limit_s`` seconds.
+    """Plan routes for ``problem`` within about ``time_limit_s`` seconds (see
+    :func:`solve_windows`), keeping each job's ``target_end_s`` wherever the day allows.
+
+    With targets, the search runs twice: first (:data:`TARGET_SHARE` of the time) with every
+    target as a hard window end, then with the full windows, starting from the first plan.
+    The first plan is kept when it serves as many jobs and costs at most
+    :data:`BUFFER_COST_TOLERANCE` more; otherwise the second, which gives jobs the part of
+    their window after the target only where that saves enough (or serves more jobs).
+    ``stats["buffer_relaxed"]`` counts the jobs the chosen plan serves after their target."""
+    targets = {j.id: j.target_end_s for j in problem.jobs if j.has_target}
+    if not targets:
+        return solve_windows(
+            problem,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            initial=initial,
+            objective=objective,
+            max_iterations=max_iterations,
+        )
+    started = time.perf_counter()
+
+    def tight(job: Job) -> Job:
+        end = targets.get(job.id)
+        return job if end is None else dataclasses.replace(job, tw_end_s=end, target_end_s=None)
+
+    budget = None if max_iterations is None else max(1, round(max_iterations * TARGET_SHARE))
+    kept = solve_windows(
+        dataclasses.replace(problem, jobs=[tight(j) for j in problem.jobs]),
+        time_limit_s=time_limit_s * TARGET_SHARE,
+        seed=seed,
+        initial=initial,
+        objective=objective,
+        max_iterations=budget,
+    )
+    full = solve_windows(
+        dataclasses.replace(
+            problem, jobs=[dataclasses.replace(j, target_end_s=None) for j in problem.jobs]
+        ),
+        time_limit_s=max(0.0, started + time_limit_s - time.perf_counter()),
+        seed=seed,
+        initial={r.vehicle_id: [s.job_id for s in r.stops] for r in kept.routes} or initial,
+        objective=objective,
+        max_iterations=None if max_iterations is None else max(1, max_iterations - (budget or 0)),
+    )
+    chosen = full
+    if len(kept.unassigned) <= len(full.unassigned) and _objective(kept) <= _objective(full) * (
+        1 + BUFFER_COST_TOLERANCE
+    ):
+        chosen = kept
+    chosen.stats["buffer_relaxed"] = sum(
+        1
+        for r in chosen.routes
+        for s in r.stops
+        if s.job_id in targets and s.start_service_s > (targets[s.job_id] or 0)
+    )
+    chosen.stats["buffer_kept_plan"] = int(chosen is kept)
+    chosen.stats["iterations"] = int(kept.stats.get("iterations", 0)) + int(
+        full.stats.get("iterations", 0)
+    )
+    return chosen
+
+
+def solve_windows(
+    problem: Problem,
+    *,
+    time_limit_s: float,
+    seed: int = 42,
+    initial: dict[str, list[str]] | None = None,
+    objective: Objective = "duration",
+    max_iterations: int | None = None,
+) -> Solution:
+    """Plan routes for ``problem`` within about ``time_limit_s`` seconds, with every job's
+    window as given (``target_end_s`` ignored).
 
     ``initial`` (vehicle id -> ordered job ids, e.g. the plan before a re-plan) is a warm start.
     ``max_iterations`` caps the search too: with it, and a time limit that is not reached, the

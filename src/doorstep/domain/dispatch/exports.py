@@ -21,6 +21,7 @@ from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Vehicle
 from doorstep.domain.dispatch.views import rows_by_id
 from doorstep.domain.errors import NotFound
+from doorstep.domain.orders.location import point_of
 from doorstep.domain.orders.models import Order
 
 GENERATOR = "Doorstep"
@@ -94,8 +95,8 @@ def _sheet(
                 address=" ".join(p for p in (order.address_line1, order.address_line2) if p),
                 postal_code=order.postal_code,
                 city=order.city,
-                lat=order.lat,
-                lon=order.lon,
+                lat=point_of(order)[0],
+                lon=point_of(order)[1],
                 window_start=order.window_start,
                 window_end=order.window_end,
                 planned_arrival=stop.planned_arrival,

@@ -26,6 +26,7 @@ from doorstep.domain.dispatch.models import Driver, Plan, Route, Shift, Stop, Ve
 from doorstep.domain.dispatch.opening import DepotSpan, closed_note, depot_span, open_during
 from doorstep.domain.dispatch.resources import access_depot, day_bounds
 from doorstep.domain.errors import FieldError, NotFound, Unprocessable
+from doorstep.domain.orders.location import NEEDS_LOCATION, needs_location_detail, point_of
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import PLANNABLE
 from doorstep.routing.travel.base import LatLon, Profile
@@ -145,6 +146,8 @@ class DayInput:
     skipped_shifts: list[dict[str, str]] = field(default_factory=list)
     # The depot's week of opening hours in ``tz``; empty: always open.
     opening_hours: dict[str, list[list[str]]] = field(default_factory=dict)
+    # Due orders without a place (needs_location), as unassigned entries of the plan.
+    unlocated: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def epoch(self) -> datetime:
@@ -243,7 +246,7 @@ def order_input(order: Order, default_service_s: int) -> OrderInput:
     return OrderInput(
         order_id=order.id,
         reference=order.reference,
-        point=LatLon(order.lat, order.lon),
+        point=LatLon(*point_of(order)),
         window_start=order.window_start,
         window_end=order.window_end,
         service_s=order.service_time_s if order.service_time_s is not None else default_service_s,
@@ -251,6 +254,24 @@ def order_input(order: Order, default_service_s: int) -> OrderInput:
         parcels=max(0, order.parcel_count or 0),
         skills=frozenset(order.required_skills or ()),
     )
+
+
+def split_located(orders: list[Order]) -> tuple[list[Order], list[dict[str, Any]]]:
+    """Orders that can be planned, and the unassigned entries (reason ``needs_location``,
+    with the places the address may be) of those whose address has no place yet."""
+    located = [o for o in orders if o.location_state != NEEDS_LOCATION and o.lat is not None]
+    unlocated = [
+        {
+            "order_id": o.id,
+            "reference": o.reference,
+            "reason": "needs_location",
+            "detail": needs_location_detail(o),
+            "candidates": list(o.location_candidates or []),
+        }
+        for o in orders
+        if o.location_state == NEEDS_LOCATION or o.lat is None
+    ]
+    return located, unlocated
 
 
 def shift_input(shift: Shift, driver: Driver, vehicle: Vehicle) -> ShiftInput:
@@ -384,7 +405,8 @@ def load_day(
         shifts.append(shift_input(shift, driver, vehicle))
         drivers[shift.id] = driver.name
     service = default_service_s(merchant, settings)
-    orders = [order_input(o, service) for o in due_orders(session, merchant, depot_id, day, today)]
+    located, unlocated = split_located(due_orders(session, merchant, depot_id, day, today))
+    orders = [order_input(o, service) for o in located]
     day_input = DayInput(
         merchant_id=merchant_id,
         depot_id=depot_id,
@@ -396,6 +418,7 @@ def load_day(
         starts=starts,
         skipped_shifts=skipped,
         opening_hours=depot.opening_hours or {},
+        unlocated=unlocated,
     )
     drop_closed_shifts(day_input, drivers)
     return day_input

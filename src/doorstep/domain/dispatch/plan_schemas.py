@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from doorstep.domain.dispatch.models import Route, Stop
 from doorstep.domain.dispatch.schemas import local_time, local_time_req
@@ -104,6 +104,10 @@ class UnassignedOut(BaseModel):
     reference: str
     reason: str
     detail: str
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="needs_location: places the address may be ({lat, lon, precision, label})",
+    )
 
 
 class PlanSummaryOut(BaseModel):

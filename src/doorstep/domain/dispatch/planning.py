@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +42,7 @@ from doorstep.domain.dispatch.inputs import (
 from doorstep.domain.dispatch.models import Plan, Route, Stop
 from doorstep.domain.dispatch.opening import open_during
 from doorstep.domain.dispatch.simulation import SimRoute, break_position, simulate_route
+from doorstep.domain.dispatch.unassigned import unassigned_detail
 from doorstep.domain.dispatch.views import PlanView, load_plan_view
 from doorstep.domain.errors import DomainError, FieldError, Unprocessable
 from doorstep.ids import new_id
@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+LAST_MINUTES = 15
 
 
 class TravelTimesUnavailable(DomainError):
@@ -115,13 +116,20 @@ def horizon_s(day: DayInput) -> int:
     return max([86_400, *ends])
 
 
-def order_job(order: OrderInput, location: int, epoch: datetime, horizon: int) -> Job:
-    """An order as a job; an order without a window may be served at any time of the shift."""
+def order_job(
+    order: OrderInput, location: int, epoch: datetime, horizon: int, buffer_s: int = 0
+) -> Job:
+    """An order as a job; an order without a window may be served at any time of the shift.
+    A window longer than twice ``buffer_s`` gets a target end ``buffer_s`` before its end,
+    which planning keeps where the day allows (shorter windows keep all their time)."""
+    target: int | None = None
     if order.window_start is not None and order.window_end is not None:
         tw = (
             max(0, to_seconds(epoch, order.window_start, up=True)),
             to_seconds(epoch, order.window_end),
         )
+        if buffer_s > 0 and tw[1] - tw[0] >= 2 * buffer_s:
+            target = tw[1] - buffer_s
     else:
         tw = (0, horizon)
     return Job(
@@ -132,6 +140,7 @@ def order_job(order: OrderInput, location: int, epoch: datetime, horizon: int) -
         tw_end_s=tw[1],
         demand=(order.weight_g, order.parcels),
         skills=order.skills,
+        target_end_s=target,
     )
 
 
@@ -195,12 +204,14 @@ def build_problem(
     *,
     exclude: frozenset[str] = frozenset(),
     travel: dict[str, tuple[IntArray, IntArray]] | None = None,
+    buffer_s: int = 0,
 ) -> Problem:
     """The optimiser's problem for ``day`` on the given matrices (rows as in ``locs``); with
-    ``travel`` (profile name -> matrices), each vehicle drives on its own profile's."""
+    ``travel`` (profile name -> matrices), each vehicle drives on its own profile's.
+    ``buffer_s``: the slack to keep before each window's end (see :func:`order_job`)."""
     horizon = horizon_s(day)
     jobs = [
-        order_job(o, locs.order_loc[o.order_id], day.epoch, horizon)
+        order_job(o, locs.order_loc[o.order_id], day.epoch, horizon, buffer_s)
         for o in day.orders
         if o.order_id not in exclude
     ]
@@ -236,6 +247,11 @@ class Matrices:
         """Locations that no profile reaches."""
         return set.intersection(*(set(m.unreachable) for m in self.by_profile.values()))
 
+    @property
+    def outside(self) -> set[int]:
+        """Locations beyond the map's coverage for every profile."""
+        return set.intersection(*(set(m.outside) for m in self.by_profile.values()))
+
     def travel(self) -> dict[str, tuple[IntArray, IntArray]]:
         return {p.value: (m.durations_s, m.distances_m) for p, m in self.by_profile.items()}
 
@@ -258,54 +274,22 @@ def travel_provider(settings: Settings) -> TravelTimeProvider:
     return provider_from_settings(settings)
 
 
-# --- Unassigned orders ----------------------------------------------------------------------
-
-
-def _hhmm(at: datetime, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%H:%M")
-
-
-def _shift_hours(shift: ShiftInput, day: DayInput) -> str:
-    """``08:00-17:00``: the shift, or what the depot's opening hours leave of it."""
-    span = day.depot_span(shift) if day.opening_hours else None
-    start, end = (span.leave_at, span.back_by) if span else (shift.start_at, shift.end_at)
-    return f"{_hhmm(start, day.tz)}-{_hhmm(end, day.tz)}"
-
-
-def unassigned_detail(reason: UnassignedReason, order: OrderInput, day: DayInput) -> str:
-    """One sentence a dispatcher can act on."""
-    shifts = day.shifts
-    if reason is UnassignedReason.OVER_CAPACITY:
-        biggest = max(shifts, key=lambda s: (s.capacity_g, s.capacity_parcels), default=None)
-        room = (
-            (
-                f"; the largest vehicle takes {biggest.capacity_g / 1000:g} kg and "
-                f"{biggest.capacity_parcels} parcels"
-            )
-            if biggest
-            else ""
-        )
-        return f"{order.weight_g / 1000:g} kg in {order.parcels} parcel(s) does not fit{room}"
-    if reason is UnassignedReason.MISSING_SKILL:
-        have = set().union(*(s.skills for s in shifts)) if shifts else set()
-        missing = sorted(order.skills - have) or sorted(order.skills)
-        return f"needs {', '.join(missing)}; no shift's driver or vehicle has all of it"
-    if reason is UnassignedReason.OUTSIDE_SHIFTS:
-        spans = ", ".join(_shift_hours(s, day) for s in shifts)
-        if order.window_start is not None and order.window_end is not None:
-            window = f"{_hhmm(order.window_start, day.tz)}-{_hhmm(order.window_end, day.tz)}"
-            return f"the window {window} is outside every shift ({spans or 'none'})"
-        return f"no shift can serve it ({spans or 'none'})"
-    if reason is UnassignedReason.WINDOW_IMPOSSIBLE:
-        return "no vehicle can get there within its window and be back by the end of its shift"
-    if reason is UnassignedReason.UNREACHABLE:
-        return "the address cannot be reached from the depot on the travel network"
-    if reason is UnassignedReason.NOT_LOADED:
-        return (
-            "only a vehicle that has already left the depot could make it, and its parcels are "
-            "not on board; add a shift from the depot or re-plan once a vehicle is back"
-        )
-    return "every vehicle that could take it had no time left; add a shift or widen the window"
+def promise_stats(sims: Sequence[SimRoute], jobs: dict[str, Job]) -> dict[str, Any]:
+    """How well the plan keeps its windows: the share of windowed stops served in the last
+    :data:`LAST_MINUTES` minutes of their window, and the mean slack (minutes from the start
+    of service to the window's end) of windowed stops."""
+    slacks = [
+        (jobs[s.job_id].tw_end_s - s.start_s) / 60
+        for sim in sims
+        for s in sim.stops
+        if s.job_id in jobs and jobs[s.job_id].tw_end_s - jobs[s.job_id].tw_start_s < 86_400
+    ]
+    late = sum(1 for m in slacks if m < LAST_MINUTES)
+    return {
+        "stops_in_last_15_min": late,
+        "last_15_min_pct": round(100 * late / len(slacks), 2) if slacks else 0.0,
+        "mean_slack_min": round(sum(slacks) / len(slacks), 1) if slacks else None,
+    }
 
 
 # --- Solution -> rows -----------------------------------------------------------------------
@@ -341,8 +325,10 @@ def compute_plan(
     time_limit_s: float,
     seed: int,
     max_iterations: int | None = None,
+    buffer_s: int = 0,
 ) -> PlanDraft:
-    """Matrices, optimisation and re-simulation for ``day``; touches no database."""
+    """Matrices, optimisation and re-simulation for ``day``; touches no database.
+    ``buffer_s``: the slack to keep before each window's end wherever the day allows."""
     locs = locations(day)
     mats = travel_matrices(provider, locs.points, [s.profile for s in day.shifts] or [Profile.VAN])
     fixed = {j for jobs in day.fixed.values() for j in jobs}
@@ -358,6 +344,7 @@ def compute_plan(
         mats.default.distances_m,
         exclude=unreachable,
         travel=mats.travel(),
+        buffer_s=buffer_s,
     )
     started = time.perf_counter()
     solution = Solution(routes=[], unassigned={}, feasible=True, distance=0)
@@ -372,7 +359,13 @@ def compute_plan(
     elif problem.jobs:
         solution.unassigned = {j.id: UnassignedReason.OUTSIDE_SHIFTS for j in problem.jobs}
     solve_s = time.perf_counter() - started
-    solution.unassigned.update({o: UnassignedReason.UNREACHABLE for o in unreachable})
+    beyond = {o.order_id for o in day.orders if locs.order_loc[o.order_id] in mats.outside}
+    solution.unassigned.update(
+        {
+            o: UnassignedReason.OUTSIDE_COVERAGE if o in beyond else UnassignedReason.UNREACHABLE
+            for o in unreachable
+        }
+    )
 
     jobs = {j.id: j for j in problem.jobs}
     labels = {o.order_id: o.reference for o in day.orders}
@@ -412,10 +405,9 @@ def compute_plan(
             "reason": reason.value,
             "detail": unassigned_detail(reason, by_id[oid], day),
         }
-        for oid, reason in sorted(
-            solution.unassigned.items(), key=lambda kv: by_id[kv[0]].reference
-        )
+        for oid, reason in solution.unassigned.items()
     ]
+    unassigned = sorted(unassigned + day.unlocated, key=lambda u: u["reference"])
     sims = [r.sim for r in routes if r.sim is not None]
     stats: dict[str, Any] = {
         "provider": provider.name,
@@ -432,6 +424,10 @@ def compute_plan(
         "shifts": len(day.shifts),
         "distance_m": sum(s.distance for s in sims),
         "driving_s": sum(s.driving_s for s in sims),
+        "window_buffer_s": buffer_s,
+        "buffer_relaxed": solution.stats.get("buffer_relaxed", 0),
+        "buffer_kept_plan": solution.stats.get("buffer_kept_plan"),
+        **promise_stats(sims, jobs),
     }
     if day.skipped_shifts:
         stats["skipped_shifts"] = day.skipped_shifts
@@ -603,7 +599,12 @@ def create_plan(
         )
     provider = provider or travel_provider(settings)
     draft = compute_plan(
-        day_input, provider, time_limit_s=limit, seed=seed, max_iterations=max_iterations
+        day_input,
+        provider,
+        time_limit_s=limit,
+        seed=seed,
+        max_iterations=max_iterations,
+        buffer_s=settings.plan_window_buffer_s,
     )
     with transaction(sessions) as session:
         plan = save_plan(session, clock, day_input, draft, seed=seed, time_limit_s=limit)

@@ -34,6 +34,7 @@ from doorstep.domain.dispatch.inputs import (
     due_orders,
     order_input,
     shift_input,
+    split_located,
     unusable,
 )
 from doorstep.domain.dispatch.models import Driver, Plan, Shift, Stop, Vehicle
@@ -42,6 +43,7 @@ from doorstep.domain.dispatch.publishing import diff_plans
 from doorstep.domain.dispatch.resources import access_depot
 from doorstep.domain.dispatch.views import PlanView, load_plan, load_plan_view
 from doorstep.domain.errors import Conflict, FieldError, NotFound, Unprocessable
+from doorstep.domain.orders.location import point_of
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import Status
 from doorstep.domain.tracking.models import Position
@@ -159,7 +161,10 @@ def load_replan_day(
             skipped.append({"shift_id": shift.id, "reason": why})
     vehicle_ids = {s.shift_id for s in vehicles}
 
-    due = {o.id: o for o in due_orders(session, merchant, parent.depot_id, parent.date, today)}
+    located, unlocated = split_located(
+        due_orders(session, merchant, parent.depot_id, parent.date, today)
+    )
+    due = {o.id: o for o in located}
     parent_ids = {s.order_id for r in parent.routes for s in r.stops}
     orders = {
         o.id: o
@@ -233,7 +238,7 @@ def load_replan_day(
             starts[planned.shift_id] = RouteStart(depot_point, now, "depot")
         elif planned.shift_id in last_done:
             o = last_done[planned.shift_id]
-            starts[planned.shift_id] = RouteStart(LatLon(o.lat, o.lon), now, "stop")
+            starts[planned.shift_id] = RouteStart(LatLon(*point_of(o)), now, "stop")
         else:
             starts[planned.shift_id] = RouteStart(depot_point, now, "depot")
 
@@ -264,6 +269,7 @@ def load_replan_day(
         skipped_shifts=skipped,
         breaks_taken=breaks_taken,
         opening_hours=depot.opening_hours or {},
+        unlocated=unlocated,
     )
     # A vehicle still at the depot waits for it to open; one the hours leave no time gets no
     # work (it has none under way), and keeps an empty route if it had one.
@@ -310,7 +316,12 @@ def replan(
         raise Unprocessable("no shift is left to plan on", errors=errors)
     provider = provider or travel_provider(settings)
     draft = compute_plan(
-        day, provider, time_limit_s=limit, seed=seed, max_iterations=max_iterations
+        day,
+        provider,
+        time_limit_s=limit,
+        seed=seed,
+        max_iterations=max_iterations,
+        buffer_s=settings.plan_window_buffer_s,
     )
     draft.stats["dropped_shift_ids"] = sorted(dropped)
     with transaction(sessions) as session:

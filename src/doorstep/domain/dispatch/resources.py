@@ -33,7 +33,9 @@ from doorstep.domain.dispatch.schemas import (
     VehiclePatch,
 )
 from doorstep.domain.errors import Conflict, FieldError, NotFound, Unprocessable
+from doorstep.domain.orders.location import place_depot
 from doorstep.domain.tracking.models import Position
+from doorstep.geocoding.base import Geocoder
 from doorstep.ids import new_id
 
 MAX_SHIFT = timedelta(hours=24)
@@ -140,8 +142,17 @@ def _delete_draft_plans(session: Session, merchant_id: str, plan_ids: Sequence[s
 # --- Depots ---------------------------------------------------------------------------------
 
 
-def create_depot(session: Session, clock: Clock, merchant_id: str, data: DepotIn) -> Depot:
-    """Add a depot."""
+def create_depot(
+    session: Session,
+    clock: Clock,
+    merchant_id: str,
+    data: DepotIn,
+    *,
+    geocoder: Geocoder | None = None,
+) -> Depot:
+    """Add a depot; an address without coordinates is geocoded (422 if it cannot be placed,
+    or if its coordinates contradict its country)."""
+    lat, lon = place_depot(geocoder, data.address)
     depot = Depot(
         id=new_id("dep", clock.now()),
         merchant_id=merchant_id,
@@ -150,8 +161,8 @@ def create_depot(session: Session, clock: Clock, merchant_id: str, data: DepotIn
         city=data.address.city,
         postal_code=data.address.postal_code,
         country=data.address.country,
-        lat=data.address.lat,
-        lon=data.address.lon,
+        lat=lat,
+        lon=lon,
         opening_hours=data.opening_hours,
         created_at=clock.now(),
     )
@@ -168,8 +179,16 @@ def list_depots(
     return page(session, stmt, Depot.id, after=after, limit=limit)
 
 
-def update_depot(session: Session, merchant_id: str, depot_id: str, data: DepotPatch) -> Depot:
-    """Change a depot's name, address or opening hours."""
+def update_depot(
+    session: Session,
+    merchant_id: str,
+    depot_id: str,
+    data: DepotPatch,
+    *,
+    geocoder: Geocoder | None = None,
+) -> Depot:
+    """Change a depot's name, address or opening hours (an address without coordinates is
+    geocoded, as in :func:`create_depot`)."""
     depot = access_depot(session, merchant_id, depot_id)
     if data.name is not None:
         depot.name = data.name
@@ -178,8 +197,7 @@ def update_depot(session: Session, merchant_id: str, depot_id: str, data: DepotP
         depot.city = data.address.city
         depot.postal_code = data.address.postal_code
         depot.country = data.address.country
-        depot.lat = data.address.lat
-        depot.lon = data.address.lon
+        depot.lat, depot.lon = place_depot(geocoder, data.address)
     if data.opening_hours is not None:
         depot.opening_hours = data.opening_hours
     session.flush()

@@ -101,14 +101,15 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class DepotAddressIn(_In):
-    """A street address with its coordinates (WGS 84)."""
+    """A street address with its coordinates (WGS 84); without them the address is
+    geocoded, and a depot that cannot be placed is refused (422)."""
 
     line1: str = Field(min_length=1, max_length=200)
     city: str = Field(min_length=1, max_length=100)
     postal_code: str | None = Field(default=None, max_length=20)
     country: str = Field(description="ISO 3166-1 alpha-2")
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
 
     @field_validator("country")
     @classmethod

@@ -114,14 +114,12 @@ def _forward(
 
 
 def _departure_slack(items: Sequence[_Item], tl: _Timeline) -> int:
-    """How much later the vehicle can leave without finishing later or missing a window."""
-    waited = 0
-    slack: int | None = None
-    for item, arrival, start in zip(items, tl.arrivals, tl.starts, strict=True):
-        waited += start - arrival
-        room = waited + item.tw_end - start
-        slack = room if slack is None else min(slack, room)
-    return 0 if slack is None else max(0, min(slack, waited))
+    """How much later the vehicle can leave without serving any stop later: the wait at the
+    first stop. Waits further on stay waits, so every stop keeps the slack before its
+    window's end that the plan gave it (see ADR 0014)."""
+    if not items:
+        return 0
+    return max(0, tl.starts[0] - tl.arrivals[0])
 
 
 def _auto_break(
@@ -161,7 +159,7 @@ def simulate_route(
 
     ``break_after`` is how many stops come before the break: None for no break, or
     :data:`AUTO_BREAK` to place it as :func:`_auto_break` does. ``late_start`` delays the
-    departure by the route's slack, as the optimiser does for routes that have no stops
+    departure by the wait at the first stop, as the optimiser does for routes that have no stops
     already made, but only to a moment inside one of the ``leave_within`` spans (the depot's
     open hours) when given. Deliveries only: the vehicle leaves with every job's demand on board.
     ``labels`` (job id -> order reference) name stops in the violation messages.

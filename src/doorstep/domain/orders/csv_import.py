@@ -46,7 +46,7 @@ COLUMNS: tuple[str, ...] = (
     "service_time_s",
 )
 REQUIRED: frozenset[str] = frozenset(
-    {"reference", "recipient_name", "address_line1", "city", "country", "lat", "lon"}
+    {"reference", "recipient_name", "address_line1", "city", "country"}
 )
 MAX_REPORTED_ERRORS = 1000
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")

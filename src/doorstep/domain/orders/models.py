@@ -28,6 +28,7 @@ class Order(Base):
         UniqueConstraint("merchant_id", "reference"),
         Index("ix_orders_merchant_status", "merchant_id", "status"),
         Index("ix_orders_merchant_window", "merchant_id", "window_start"),
+        Index("ix_orders_merchant_location", "merchant_id", "location_state"),
         # The list endpoint's keyset pagination walks this index.
         Index("ix_orders_merchant_created", "merchant_id", "created_at", "id"),
     )
@@ -49,8 +50,23 @@ class Order(Base):
     city: Mapped[str] = mapped_column(String(100))
     postal_code: Mapped[str | None] = mapped_column(String(20))
     country: Mapped[str] = mapped_column(String(2))
-    lat: Mapped[float] = mapped_column(Float)
-    lon: Mapped[float] = mapped_column(Float)
+    # None while the address has no place (location_state "needs_location").
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    # "located", or "needs_location" (not found or ambiguous: left out of planning until a
+    # dispatcher sets coordinates); see domain/orders/location.py.
+    location_state: Mapped[str] = mapped_column(
+        String(16), default="located", server_default="located"
+    )
+    location_reason: Mapped[str | None] = mapped_column(String(32))
+    location_note: Mapped[str | None] = mapped_column(String(300))
+    # point|house|interpolated|street|postcode|city, and who placed it (merchant, dispatcher,
+    # osm_extract, nominatim, ...).
+    location_precision: Mapped[str | None] = mapped_column(String(16))
+    location_source: Mapped[str | None] = mapped_column(String(32))
+    # Places the address may be (ambiguous, or coarse guesses): [{lat, lon, precision, label,
+    # source}].
+    location_candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from doorstep.domain.errors import FieldError
+from doorstep.domain.orders.location import LocationOut
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.orders.status import AFTERSHIP_TAG, AfterShipTag, Reason, Status
 from doorstep.domain.tracking.links import derive_token, tracking_token_for, tracking_url
@@ -152,20 +153,30 @@ class RecipientIn(_Input):
 
 
 class AddressIn(_Input):
-    """Where to deliver; coordinates are WGS 84 degrees."""
+    """Where to deliver; coordinates are WGS 84 degrees. Without them the address is geocoded;
+    one that cannot be placed is kept with ``location.state`` ``needs_location``."""
 
     line1: Text1_200
     line2: str | None = Field(default=None, max_length=200)
     city: Text1_100
     postal_code: str | None = Field(default=None, max_length=20)
     country: str = Field(description="ISO 3166-1 alpha-2, e.g. 'MC'")
-    lat: Coordinate = Field(ge=-90, le=90)
-    lon: Coordinate = Field(ge=-180, le=180)
+    lat: Coordinate | None = Field(default=None, ge=-90, le=90)
+    lon: Coordinate | None = Field(default=None, ge=-180, le=180)
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
         return normalise_country(value)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> AddressIn:
+        if (self.lat is None) != (self.lon is None):
+            missing = "lat" if self.lat is None else "lon"
+            raise error_at(
+                (missing,), "give both lat and lon, or neither to geocode", None, "coordinates"
+            )
+        return self
 
 
 class WindowIn(_Input):
@@ -394,8 +405,8 @@ class AddressOut(BaseModel):
     city: str
     postal_code: str | None
     country: str
-    lat: float
-    lon: float
+    lat: float | None = Field(description="None while location.state is needs_location")
+    lon: float | None
 
 
 class WindowOut(BaseModel):
@@ -447,6 +458,7 @@ class OrderOut(BaseModel):
     service_level: ServiceLevel
     recipient: RecipientOut
     address: AddressOut
+    location: LocationOut
     window: WindowOut | None = Field(description="In the merchant's timezone")
     window_sequence: int = Field(description="Grows each time the window moves (iCal SEQUENCE)")
     parcels: list[ParcelOut]
@@ -492,6 +504,7 @@ class OrderOut(BaseModel):
                 lat=order.lat,
                 lon=order.lon,
             ),
+            location=LocationOut.of(order),
             window=window,
             window_sequence=order.window_sequence,
             parcels=[ParcelOut.model_validate(p) for p in order.parcels],
@@ -561,6 +574,7 @@ class ImportedOrder(BaseModel):
     reason: Reason | None
     tag: AfterShipTag
     tracking_url: str
+    location_state: str = Field(description="located | needs_location (see the order)")
 
 
 class NewOrderRef(Protocol):
@@ -572,6 +586,8 @@ class NewOrderRef(Protocol):
     def reference(self) -> str: ...
     @property
     def tracking_nonce(self) -> str: ...
+    @property
+    def location_state(self) -> str: ...
 
 
 class ImportResult(BaseModel):
@@ -598,6 +614,7 @@ class ImportResult(BaseModel):
                     tracking_url=tracking_url(
                         keys.base_url, derive_token(keys.secret_key, o.id, o.tracking_nonce)
                     ),
+                    location_state=o.location_state,
                 )
                 for o in orders
             ],

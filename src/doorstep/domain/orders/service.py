@@ -31,6 +31,14 @@ from doorstep.domain.errors import (
 )
 from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
 from doorstep.domain.orders.events import append_event, change_status
+from doorstep.domain.orders.location import (
+    NEEDS_LOCATION,
+    SOURCE_MERCHANT,
+    Placement,
+    check_point,
+    place_address,
+    queued,
+)
 from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
 from doorstep.domain.orders.queries import existing_references, get_order
 from doorstep.domain.orders.schemas import (
@@ -44,6 +52,7 @@ from doorstep.domain.orders.schemas import (
 from doorstep.domain.orders.status import EDITABLE, Reason, Status
 from doorstep.domain.slots.reservations import confirm, release_for_order
 from doorstep.domain.tracking.links import new_tracking_token
+from doorstep.geocoding.base import Geocoder, Precision
 from doorstep.ids import new_id
 from doorstep.routing.travel.straight import haversine_m
 
@@ -118,6 +127,18 @@ def _window_errors(window: WindowIn | None, now: datetime) -> list[FieldError]:
     return []
 
 
+def placement_of(payload: OrderCreate | OrderEdit, geocoder: Geocoder | None) -> Placement:
+    """Where the order's address is (see :func:`.location.place_address`)."""
+    return place_address(payload.address, geocoder)
+
+
+def _created_data(values: dict[str, Any], source: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"reference": values["reference"], "source": source}
+    if values["location_state"] == NEEDS_LOCATION:
+        data["location"] = {"state": NEEDS_LOCATION, "reason": values["location_reason"]}
+    return data
+
+
 def _order_values(
     payload: OrderCreate,
     *,
@@ -125,6 +146,7 @@ def _order_values(
     merchant_id: str,
     now: datetime,
     secret_key: str,
+    placement: Placement,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Column values of a new order and its parcels (for one ORM object or a bulk insert)."""
     link = new_tracking_token(secret_key, order_id)
@@ -145,8 +167,7 @@ def _order_values(
         "city": payload.address.city,
         "postal_code": payload.address.postal_code,
         "country": payload.address.country,
-        "lat": payload.address.lat,
-        "lon": payload.address.lon,
+        **placement.columns(),
         "window_start": payload.window.start if payload.window else None,
         "window_end": payload.window.end if payload.window else None,
         "window_sequence": 0,
@@ -219,18 +240,28 @@ def create_order(
     *,
     actor: Actor,
     secret_key: str,
+    geocoder: Geocoder | None = None,
 ) -> Order:
     """Create one order (status ``pending``) and log ``order.created``.
 
-    A reference the merchant already used is a 409; a window already over is a 422."""
+    A reference the merchant already used is a 409; a window already over, or coordinates
+    that contradict the address, a 422. An address without coordinates is geocoded; one that
+    cannot be placed is kept with ``location_state`` ``needs_location`` (see
+    :mod:`.location`)."""
     now = clock.now()
     errors = _window_errors(payload.window, now)
     if errors:
         raise Unprocessable("the order is not valid", errors=errors)
     # No look-up first: the (merchant, reference) unique constraint answers the same 409.
+    placement = placement_of(payload, geocoder)
     order_id = new_id("ord", now)
     values, parcels = _order_values(
-        payload, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
+        payload,
+        order_id=order_id,
+        merchant_id=merchant_id,
+        now=now,
+        secret_key=secret_key,
+        placement=placement,
     )
     order = Order(**values)
     order.parcels = [Parcel(**p) for p in parcels]
@@ -241,7 +272,7 @@ def create_order(
         if _is_reference_clash(exc):  # used before, or by a concurrent request just now
             raise _duplicate_reference(payload.reference) from exc
         raise
-    data: dict[str, Any] = {"reference": order.reference, "source": "api"}
+    data = _created_data(values, "api")
     if payload.reservation_id is not None:
         data["reservation_id"] = apply_reservation(session, clock, order, payload)
     append_event(
@@ -275,7 +306,12 @@ def apply_reservation(session: Session, clock: Clock, order: Order, payload: Ord
             "the window differs from the reservation's",
             errors=[FieldError("window", "leave it out or send the reserved window", "mismatch")],
         )
-    if res.lat is not None and res.lon is not None:
+    if (
+        res.lat is not None
+        and res.lon is not None
+        and order.lat is not None
+        and order.lon is not None
+    ):
         apart = float(haversine_m(res.lat, res.lon, order.lat, order.lon))
         if apart > RESERVED_ADDRESS_TOLERANCE_M:
             raise Unprocessable(
@@ -350,6 +386,7 @@ def update_order(
     patch: OrderPatch,
     *,
     actor: Actor,
+    geocoder: Geocoder | None = None,
 ) -> Order:
     """Apply a JSON merge patch to the recipient, address, window, instructions or service time.
 
@@ -357,7 +394,9 @@ def update_order(
     patched order is validated as a whole (a national phone number is re-read in a changed
     country). A moved window increments ``window_sequence`` and frees a window it had
     reserved. Logs ``order.updated`` with each changed field old → new (phone and e-mail
-    masked); a patch that changes nothing logs nothing."""
+    masked); a patch that changes nothing logs nothing. Coordinates set to null are found
+    again from the (changed) address; coordinates that contradict the address's country are
+    a 422."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     status = Status(order.status)
     if status not in EDITABLE:
@@ -373,7 +412,36 @@ def update_order(
         for name, column in EDITABLE_FIELDS.items()
         if getattr(order, column) != new[name]
     }
-    if not changes:
+    placement: Placement | None = None
+    if edit.address.lat is None or edit.address.lon is None:
+        placement = placement_of(edit, geocoder)  # null coordinates: geocode again
+        if placement.state == NEEDS_LOCATION and order.lat is not None:
+            # A placed order (maybe on a plan) keeps its place unless the new one is found.
+            raise Unprocessable(
+                "the changed address could not be placed; send lat and lon",
+                errors=[
+                    FieldError("address.lat", placement.note or "not found", placement.reason or "")
+                ],
+            )
+        new["address.lat"], new["address.lon"] = placement.lat, placement.lon
+        changes = {k: v for k, v in changes.items() if k not in ("address.lat", "address.lon")}
+        for name in ("address.lat", "address.lon"):
+            if getattr(order, EDITABLE_FIELDS[name]) != new[name]:
+                changes[name] = (getattr(order, EDITABLE_FIELDS[name]), new[name])
+    elif {"address.lat", "address.lon", "address.country"} & set(changes):
+        errors = check_point(edit.address.country, edit.address.lat, edit.address.lon)
+        if errors:
+            raise Unprocessable("the coordinates contradict the address", errors=errors)
+        if {"address.lat", "address.lon"} & set(changes):
+            placement = Placement(
+                edit.address.lat,
+                edit.address.lon,
+                precision=Precision.POINT.value,
+                source=SOURCE_MERCHANT,
+            )
+    if placement is not None and not changes and placement.state == order.location_state:
+        placement = None  # geocoded again to the same (lack of a) place
+    if not changes and placement is None:
         return order
     now = clock.now()
     window_moved = "window.start" in changes or "window.end" in changes
@@ -385,6 +453,9 @@ def update_order(
         release_for_order(session, now, merchant_id, order.id)  # its reserved window is free
     for name, (_, value) in changes.items():
         setattr(order, EDITABLE_FIELDS[name], _stored(value))
+    if placement is not None:
+        for column, value in placement.columns().items():
+            setattr(order, column, value)
     order.updated_at = now
     order.version += 1
     data: dict[str, Any] = {
@@ -393,6 +464,13 @@ def update_order(
             for name, (old, value) in changes.items()
         }
     }
+    if placement is not None:
+        data["location"] = {
+            "state": placement.state,
+            "reason": placement.reason,
+            "precision": placement.precision,
+            "source": placement.source,
+        }
     if window_moved:
         data["window_sequence"] = order.window_sequence
     append_event(
@@ -474,6 +552,7 @@ class ImportedOrderRow:
     id: str
     reference: str
     tracking_nonce: str
+    location_state: str = "located"
 
 
 @dataclass(frozen=True)
@@ -492,13 +571,15 @@ def import_orders(
     secret_key: str,
     max_rows: int,
     timezone: str = "UTC",
+    geocoder: Geocoder | None = None,
 ) -> Imported:
     """Create every order of a CSV file in the caller's transaction, or none.
 
     Rows are validated with the JSON API's rules; a reference repeated in the file or already
     used is an error too. Any error raises :class:`ImportRejected` (422) listing every problem
-    by spreadsheet row and column. Rows go in with one executemany per table, not one ORM
-    object each."""
+    by spreadsheet row and column. Rows without coordinates are geocoded, or, with a remote
+    (rate-limited) geocoder, queued for the worker job ``run_geocode_pending``. Rows go in
+    with one executemany per table, not one ORM object each."""
     parsed = parse_orders_csv(content, max_rows=max_rows, timezone=timezone)
     now = clock.now()
     errors: list[RowError] = list(parsed.errors)
@@ -510,6 +591,16 @@ def import_orders(
             )
         for err in _window_errors(item.order.window, now):
             errors.append(RowError(item.row, "window_end", err.message, err.code))
+    placements: list[Placement] = []
+    later = bool(getattr(geocoder, "remote", False))  # a rate-limited server: the worker
+    for item in parsed.orders:
+        if later and (item.order.address.lat is None or item.order.address.lon is None):
+            placements.append(queued())
+            continue
+        try:
+            placements.append(placement_of(item.order, geocoder))
+        except Unprocessable as exc:
+            errors.extend(RowError(item.row, "lat", e.message, e.code) for e in exc.errors)
     if errors:
         raise ImportRejected(errors)
 
@@ -518,10 +609,15 @@ def import_orders(
     parcel_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
     imported: list[ImportedOrderRow] = []
-    for item in parsed.orders:
+    for item, placement in zip(parsed.orders, placements, strict=True):
         order_id = new_id("ord", now)
         values, parcels = _order_values(
-            item.order, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
+            item.order,
+            order_id=order_id,
+            merchant_id=merchant_id,
+            now=now,
+            secret_key=secret_key,
+            placement=placement,
         )
         order_rows.append(values)
         parcel_rows.extend(parcels)
@@ -538,10 +634,14 @@ def import_orders(
                 "actor_id": actor.id,
                 "occurred_at": now,
                 "recorded_at": now,
-                "data": {"reference": values["reference"], "source": "csv", "import": import_id},
+                "data": {**_created_data(values, "csv"), "import": import_id},
             }
         )
-        imported.append(ImportedOrderRow(order_id, values["reference"], values["tracking_nonce"]))
+        imported.append(
+            ImportedOrderRow(
+                order_id, values["reference"], values["tracking_nonce"], values["location_state"]
+            )
+        )
     try:
         for model, rows in (
             (Order, order_rows),

@@ -189,12 +189,19 @@ class CalendarOut(BaseModel):
 # --- Pickup points --------------------------------------------------------------------------
 
 
+class PickupPointAddressIn(DepotAddressIn):
+    """A pickup point's address: its coordinates are required (recipients are sent there)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class PickupPointIn(_In):
     """A shop or a locker where recipients can collect a redirected parcel."""
 
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["shop", "locker"]
-    address: DepotAddressIn
+    address: PickupPointAddressIn
     opening_hours: dict[str, Any] | None = None
     active: bool = True
 
@@ -204,7 +211,7 @@ class PickupPointIn(_In):
 class PickupPointPatch(_In):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: Literal["shop", "locker"] | None = None
-    address: DepotAddressIn | None = None
+    address: PickupPointAddressIn | None = None
     opening_hours: dict[str, Any] | None = None
     active: bool | None = None
 

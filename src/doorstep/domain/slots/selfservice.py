@@ -177,6 +177,10 @@ def reschedule(
             "the delivery is already in that window",
             errors=[FieldError("start", "is the current window", "same_window")],
         )
+    if order.lat is None or order.lon is None:
+        raise Conflict(
+            "the order's address has no place on the map yet, so no window can be checked"
+        )
     previous = (order.window_start, order.window_end)
     release_for_order(session, now, order.merchant_id, order.id)
     res = book_for_order(

@@ -112,7 +112,7 @@ class TrackingView:
     recipient_locale: str | None
     street: str
     city: str
-    destination: tuple[float, float]
+    destination: tuple[float, float] | None  # None while the order needs a location
     window_start: datetime | None
     window_end: datetime | None
     window_sequence: int
@@ -348,8 +348,9 @@ def load_tracking_view(session: Session, order: Order) -> TrackingView:
         street=order.address_line1,
         city=order.city,
         destination=(
-            round(order.lat, DESTINATION_DECIMALS),
-            round(order.lon, DESTINATION_DECIMALS),
+            (round(order.lat, DESTINATION_DECIMALS), round(order.lon, DESTINATION_DECIMALS))
+            if order.lat is not None and order.lon is not None
+            else None
         ),
         window_start=order.window_start,
         window_end=order.window_end,

@@ -27,13 +27,16 @@ class LatLon:
 class TravelMatrix:
     """Square matrices over the given points. ``unreachable`` lists point indices that cannot be
     reached from (or cannot reach) the others; their rows/columns hold ``UNREACHABLE``.
-    ``snapped`` is where each point met the network (the point itself for straight lines)."""
+    ``outside`` are those of them beyond the map's coverage (outside the loaded extract), as
+    opposed to inside it but off its roads. ``snapped`` is where each point met the network
+    (the point itself for straight lines)."""
 
     durations_s: npt.NDArray[np.int64]
     distances_m: npt.NDArray[np.int64]
     snapped: list[LatLon]
     snap_distance_m: list[float]
     unreachable: set[int] = field(default_factory=set)
+    outside: set[int] = field(default_factory=set)
 
 
 UNREACHABLE = 10**9

@@ -72,6 +72,7 @@ class Snap:
     entry_cost: FloatArray
     pos_f: FloatArray  # [n, 2]
     pos_b: FloatArray  # [n, 2], NaN on oneway chains
+    inside: npt.NDArray[np.bool_] | None = None  # within the extract's bounds (coverage)
 
 
 class RoadNetwork:
@@ -140,7 +141,9 @@ class RoadNetwork:
         min_lat, min_lon, max_lat, max_lon = (float(x) for x in g.bbox)
         inside = (lat >= min_lat) & (lat <= max_lat) & (lon >= min_lon) & (lon <= max_lon)
         ok = inside & (dist <= self.max_snap_m)
-        return self._costs(ok, seg, t, s_lat, s_lon, dist)
+        snap = self._costs(ok, seg, t, s_lat, s_lon, dist)
+        snap.inside = inside
+        return snap
 
     def _costs(
         self,
@@ -280,6 +283,8 @@ class RoadNetwork:
         np.fill_diagonal(durations, 0)
         np.fill_diagonal(distances, 0)
         unreachable = {int(i) for i in np.flatnonzero(~snap.ok)}
+        inside = snap.inside if snap.inside is not None else np.ones(n, dtype=bool)
+        outside = {int(i) for i in np.flatnonzero(~inside)}
         snapped = [
             LatLon(float(snap.lat[i]), float(snap.lon[i])) if snap.ok[i] else points[i]
             for i in range(n)
@@ -290,6 +295,7 @@ class RoadNetwork:
             snapped=snapped,
             snap_distance_m=[float(d) for d in snap.distance_m],
             unreachable=unreachable,
+            outside=outside,
         )
 
     # -- paths ------------------------------------------------------------------------------

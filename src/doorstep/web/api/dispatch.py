@@ -56,6 +56,7 @@ from doorstep.domain.dispatch.schemas import (
     vehicle_out,
 )
 from doorstep.domain.idempotency import Answer, StoreAnswer
+from doorstep.geocoding import geocoder_from_settings
 from doorstep.settings import Settings
 from doorstep.web.calls import ApiCall, ApiCallDep, Caller, IdempotencyKeyDep, PendingKey
 from doorstep.web.calls import json_response as _json
@@ -149,7 +150,12 @@ def _no_content() -> Response:
 )
 async def create_depot(body: DepotIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
     def make(session: Session, c: Caller) -> DepotOut:
-        return depot_out(resources.create_depot(session, c.clock, c.merchant_id, body), c.tz)
+        return depot_out(
+            resources.create_depot(
+                session, c.clock, c.merchant_id, body, geocoder=geocoder_from_settings(c.settings)
+            ),
+            c.tz,
+        )
 
     return await _create(api, idem, "depots", make)
 
@@ -176,7 +182,9 @@ async def get_depot(depot_id: str, api: ApiCallDep) -> Response:
 )
 async def update_depot(depot_id: str, body: DepotPatch, api: ApiCallDep) -> Response:
     def work(session: Session, c: Caller) -> Response:
-        depot = resources.update_depot(session, c.merchant_id, depot_id, body)
+        depot = resources.update_depot(
+            session, c.merchant_id, depot_id, body, geocoder=geocoder_from_settings(c.settings)
+        )
         return _json(depot_out(depot, c.tz))
 
     return await api.write(work)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from doorstep.domain.idempotency import Answer
 from doorstep.domain.orders import queries, service
 from doorstep.domain.orders.csv_import import COLUMNS, ImportRejected
+from doorstep.domain.orders.location import SetLocationIn, set_location
 from doorstep.domain.orders.schemas import (
     CancelIn,
     EventOut,
@@ -36,6 +37,8 @@ from doorstep.domain.orders.status import Status
 from doorstep.domain.tracking import view as tracking_view
 from doorstep.domain.tracking.links import tracking_token_for, tracking_url
 from doorstep.domain.tracking.schemas import TrackingOut
+from doorstep.geocoding import Geocoder, geocoder_from_settings
+from doorstep.settings import Settings
 from doorstep.web.calls import ApiCallDep, Caller, IdempotencyKeyDep, json_response
 from doorstep.web.deps import JSONBody, UnsupportedMediaType
 from doorstep.web.problems import PROBLEM_JSON, TYPE_BASE
@@ -127,6 +130,10 @@ def _rejected(exc: ImportRejected, path: str) -> JSONResponse:
     )
 
 
+def _geocoder(settings: Settings) -> Geocoder:
+    return geocoder_from_settings(settings)
+
+
 # --- endpoints ---
 
 
@@ -165,6 +172,7 @@ async def import_orders(
             secret_key=keys.secret_key,
             max_rows=caller.settings.max_import_rows,
             timezone=caller.merchant.timezone,
+            geocoder=_geocoder(caller.settings),
         )
         result = ImportResult.of(imported.import_id, imported.orders, keys)
         return Answer(201, result.model_dump(mode="json"))
@@ -198,6 +206,7 @@ async def create_order(payload: OrderCreate, api: ApiCallDep, idem: IdempotencyK
             payload,
             actor=caller.actor,
             secret_key=keys.secret_key,
+            geocoder=_geocoder(caller.settings),
         )
         return Answer(201, OrderOut.of(order, keys).model_dump(mode="json"))
 
@@ -285,7 +294,47 @@ async def get_order(order_id: str, api: ApiCallDep) -> Response:
 async def update_order(order_id: str, patch: OrderPatch, api: ApiCallDep) -> Response:
     def work(session: Session, caller: Caller) -> Response:
         order = service.update_order(
-            session, caller.clock, caller.merchant_id, order_id, patch, actor=caller.actor
+            session,
+            caller.clock,
+            caller.merchant_id,
+            order_id,
+            patch,
+            actor=caller.actor,
+            geocoder=_geocoder(caller.settings),
+        )
+        return json_response(OrderOut.of(order, _keys(caller)))
+
+    return await api.write(work)
+
+
+@router.post(
+    "/orders/{order_id}/location",
+    response_model=OrderOut,
+    summary="Place the order on the map (clears needs_location)",
+    description=(
+        "Sets the order's coordinates, e.g. a spot picked on the map or one of "
+        "`location.candidates`: precision `point`, source `dispatcher`. Coordinates that "
+        "contradict the address's country (0,0, swapped, another country) are a 422."
+    ),
+    dependencies=[JSONBody],
+    responses={
+        **AUTH,
+        **BAD_BODY,
+        **NOT_FOUND,
+        409: _problem("Not editable in its status"),
+        **INVALID,
+    },
+)
+async def place_order(order_id: str, body: SetLocationIn, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        order = set_location(
+            session,
+            caller.clock,
+            caller.merchant_id,
+            order_id,
+            lat=body.lat,
+            lon=body.lon,
+            actor=caller.actor,
         )
         return json_response(OrderOut.of(order, _keys(caller)))
 

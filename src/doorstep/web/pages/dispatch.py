@@ -40,6 +40,7 @@ from doorstep.domain.dispatch.exports import (
 )
 from doorstep.domain.dispatch.plan_schemas import plan_summary_out
 from doorstep.domain.errors import Actor, DomainError
+from doorstep.domain.orders.location import set_location
 from doorstep.web.csrf import csrf_ok
 from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep
 from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
@@ -317,6 +318,46 @@ def move(
         if broken:
             return "warning", f"{text} It breaks: {'; '.join(broken)}.", target
         return "success", text, target
+
+    return _act(request, back, action)
+
+
+@router.post("/orders/{order_id}/location", name="console_dispatch_place_order")
+def place_order(
+    request: Request,
+    order_id: str,
+    me: Planner,
+    runtime: RuntimeDep,
+    csrf_token: CsrfField = "",
+    lat: Annotated[str, Form(max_length=32)] = "",
+    lon: Annotated[str, Form(max_length=32)] = "",
+    depot: IdField = "",
+    day_text: Annotated[str, Form(alias="date", max_length=32)] = "",
+) -> Response:
+    """Place an order whose address could not be found: one of its candidates or a spot
+    the dispatcher gives; it is planned by the next plan."""
+    _check_csrf(request, csrf_token)
+    back = page_url(depot, day_text)
+
+    def action() -> tuple[str, str, str]:
+        try:
+            point = float(lat.replace(",", ".")), float(lon.replace(",", "."))
+        except ValueError:
+            return "error", "Latitude and longitude must be numbers, e.g. 43.7384 and 7.4246.", back
+        with transaction(runtime.sessions) as session:
+            order = set_location(
+                session,
+                runtime.clock,
+                me.merchant.id,
+                order_id,
+                lat=point[0],
+                lon=point[1],
+                actor=_actor(me),
+            )
+            reference = order.reference
+        text = f"Placed {reference} at {point[0]:.5f}, {point[1]:.5f}; plan the day again"
+        text += " to include it."
+        return "success", text, back
 
     return _act(request, back, action)
 

@@ -75,6 +75,8 @@ UNASSIGNED_LABELS: dict[str, str] = {
     "unreachable": "Address cannot be reached",
     "no_vehicle_time_left": "No vehicle time left",
     "no_vehicle_at_depot": "Every vehicle that could take it has left",
+    "needs_location": "Address not placed on the map yet",
+    "outside_coverage": "Outside the road map",
 }
 # Why a plan could not use a shift (``stats["skipped_shifts"]``, see
 # :func:`~doorstep.domain.dispatch.inputs.unusable`), when it gives no sentence.

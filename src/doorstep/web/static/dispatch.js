@@ -233,6 +233,21 @@
       });
   }
 
+  // Map picker: while an order's "Set the spot" form is open, a click on the map fills it.
+  function initPicker() {
+    if (!map) return;
+    map.on("click", function (event) {
+      var open = document.querySelector("details.locate-spot[open]");
+      if (!open) return;
+      var lat = open.querySelector("input[name=lat]");
+      var lon = open.querySelector("input[name=lon]");
+      if (!lat || !lon) return;
+      lat.value = event.latlng.lat.toFixed(6);
+      lon.value = event.latlng.lng.toFixed(6);
+      setStatus("Spot picked: " + lat.value + ", " + lon.value + ". Press Place to keep it.");
+    });
+  }
+
   function initPanel() {
     document.querySelectorAll("[data-show-stop]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -371,4 +386,5 @@
   initMap();
   initPanel();
   initLive();
+  initPicker();
 })();
