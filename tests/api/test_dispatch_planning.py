@@ -21,10 +21,10 @@ from doorstep.clock import FrozenClock
 from doorstep.db.engine import transaction
 from doorstep.domain.dispatch.models import Shift, Stop
 from doorstep.domain.dispatch.planning import create_plan
-from doorstep.domain.dispatch.simulation import break_position, simulate_route
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.tracking.models import Position
 from doorstep.routing.problem import Break, Job, Problem, VehicleSpec
+from doorstep.routing.route_timing import break_position, time_route
 from doorstep.routing.solver import solve
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
@@ -463,7 +463,7 @@ def test_orders_without_a_window_are_planned_on_their_due_day(
     assert later.id not in planned and all(s["window"] is None for s in planned.values())
 
 
-# --- The route simulation on its own (no database) -------------------------------------------
+# --- Route timing on its own (no database) ---------------------------------------------------
 
 
 def _line_problem() -> Problem:
@@ -480,13 +480,13 @@ def _line_problem() -> Problem:
     return Problem(jobs=jobs, vehicles=[vehicle], durations=durations, distances=distances)
 
 
-def test_simulation_reproduces_the_optimisers_times() -> None:
-    """Persisted times are the optimiser's own when simulated on the same matrix."""
+def test_route_timing_reproduces_the_optimisers_times() -> None:
+    """Persisted times are the optimiser's own when timed on the same matrix."""
     problem = _line_problem()
     solution = solve(problem, time_limit_s=60, seed=1, max_iterations=200)
     (route,) = solution.routes
     jobs = {j.id: j for j in problem.jobs}
-    sim = simulate_route(
+    sim = time_route(
         problem.vehicles[0],
         [jobs[s.job_id] for s in route.stops],
         problem.durations,
@@ -500,12 +500,12 @@ def test_simulation_reproduces_the_optimisers_times() -> None:
     assert sim.break_start_s == route.break_start_s and sim.violations == []
 
 
-def test_simulation_names_every_broken_constraint() -> None:
+def test_route_timing_names_every_broken_constraint() -> None:
     """Reversed order, too small a van, a missing skill and a short shift all show up."""
     problem = _line_problem()
     jobs = [replace(j, skills=frozenset({"cold"})) if j.id == "j1" else j for j in problem.jobs]
     small = replace(problem.vehicles[0], capacity=(2500, 10), shift_end_s=4 * 3600, brk=None)
-    sim = simulate_route(
+    sim = time_route(
         small, list(reversed(jobs)), problem.durations, problem.distances, labels={"j1": "SO-1"}
     )
     kinds = Counter(v["type"] for v in sim.violations)
