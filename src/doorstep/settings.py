@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     # Planning.
     travel_provider: Literal["straight", "osm", "osrm"] = "straight"
-    osm_source: str = "helsinki"
+    osm_source: str = "monaco"
     osrm_url: str | None = None
     vehicle_profile: Literal["van", "cargo_bike", "walking"] = "van"
     straight_detour_factor: float = Field(default=1.3, ge=1.0, le=5.0)
