@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     plan_time_limit_s: float = Field(default=5.0, gt=0, le=3600)
     plan_seed: int = 42
 
+    # ETA engine (domain/tracking/eta.py): the window's confidence, how far an ETA or a window
+    # edge must move before a delivery.eta_updated event, and the error history it learns from.
+    eta_confidence: float = Field(default=0.9, ge=0.5, le=0.99)
+    eta_material_change_s: int = Field(default=180, ge=0)
+    eta_min_history: int = Field(default=50, ge=1)
+    eta_history_size: int = Field(default=1000, ge=10)
+
     @field_validator("secret_key")
     @classmethod
     def _refuse_placeholders(cls, value: str | None) -> str | None:
