@@ -64,6 +64,7 @@ class HorizonFigures:
     n: int
     median_abs_error_min: float | None
     p90_abs_error_min: float | None
+    mean_error_min: float | None  # signed: positive when drivers came later than the ETA
     coverage: float | None
     mean_width_min: float | None
 
@@ -255,8 +256,9 @@ def _figures(
     horizon: str, rows: list[tuple[datetime, tuple[datetime, datetime, datetime]]]
 ) -> HorizonFigures:
     if not rows:
-        return HorizonFigures(horizon, 0, None, None, None, None)
-    errors = np.array([abs((truth - eta).total_seconds()) / 60 for truth, (eta, _, _) in rows])
+        return HorizonFigures(horizon, 0, None, None, None, None, None)
+    signed = np.array([(truth - eta).total_seconds() / 60 for truth, (eta, _, _) in rows])
+    errors = np.abs(signed)
     inside = [lo <= truth <= hi for truth, (_, lo, hi) in rows]
     widths = [(hi - lo).total_seconds() / 60 for _, (_, lo, hi) in rows]
     return HorizonFigures(
@@ -264,6 +266,7 @@ def _figures(
         len(rows),
         round(float(np.median(errors)), 2),
         round(float(np.percentile(errors, 90)), 2),
+        round(float(np.mean(signed)), 2),
         round(sum(inside) / len(inside), 3),
         round(float(np.mean(widths)), 1),
     )

@@ -132,7 +132,10 @@ def build_day(
         created_at=created,
         published_at=created,
     )
-    session.add_all([depot, plan])
+    session.add(depot)
+    session.flush()  # no relationships between these rows: flush in foreign-key order
+    session.add(plan)
+    session.flush()
     out: list[PlannedRoute] = []
     for r in range(routes):
         start_at = datetime.combine(day, time(7, 30), MONACO) + timedelta(minutes=30 * r)
@@ -179,7 +182,12 @@ def build_day(
             status="planned",
             start_at=start_at,
         )
-        session.add_all([vehicle, driver, shift, route])
+        session.add_all([vehicle, driver])
+        session.flush()
+        session.add(shift)
+        session.flush()
+        session.add(route)
+        session.flush()
         points = [
             LatLon(round(rng.uniform(*AREA[0]), 5), round(rng.uniform(*AREA[1]), 5))
             for _ in range(stops)
@@ -211,7 +219,9 @@ def build_day(
                 planned_departure=t + timedelta(seconds=SERVICE_S),
                 service_time_s=SERVICE_S,
             )
-            session.add_all([order, stop])
+            session.add(order)
+            session.flush()
+            session.add(stop)
             planned.append(
                 PlannedStop(stop.id, order.id, points[j - 1], SERVICE_S, t, window[0], window[1])
             )

@@ -91,6 +91,7 @@ def _table(result: EtaBenchResult) -> Table:
         ("n", "right"),
         ("median |err| min", "right"),
         ("p90 |err| min", "right"),
+        ("bias min", "right"),
         ("coverage", "right"),
         ("mean width min", "right"),
     ]:
@@ -101,6 +102,7 @@ def _table(result: EtaBenchResult) -> Table:
             str(h.n),
             _fmt(h.median_abs_error_min),
             _fmt(h.p90_abs_error_min),
+            _fmt(h.mean_error_min),
             _fmt(h.coverage, 3),
             _fmt(h.mean_width_min, 1),
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
+from statistics import NormalDist, median
 
 HORIZONS: tuple[tuple[float, float, str], ...] = (
     (0, 10, "m0-10"),
@@ -78,10 +78,13 @@ def prior_bounds(minutes_away: float, confidence: float) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Window:
-    """Seconds before and after the ETA, and what they rest on."""
+    """Offsets from the engine's raw ETA, in seconds, and what they rest on: the window is
+    ``[eta + before_s, eta + after_s]`` and the ETA shown is ``eta + center_s`` (the median
+    error: an engine that runs early on this merchant's streets is corrected)."""
 
-    before_s: float  # <= 0 normally: earliest = eta + before_s
+    before_s: float
     after_s: float
+    center_s: float
     history: int  # errors used (0: prior only)
 
 
@@ -94,14 +97,17 @@ def window(
 ) -> Window:
     """The window around an ETA ``minutes_away`` from now, from the bucket's ``scores``."""
     prior_lo, prior_hi = prior_bounds(minutes_away, confidence)
+    prior_mid = (prior_lo + prior_hi) / 2
     n = len(scores)
     if n == 0:
-        lo, hi = prior_lo, prior_hi
+        lo, hi, mid = prior_lo, prior_hi, prior_mid
     else:
         emp_lo, emp_hi = conformal_bounds(scores, confidence)
+        emp_mid = median(scores)
         weight = min(1.0, n / max(1, min_history))
         lo = weight * emp_lo + (1 - weight) * prior_lo
         hi = weight * emp_hi + (1 - weight) * prior_hi
+        mid = weight * emp_mid + (1 - weight) * prior_mid
     scale = scale_s(minutes_away)
-    before, after = min(0.0, lo * scale), max(0.0, hi * scale)
-    return Window(before, after, n)
+    mid = min(max(mid, lo), hi)
+    return Window(lo * scale, hi * scale, mid * scale, n)

@@ -13,7 +13,7 @@ stops that have been arrived since.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -340,12 +340,15 @@ def _apply(
         confidence=config.confidence,
         min_history=config.min_history,
     )
+    raw, raw_minutes = item.eta, item.minutes_away
     if stop.actual_arrival is not None:  # the driver is there: no window left to guess
-        earliest = latest = item.eta
+        shown = earliest = latest = raw
     else:
-        earliest = max(now, item.eta + timedelta(seconds=win.before_s))
-        latest = max(earliest, item.eta + timedelta(seconds=win.after_s))
-    stop.eta, stop.eta_earliest, stop.eta_latest = item.eta, earliest, latest
+        shown = max(now, raw + timedelta(seconds=win.center_s))
+        earliest = min(shown, max(now, raw + timedelta(seconds=win.before_s)))
+        latest = max(shown, raw + timedelta(seconds=win.after_s))
+    item = replace(item, eta=shown, minutes_away=max(0.0, (shown - now).total_seconds() / 60))
+    stop.eta, stop.eta_earliest, stop.eta_latest = shown, earliest, latest
     stop.eta_confidence = config.confidence
     stop.eta_computed_at = now
 
@@ -357,9 +360,9 @@ def _apply(
                 stop_id=stop.id,
                 horizon=horizon,
                 predicted_at=now,
-                eta=item.eta,
+                eta=raw,
                 stops_away=item.stops_before,
-                minutes_away=item.minutes_away,
+                minutes_away=raw_minutes,
             )
         )
         recorded.add((stop.id, horizon))

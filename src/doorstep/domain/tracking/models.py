@@ -37,7 +37,8 @@ class EtaPrediction(Base):
     """One ETA the engine made for a stop, kept to calibrate later windows: the first
     prediction for each stop in each horizon bucket, and (once the stop is arrived) its error.
 
-    ``error_s`` is actual minus predicted arrival: positive when the driver came later."""
+    ``eta`` is the engine's raw estimate (before the median-error correction of the shown
+    ETA) and ``error_s`` actual minus that: positive when the driver came later."""
 
     __tablename__ = "eta_predictions"
     __table_args__ = (
