@@ -60,8 +60,9 @@ def conformal_bounds(scores: Sequence[float], confidence: float) -> tuple[float,
     ordered = sorted(scores)
     n = len(ordered)
     alpha = 1.0 - confidence
-    upper_rank = math.ceil((n + 1) * (1 - alpha / 2))
-    lower_rank = math.floor((n + 1) * alpha / 2)
+    # The tolerance keeps binary rounding (1 - 0.9 = 0.0999...) from moving a rank.
+    upper_rank = math.ceil((n + 1) * (1 - alpha / 2) - 1e-9)
+    lower_rank = math.floor((n + 1) * alpha / 2 + 1e-9)
     upper = ordered[min(n, max(1, upper_rank)) - 1]
     lower = ordered[min(n, max(1, lower_rank)) - 1]
     return lower, upper
