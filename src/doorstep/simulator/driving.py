@@ -182,6 +182,7 @@ def drive_route(
     drive = Drive()
     t = start_at
     step = timedelta(seconds=model.fix_interval_s)
+    next_fix = start_at + step * rng.random()
     for leg in range(len(points) - 1):
         a, b = points[leg], points[leg + 1]
         free_s = float(matrix.durations_s[leg, leg + 1])
@@ -200,8 +201,7 @@ def drive_route(
         length = cum[-1]
         # Fixes: moving at a steady speed, with the incident as a stop halfway.
         pause_at = moving_s / 2
-        elapsed = model.fix_interval_s * rng.random()
-        while elapsed < leg_s:
+        while (elapsed := (next_fix - t).total_seconds()) < leg_s:
             if incident and pause_at <= elapsed < pause_at + incident:
                 done, speed = length / 2, 0.0
             else:
@@ -209,8 +209,8 @@ def drive_route(
                 done = length * moving / moving_s if moving_s > 0 else length
                 speed = length / moving_s if moving_s > 0 else 0.0
             point, heading = _along(path, cum, done)
-            drive.fixes.append(gps.fix(t + timedelta(seconds=elapsed), point, speed, heading))
-            elapsed += model.fix_interval_s
+            drive.fixes.append(gps.fix(next_fix, point, speed, heading))
+            next_fix += step
         reached = t + timedelta(seconds=leg_s)
         if leg >= len(stops):  # the way back to the end
             t = reached
@@ -221,10 +221,9 @@ def drive_route(
             rng.gauss(-0.5 * model.service_sigma**2, model.service_sigma)
         )
         departure = arrival + timedelta(seconds=service)
-        at = reached + step
-        while at < departure:  # parked at the door: fixes jitter around it
-            drive.fixes.append(gps.fix(at, b, 0.0, None))
-            at += step
+        while next_fix < departure:  # parked at the door: fixes jitter around it
+            drive.fixes.append(gps.fix(next_fix, b, 0.0, None))
+            next_fix += step
         drive.visits.append(Visit(leg, arrival, departure, reached))
         t = departure
     drive.end_at = t
