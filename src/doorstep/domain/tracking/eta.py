@@ -269,13 +269,14 @@ def refresh_route_eta(
     etas = estimate(now, origin_at, remaining_stops, pace)
 
     by_id = {s.id: s for _, s in remaining}
-    recorded = set(
-        session.execute(
+    recorded: set[tuple[str, str]] = {
+        (stop_id, horizon)
+        for stop_id, horizon in session.execute(
             select(EtaPrediction.stop_id, EtaPrediction.horizon).where(
                 EtaPrediction.stop_id.in_(list(by_id))
             )
-        ).tuples()
-    )
+        )
+    }
     score_cache: dict[str, list[float]] = {}
     out: list[StopForecast] = []
     for item in etas:
