@@ -114,19 +114,18 @@ def latest_position(session: Session, route_id: str) -> Position | None:
 
 def resolve_arrivals(session: Session, stops: Iterable[Stop]) -> int:
     """Fill in the error of every open prediction of a stop that has been arrived."""
+    arrived = {s.id: _utc(s.actual_arrival) for s in stops if s.actual_arrival is not None}
+    if not arrived:
+        return 0
     count = 0
-    for stop in stops:
-        if stop.actual_arrival is None:
-            continue
-        arrived = _utc(stop.actual_arrival)
-        for pred in session.scalars(
-            select(EtaPrediction).where(
-                EtaPrediction.stop_id == stop.id, EtaPrediction.arrived_at.is_(None)
-            )
-        ):
-            pred.arrived_at = arrived
-            pred.error_s = (arrived - _utc(pred.eta)).total_seconds()
-            count += 1
+    for pred in session.scalars(
+        select(EtaPrediction).where(
+            EtaPrediction.stop_id.in_(list(arrived)), EtaPrediction.arrived_at.is_(None)
+        )
+    ):
+        pred.arrived_at = arrived[pred.stop_id]
+        pred.error_s = (pred.arrived_at - _utc(pred.eta)).total_seconds()
+        count += 1
     return count
 
 
