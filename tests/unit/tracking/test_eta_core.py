@@ -90,3 +90,13 @@ def test_reasons_name_what_moved_the_eta() -> None:
     assert explain(before, later, Pace(travel=1.3), "position update") == "traffic"
     assert explain(before, earlier, Pace(travel=0.8), "position update") == "driver is ahead"
     assert explain(None, later, Pace(travel=1.3), "route started") == "route started"
+
+
+def test_recent_legs_count_more_than_the_morning_rush() -> None:
+    """Six slow rush-hour legs then six legs as planned: the pace is back near 1.0, much
+    nearer than the plain average of the day."""
+    legs = [(450.0, 300.0)] * 6 + [(300.0, 300.0)] * 6
+    recent = pace_so_far(legs).travel
+    plain = (sum(a for a, _ in legs) + 900) / (sum(e for _, e in legs) + 900)
+    assert 1.0 < recent < plain
+    assert recent < 1.1

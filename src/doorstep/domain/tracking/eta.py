@@ -401,11 +401,13 @@ def _publish_if_material(
     reason: str,
     config: EtaConfig,
 ) -> bool:
+    # The ETA itself at the threshold; the window's edges at twice it (they breathe a little
+    # as the stop moves from one horizon to the next, which is not news to anyone).
     threshold = config.material_change_s
     if not (
         _moved(stop.eta_published, item.eta, threshold)
-        or _moved(stop.eta_published_earliest, earliest, threshold)
-        or _moved(stop.eta_published_latest, latest, threshold)
+        or _moved(stop.eta_published_earliest, earliest, 2 * threshold)
+        or _moved(stop.eta_published_latest, latest, 2 * threshold)
     ):
         return False
     previous = _utc(stop.eta_published) if stop.eta_published else None

@@ -18,6 +18,8 @@ PACE_PRIOR_S = 900.0
 """Seconds of 'as planned' driving (and service) every pace starts with: one slow leg early in
 the day moves the pace a little, a slow morning moves it a lot."""
 PACE_BOUNDS = (0.6, 2.0)
+PACE_HALF_LIFE = 4.0
+"""Legs back after which a leg counts half as much in the pace."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,21 @@ def pace_so_far(
     services: Sequence[tuple[float, float]] = (),
     *,
     prior_s: float = PACE_PRIOR_S,
+    half_life: float = PACE_HALF_LIFE,
 ) -> Pace:
     """The driver's pace from the legs driven and stops served today, each an
-    ``(actual_s, expected_s)`` pair in route order."""
-    travel = (sum(a for a, _ in legs) + prior_s) / (sum(e for _, e in legs) + prior_s)
-    service = (sum(a for a, _ in services) + prior_s) / (sum(e for _, e in services) + prior_s)
+    ``(actual_s, expected_s)`` pair in route order. Recent legs count more (their weight halves
+    every ``half_life`` legs back): the morning rush hour should not slow the afternoon's ETAs."""
+
+    def ratio(pairs: Sequence[tuple[float, float]]) -> float:
+        n = len(pairs)
+        weights = [0.5 ** ((n - 1 - i) / half_life) for i in range(n)]
+        actual = sum(w * a for w, (a, _) in zip(weights, pairs, strict=True))
+        expected = sum(w * e for w, (_, e) in zip(weights, pairs, strict=True))
+        return _clip((actual + prior_s) / (expected + prior_s))
+
     overrun = services[-1][0] - services[-1][1] if services else 0.0
-    return Pace(_clip(travel), _clip(service), overrun)
+    return Pace(ratio(legs), ratio(services), overrun)
 
 
 def estimate(
