@@ -4,6 +4,7 @@ worker job's choice of routes (straight-line travel, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -303,3 +304,40 @@ def test_merchant_settings_override_the_defaults() -> None:
     assert (own.confidence, own.material_change_s) == (0.8, 300)
     assert eta_config({"eta_confidence": "lots"}, settings).confidence == 0.9
     assert eta_config({"eta_confidence": 1.5}, settings).confidence == 0.99
+
+
+def test_the_window_learns_from_this_merchants_history_only(
+    runtime: Runtime,
+    clock: FrozenClock,
+    merchant: MerchantCtx,
+    make_merchant: Callable[..., MerchantCtx],
+) -> None:
+    """A merchant whose past ETAs 5 minutes out were 10 minutes early gets a later ETA and a
+    later window; another merchant, with no history, keeps the prior's window."""
+    other = make_merchant("Harbour Grocer")
+    now = clock.now()
+    window = (now, now + timedelta(hours=3))
+    with transaction(runtime.sessions) as session:
+        past = _route(session, merchant.id, now, [MONTE_CARLO] * 60, [window] * 60, status="done")
+        for stop_id in past.stop_ids:
+            session.add(
+                EtaPrediction(
+                    merchant_id=merchant.id,
+                    route_id=past.route_id,
+                    stop_id=stop_id,
+                    horizon="m0-10",
+                    predicted_at=now - timedelta(days=1),
+                    eta=now - timedelta(days=1),
+                    stops_away=0,
+                    minutes_away=5.0,
+                    arrived_at=now - timedelta(days=1, minutes=-10),
+                    error_s=600.0,
+                )
+            )
+        mine = _route(session, merchant.id, now, [LARVOTTO], [window])
+        theirs = _route(session, other.id, now, [LARVOTTO], [window])
+        learnt = _refresh(session, clock, mine)[0]
+        prior = _refresh(session, clock, theirs)[0]
+    assert learnt.eta > prior.eta + timedelta(minutes=8)
+    assert learnt.earliest > prior.earliest + timedelta(minutes=8)
+    assert prior.earliest < prior.eta < prior.latest
