@@ -101,3 +101,4 @@ def test_horizon_buckets() -> None:
     assert horizon_of(10) == "m10-20"
     assert horizon_of(45) == "m40-60"
     assert horizon_of(600) == "m240+"
+    assert horizon_of(45, cold=True) == "m40-60/cold"

@@ -67,7 +67,7 @@ def test_no_eta_is_in_the_past() -> None:
 
 def test_pace_starts_as_planned_and_follows_a_long_slow_day() -> None:
     """One slow leg moves the pace a little; a whole slow morning moves it most of the way."""
-    assert pace_so_far([]) == Pace(1.0, 1.0, 0.0)
+    assert pace_so_far([]) == Pace(1.0, 1.0, 0.0, legs=0)
     one = pace_so_far([(900.0, 600.0)])
     assert 1.0 < one.travel < 1.25
     many = pace_so_far([(900.0, 600.0)] * 20)

@@ -36,12 +36,15 @@ PRIOR_LATE_BIAS = 0.15
 """The prior's window leans late by this share of its spread: drivers run late more often."""
 
 
-def horizon_of(minutes_away: float) -> str:
-    """The bucket ``minutes_away`` falls in."""
+def horizon_of(minutes_away: float, *, cold: bool = False) -> str:
+    """The bucket ``minutes_away`` falls in; ``cold`` ETAs (made before the route has driven a
+    leg, so without the driver's pace: at route start) have buckets of their own, because
+    they err differently (the first hour's traffic is still unknown)."""
+    suffix = "/cold" if cold else ""
     for low, high, name in HORIZONS:
         if low <= minutes_away < high:
-            return name
-    return HORIZONS[0][2]
+            return name + suffix
+    return HORIZONS[0][2] + suffix
 
 
 def scale_s(minutes_away: float) -> float:

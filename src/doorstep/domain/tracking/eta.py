@@ -329,7 +329,7 @@ def _apply(
     recorded: set[tuple[str, str]],
     score_cache: dict[str, list[float]],
 ) -> StopForecast:
-    horizon = calibration.horizon_of(item.minutes_away)
+    horizon = calibration.horizon_of(item.minutes_away, cold=pace.legs == 0)
     if horizon not in score_cache:
         score_cache[horizon] = error_scores(
             session, route.merchant_id, horizon, config.history_size

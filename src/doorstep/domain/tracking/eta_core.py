@@ -44,6 +44,7 @@ class Pace:
     travel: float = 1.0
     service: float = 1.0
     last_service_overrun_s: float = 0.0  # how much longer than planned the last stop took
+    legs: int = 0  # legs driven today that the pace rests on (0: nothing known yet)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def pace_so_far(
         return _clip((actual + prior_s) / (expected + prior_s))
 
     overrun = services[-1][0] - services[-1][1] if services else 0.0
-    return Pace(ratio(legs), ratio(services), overrun)
+    return Pace(ratio(legs), ratio(services), overrun, len(legs))
 
 
 def estimate(

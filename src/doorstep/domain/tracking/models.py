@@ -52,7 +52,9 @@ class EtaPrediction(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     route_id: Mapped[str] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"))
     stop_id: Mapped[str] = mapped_column(ForeignKey("stops.id", ondelete="CASCADE"), index=True)
-    horizon: Mapped[str] = mapped_column(String(16))  # minutes-away bucket, e.g. "m20-40"
+    horizon: Mapped[str] = mapped_column(
+        String(16)
+    )  # minutes-away bucket, e.g. "m20-40" ("/cold": before any leg)
     predicted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     eta: Mapped[datetime] = mapped_column(UTCDateTime)
     stops_away: Mapped[int] = mapped_column(Integer)
