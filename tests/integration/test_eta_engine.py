@@ -325,7 +325,7 @@ def test_the_window_learns_from_this_merchants_history_only(
                     merchant_id=merchant.id,
                     route_id=past.route_id,
                     stop_id=stop_id,
-                    horizon="m0-10/cold",  # made at route start, like the new one
+                    horizon="m10/cold",  # made at route start, like the new one
                     predicted_at=now - timedelta(days=1),
                     eta=now - timedelta(days=1),
                     stops_away=0,

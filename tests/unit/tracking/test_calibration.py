@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from doorstep.domain.tracking.calibration import (
+    bucket_of,
     conformal_bounds,
-    horizon_of,
+    mark_of,
     prior_bounds,
     window,
 )
@@ -94,11 +95,15 @@ def test_higher_confidence_gives_a_wider_prior() -> None:
     assert lo95 < lo80 < hi80 < hi95
 
 
-def test_horizon_buckets() -> None:
-    """Minutes away fall into fixed buckets, the last one open-ended."""
-    assert horizon_of(0) == "m0-10"
-    assert horizon_of(9.9) == "m0-10"
-    assert horizon_of(10) == "m10-20"
-    assert horizon_of(45) == "m40-60"
-    assert horizon_of(600) == "m240+"
-    assert horizon_of(45, cold=True) == "m40-60/cold"
+def test_marks_and_buckets() -> None:
+    """An ETA is recorded at the smallest mark at or above its minutes away, and calibrated on
+    the errors of every mark of its bucket; cold (route start) ETAs have marks of their own."""
+    assert mark_of(0) == "m5"
+    assert mark_of(10) == "m10"
+    assert mark_of(10.1) == "m15"
+    assert mark_of(33) == "m35"
+    assert mark_of(600) == "m+"
+    assert bucket_of(33) == ("m25", "m30", "m35", "m40")
+    assert bucket_of(2) == ("m5", "m10")
+    assert bucket_of(45, cold=True) == ("m50/cold", "m60/cold")
+    assert mark_of(45, cold=True) in bucket_of(45, cold=True)

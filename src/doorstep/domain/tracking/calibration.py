@@ -1,11 +1,11 @@
 """The ETA window: split-conformal quantiles of the merchant's own ETA errors at the same horizon.
 
-Every ETA the engine makes is recorded once per stop and *horizon* (a minutes-away bucket);
+Every ETA the engine makes is recorded once per stop and *mark* (minutes away: 5, 10, 15, ...);
 when the stop is arrived, its error (actual minus predicted, seconds) is filled in. A new ETA
 ``minutes_away`` from now gets the window ``eta + [lo, hi] * scale(minutes_away)``, where
-``lo``/``hi`` are empirical quantiles of the normalised errors ``error / scale`` recorded in the
-same bucket, taken at the split-conformal ranks so that, for exchangeable errors, at least
-``confidence`` of future arrivals fall inside (ADR 0010). While a bucket has fewer than
+``lo``/``hi`` are empirical quantiles of the normalised errors ``error / scale`` recorded at the
+marks of the same bucket, taken at the split-conformal ranks so that, for exchangeable errors,
+at least ``confidence`` of future arrivals fall inside (ADR 0010). While a bucket has fewer than
 ``min_history`` errors the window leans on a prior (a normal spread that grows with the
 horizon), blended away as history arrives.
 """
@@ -17,17 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist, median
 
-HORIZONS: tuple[tuple[float, float, str], ...] = (
-    (0, 10, "m0-10"),
-    (10, 20, "m10-20"),
-    (20, 40, "m20-40"),
-    (40, 60, "m40-60"),
-    (60, 90, "m60-90"),
-    (90, 150, "m90-150"),
-    (150, 240, "m150-240"),
-    (240, math.inf, "m240+"),
+BUCKETS: tuple[tuple[float, ...], ...] = (
+    (5, 10),
+    (15, 20),
+    (25, 30, 35, 40),
+    (50, 60),
+    (75, 90),
+    (120, 150),
+    (180, 240),
+    (300, 420, math.inf),
 )
-"""Minutes-away buckets; errors are only compared with errors made as far ahead."""
+"""Minutes-away *marks*, grouped in buckets. An ETA is recorded once per stop and mark (the
+smallest mark at or above its minutes away), so each bucket holds errors made all across its
+range, and a window is computed from the errors of its own bucket only."""
+MARKS: tuple[float, ...] = tuple(m for bucket in BUCKETS for m in bucket)
 
 SCALE_FLOOR_MIN = 10.0
 PRIOR_SIGMA = (1.5, 0.12)
@@ -36,15 +39,26 @@ PRIOR_LATE_BIAS = 0.15
 """The prior's window leans late by this share of its spread: drivers run late more often."""
 
 
-def horizon_of(minutes_away: float, *, cold: bool = False) -> str:
-    """The bucket ``minutes_away`` falls in; ``cold`` ETAs (made before the route has driven a
-    leg, so without the driver's pace: at route start) have buckets of their own, because
-    they err differently (the first hour's traffic is still unknown)."""
-    suffix = "/cold" if cold else ""
-    for low, high, name in HORIZONS:
-        if low <= minutes_away < high:
-            return name + suffix
-    return HORIZONS[0][2] + suffix
+def _label(mark: float, cold: bool) -> str:
+    return ("m+" if math.isinf(mark) else f"m{int(mark)}") + ("/cold" if cold else "")
+
+
+def _mark(minutes_away: float) -> float:
+    return next(m for m in MARKS if minutes_away <= m)
+
+
+def mark_of(minutes_away: float, *, cold: bool = False) -> str:
+    """The mark an ETA ``minutes_away`` ahead is recorded under, e.g. ``m30``. ``cold`` ETAs
+    (made before the route has driven a leg, so without the driver's pace: at route start)
+    have marks of their own, because they err differently (the first hour is still unknown)."""
+    return _label(_mark(max(0.0, minutes_away)), cold)
+
+
+def bucket_of(minutes_away: float, *, cold: bool = False) -> tuple[str, ...]:
+    """The marks whose errors calibrate a window ``minutes_away`` ahead."""
+    mark = _mark(max(0.0, minutes_away))
+    bucket = next(b for b in BUCKETS if mark in b)
+    return tuple(_label(m, cold) for m in bucket)
 
 
 def scale_s(minutes_away: float) -> float:

@@ -129,13 +129,15 @@ def resolve_arrivals(session: Session, stops: Iterable[Stop]) -> int:
     return count
 
 
-def error_scores(session: Session, merchant_id: str, horizon: str, limit: int) -> list[float]:
-    """The merchant's most recent normalised errors in ``horizon`` (newest first)."""
+def error_scores(
+    session: Session, merchant_id: str, marks: Sequence[str], limit: int
+) -> list[float]:
+    """The merchant's most recent normalised errors recorded at ``marks`` (newest first)."""
     rows = session.execute(
         select(EtaPrediction.error_s, EtaPrediction.minutes_away)
         .where(
             EtaPrediction.merchant_id == merchant_id,
-            EtaPrediction.horizon == horizon,
+            EtaPrediction.horizon.in_(list(marks)),
             EtaPrediction.error_s.is_not(None),
         )
         .order_by(EtaPrediction.arrived_at.desc(), EtaPrediction.id.desc())
@@ -276,7 +278,7 @@ def refresh_route_eta(
             )
         )
     }
-    score_cache: dict[str, list[float]] = {}
+    score_cache: dict[tuple[str, ...], list[float]] = {}
     out: list[StopForecast] = []
     for item in etas:
         stop = by_id[item.stop_id]
@@ -327,16 +329,16 @@ def _apply(
     reason: str,
     config: EtaConfig,
     recorded: set[tuple[str, str]],
-    score_cache: dict[str, list[float]],
+    score_cache: dict[tuple[str, ...], list[float]],
 ) -> StopForecast:
-    horizon = calibration.horizon_of(item.minutes_away, cold=pace.legs == 0)
-    if horizon not in score_cache:
-        score_cache[horizon] = error_scores(
-            session, route.merchant_id, horizon, config.history_size
-        )
+    cold = pace.legs == 0
+    horizon = calibration.mark_of(item.minutes_away, cold=cold)
+    bucket = calibration.bucket_of(item.minutes_away, cold=cold)
+    if bucket not in score_cache:
+        score_cache[bucket] = error_scores(session, route.merchant_id, bucket, config.history_size)
     win = calibration.window(
         item.minutes_away,
-        score_cache[horizon],
+        score_cache[bucket],
         confidence=config.confidence,
         min_history=config.min_history,
     )

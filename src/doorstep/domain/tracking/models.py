@@ -35,7 +35,7 @@ class Position(Base):
 
 class EtaPrediction(Base):
     """One ETA the engine made for a stop, kept to calibrate later windows: the first
-    prediction for each stop in each horizon bucket, and (once the stop is arrived) its error.
+    prediction for each stop at each minutes-away mark, and (once the stop is arrived) its error.
 
     ``eta`` is the engine's raw estimate (before the median-error correction of the shown
     ETA) and ``error_s`` actual minus that: positive when the driver came later."""
