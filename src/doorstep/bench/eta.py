@@ -7,8 +7,8 @@ The positions reach the engine as the server would hand them over (a batch every
 ``refresh_s`` seconds of simulated time, plus each stop arrival and departure), on a scratch
 database and a frozen clock moved to each moment.
 
-Warm-up days build the merchant's error history; only the last day is measured, so the
-windows are calibrated out of sample. Per horizon (the ETA shown when the route starts, when
+Warm-up days build the merchant's error history; only the days after them are measured, so
+the windows are calibrated out of sample (each measured day on every day before it). Per horizon (the ETA shown when the route starts, when
 the stop is 5 stops away and 1 stop away, and 30 minutes before the arrival): the median and
 p90 absolute error of the ETA, and the coverage (share of true arrivals inside the window) and
 mean width of the window shown.
@@ -75,6 +75,7 @@ class EtaBenchResult:
     routes_per_day: int
     stops_per_route: int
     warmup_days: int
+    measured_days: int
     seed: int
     confidence: float
     horizons: list[HorizonFigures]
@@ -277,6 +278,7 @@ def run_eta_bench(
     routes: int = 6,
     stops: int = 14,
     warmup_days: int = 3,
+    measured_days: int = 1,
     seed: int = 7,
     refresh_s: float = 30.0,
     gpx_every: int = 3,
@@ -285,7 +287,8 @@ def run_eta_bench(
     cache_dir: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EtaBenchResult:
-    """Drive ``warmup_days`` days of history and one measured day; return the figures."""
+    """Drive ``warmup_days`` days of history, then ``measured_days`` measured days (each
+    calibrated on every day before it); return the figures."""
     started = timer.perf_counter()
     settings = Settings(travel_provider="osm", osm_source=source)
     travel = OsmRoadProvider(source, cache_dir=cache_dir)
@@ -306,12 +309,12 @@ def run_eta_bench(
             measured: dict[str, list[tuple[datetime, tuple[datetime, datetime, datetime]]]] = {
                 h: [] for h in HORIZONS
             }
-            total_days = warmup_days + 1
+            total_days = warmup_days + measured_days
             refreshes, refresh_total, gpx_routes, measured_stops = 0, 0.0, 0, 0
             measured_route_ids: list[str] = []
             for d in range(total_days):
                 day = FIRST_DAY + timedelta(days=d)
-                is_measured = d == total_days - 1
+                is_measured = d >= warmup_days
                 with transaction(sessions) as session:
                     day_routes = build_day(
                         session,
@@ -363,6 +366,7 @@ def run_eta_bench(
         routes_per_day=routes,
         stops_per_route=stops,
         warmup_days=warmup_days,
+        measured_days=measured_days,
         seed=seed,
         confidence=settings.eta_confidence,
         horizons=[_figures(h, measured[h]) for h in HORIZONS],

@@ -25,6 +25,9 @@ def eta(
     warmup_days: int = typer.Option(
         3, "--warmup-days", min=0, help="Days driven first to build the error history"
     ),
+    measured_days: int = typer.Option(
+        1, "--measured-days", min=1, help="Days measured after the warm-up (more: less noise)"
+    ),
     seed: int = typer.Option(7, "--seed", help="Seed of the days and the drives"),
     refresh_s: float = typer.Option(
         30.0, "--refresh-s", min=1.0, help="Simulated seconds between position batches"
@@ -60,6 +63,7 @@ def eta(
             routes=routes,
             stops=stops,
             warmup_days=warmup_days,
+            measured_days=measured_days,
             seed=seed,
             refresh_s=refresh_s,
             gpx_every=gpx_every,
@@ -82,7 +86,8 @@ def _table(result: EtaBenchResult) -> Table:
     table = Table(
         title=(
             f"ETA on {result.source}: {result.routes_per_day} routes x "
-            f"{result.stops_per_route} stops, {result.warmup_days} warm-up day(s) + 1 measured, "
+            f"{result.stops_per_route} stops, {result.warmup_days} warm-up day(s) + "
+            f"{result.measured_days} measured, "
             f"seed {result.seed}, {result.confidence:.0%} window"
         )
     )
