@@ -8,10 +8,10 @@ The positions reach the engine as the server would hand them over (a batch every
 database and a frozen clock moved to each moment.
 
 Warm-up days build the merchant's error history; only the days after them are measured, so
-the windows are calibrated out of sample (each measured day on every day before it). Per horizon (the ETA shown when the route starts, when
-the stop is 5 stops away and 1 stop away, and 30 minutes before the arrival): the median and
-p90 absolute error of the ETA, and the coverage (share of true arrivals inside the window) and
-mean width of the window shown.
+the windows are calibrated out of sample (each measured day on every day before it). Per
+horizon (the ETA shown when the route starts, when the stop is 5 stops away and 1 stop away,
+and 30 minutes before the arrival): the median and p90 absolute error of the ETA, and the
+coverage (share of true arrivals inside the window) and mean width of the window shown.
 """
 
 from __future__ import annotations
