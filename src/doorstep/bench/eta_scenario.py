@@ -200,8 +200,9 @@ def build_day(
         for seq, j in enumerate(visit):
             leg = durations[here][j]
             t += timedelta(seconds=leg if leg < UNREACHABLE else 600)
-            # A two-hour slot the shop sold, around the time the plan says the van comes.
-            slot_start = t - timedelta(minutes=rng.choice([15, 30, 45, 60, 75]))
+            # A two-hour slot the shop sold, around the time the plan says the van comes; two
+            # in seven end within half an hour of it, so a slow day makes some deliveries late.
+            slot_start = t - timedelta(minutes=rng.choice([15, 30, 45, 60, 75, 90, 105]))
             slot_start = slot_start.replace(minute=(slot_start.minute // 15) * 15, second=0)
             slot_start = slot_start.replace(microsecond=0)
             window = (slot_start, slot_start + timedelta(hours=2))
