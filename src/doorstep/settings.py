@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     # Planning.
     travel_provider: Literal["straight", "osm", "osrm"] = "straight"
-    osm_source: str = "helsinki"
+    osm_source: str = "monaco"
     osrm_url: str | None = None
     straight_detour_factor: float = Field(default=1.3, ge=1.0, le=5.0)
     default_service_time_s: int = Field(default=180, ge=0)
@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         elif ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return {**data, "base_url": f"http://{host}:{port}"}
+
+    # ETA engine (domain/tracking/eta.py): the window's confidence, how far an ETA or a window
+    # edge must move before a delivery.eta_updated event, and the error history it learns from.
+    eta_confidence: float = Field(default=0.9, ge=0.5, le=0.99)
+    eta_material_change_s: int = Field(default=180, ge=0)
+    eta_min_history: int = Field(default=50, ge=1)
+    eta_history_size: int = Field(default=1000, ge=10)
 
     @field_validator("secret_key")
     @classmethod

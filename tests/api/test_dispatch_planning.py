@@ -21,10 +21,10 @@ from doorstep.clock import FrozenClock
 from doorstep.db.engine import transaction
 from doorstep.domain.dispatch.models import Shift, Stop
 from doorstep.domain.dispatch.planning import create_plan
-from doorstep.domain.dispatch.simulation import break_position, simulate_route
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.tracking.models import Position
 from doorstep.routing.problem import Break, Job, Problem, VehicleSpec
+from doorstep.routing.route_timing import break_position, time_route
 from doorstep.routing.solver import solve
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
@@ -279,7 +279,8 @@ def test_replan_keeps_done_stops_first_and_moves_few(
 
     resp = app_client.post(
         f"/v1/plans/{plan['id']}/replan",
-        json={"time_limit_s": LIMIT},
+        # An iteration budget, not a time limit: the same search on a loaded machine.
+        json={"time_limit_s": 60, "max_iterations": 300},
         headers=scenario.merchant.headers,
     )
     assert resp.status_code == 201, resp.text
@@ -293,7 +294,7 @@ def test_replan_keeps_done_stops_first_and_moves_few(
     busy = by_shift[busiest["shift_id"]]["stops"]
     assert busy[len(done_by_route[busiest["shift_id"]])]["order_id"] == under_way["order_id"]
     on_routes = {s["order_id"] for _, s in _stops(new)}
-    assert cancelled["order_id"] not in on_routes and added.id in on_routes
+    assert cancelled["order_id"] not in on_routes and added.id in on_routes, new["unassigned"]
     changes = new["changes"]
     assert [a["reference"] for a in changes["added"]] == ["LATE-ADD"]
     assert cancelled["reference"] in [r["reference"] for r in changes["removed"]]
@@ -464,7 +465,7 @@ def test_orders_without_a_window_are_planned_on_their_due_day(
     assert later.id not in planned and all(s["window"] is None for s in planned.values())
 
 
-# --- The route simulation on its own (no database) -------------------------------------------
+# --- Route timing on its own (no database) ---------------------------------------------------
 
 
 def _line_problem() -> Problem:
@@ -481,13 +482,13 @@ def _line_problem() -> Problem:
     return Problem(jobs=jobs, vehicles=[vehicle], durations=durations, distances=distances)
 
 
-def test_simulation_reproduces_the_optimisers_times() -> None:
-    """Persisted times are the optimiser's own when simulated on the same matrix."""
+def test_route_timing_reproduces_the_optimisers_times() -> None:
+    """Persisted times are the optimiser's own when timed on the same matrix."""
     problem = _line_problem()
     solution = solve(problem, time_limit_s=60, seed=1, max_iterations=200)
     (route,) = solution.routes
     jobs = {j.id: j for j in problem.jobs}
-    sim = simulate_route(
+    sim = time_route(
         problem.vehicles[0],
         [jobs[s.job_id] for s in route.stops],
         problem.durations,
@@ -501,12 +502,12 @@ def test_simulation_reproduces_the_optimisers_times() -> None:
     assert sim.break_start_s == route.break_start_s and sim.violations == []
 
 
-def test_simulation_names_every_broken_constraint() -> None:
+def test_route_timing_names_every_broken_constraint() -> None:
     """Reversed order, too small a van, a missing skill and a short shift all show up."""
     problem = _line_problem()
     jobs = [replace(j, skills=frozenset({"cold"})) if j.id == "j1" else j for j in problem.jobs]
     small = replace(problem.vehicles[0], capacity=(2500, 10), shift_end_s=4 * 3600, brk=None)
-    sim = simulate_route(
+    sim = time_route(
         small, list(reversed(jobs)), problem.durations, problem.distances, labels={"j1": "SO-1"}
     )
     kinds = Counter(v["type"] for v in sim.violations)

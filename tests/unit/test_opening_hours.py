@@ -15,8 +15,8 @@ from doorstep.domain.dispatch.opening import (
     open_during,
     open_intervals,
 )
-from doorstep.domain.dispatch.simulation import simulate_route
 from doorstep.routing.problem import Job, VehicleSpec
+from doorstep.routing.route_timing import time_route
 
 PARIS = ZoneInfo("Europe/Paris")
 MONACO = ZoneInfo("Europe/Monaco")
@@ -165,9 +165,9 @@ def test_a_late_departure_stays_inside_the_opening_hours() -> None:
     vehicle = VehicleSpec("v", 0, 0, shift_start_s=8 * h, shift_end_s=17 * h, capacity=(9, 9))
     job = Job("j", 1, 300, 13 * h, 13 * h + 1800, (1, 1))
     matrix = np.array([[0, 600], [600, 0]], dtype=np.int64)
-    free = simulate_route(vehicle, [job], matrix, matrix)
+    free = time_route(vehicle, [job], matrix, matrix)
     assert free.start_s == 12 * h + 50 * 60
     opening = [(8 * h, 12 * h), (14 * h, 18 * h)]
-    held = simulate_route(vehicle, [job], matrix, matrix, leave_within=opening)
+    held = time_route(vehicle, [job], matrix, matrix, leave_within=opening)
     assert held.start_s == 12 * h and held.stops[0].start_s == 13 * h
     assert held.end_s == free.end_s and held.violations == []

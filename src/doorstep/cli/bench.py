@@ -26,6 +26,10 @@ bench_app = typer.Typer(
                 "OsmAnd positions/s against /healthz in the same run, on PostgreSQL.",
             ),
             "slots": ("doorstep.cli.bench_slots:slots", "Checkout quote latency p50/p95."),
+            "eta": (
+                "doorstep.cli.bench_eta:eta",
+                "ETA error and window coverage per horizon on seeded drives.",
+            ),
             "live": (
                 "doorstep.cli.bench_live:live",
                 "Position -> tracking page SSE latency with N pages open.",

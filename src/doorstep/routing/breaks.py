@@ -14,7 +14,7 @@ import pyvrp
 
 from doorstep.routing.problem import Job, Problem, VehicleSpec
 from doorstep.routing.pyvrp_model import PyvrpModel, VehicleStart
-from doorstep.routing.schedule import Visit, break_visit, forward, job_visit, overrun
+from doorstep.routing.route_timing import Visit, break_visit, forward, job_visit, overrun
 
 BREAK_SPOTS = 10
 """Places a vehicle may take its break: its start and up to this many minus one stops."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from doorstep.routing.problem import Job, Problem, UnassignedReason, VehicleSpec
 from doorstep.routing.pyvrp_model import VehicleStart
-from doorstep.routing.schedule import forward, job_visit
+from doorstep.routing.route_timing import forward, job_visit
 
 
 def validate(problem: Problem) -> dict[str, int]:

@@ -8,7 +8,7 @@ How the contract maps onto PyVRP (0.14):
   one extra "anywhere" depot that every location reaches at zero distance and duration, which
   makes the return leg free.
 * **Shifts and fixed stops.** A vehicle's time window is its shift. Fixed stops (done or under
-  way) are simulated from the shift start and collapsed into the vehicle's start: it becomes
+  way) are timed from the shift start and collapsed into the vehicle's start: it becomes
   the last fixed stop's location at that stop's departure time, with the capacity the fixed
   stops used taken off. The fixed stops are put back in front of the route afterwards.
 * **Vehicles out on the road.** A vehicle that has left its depot carries only its own
@@ -51,7 +51,8 @@ How the contract maps onto PyVRP (0.14):
 * **Warm start.** ``initial`` (vehicle id -> job ids) becomes PyVRP's initial solution (jobs
   that are fixed, unknown, unservable or repeated are skipped).
 
-Times in the returned plan come from simulating each route on the matrices, not from PyVRP. A
+Times in the returned plan come from timing each route on the matrices (route_timing.py),
+not from PyVRP. A
 route leaves late enough not to wait at its first door, and no later: every stop after it is
 served as early as it can be, keeping slack before its window's end. Jobs with a
 ``target_end_s`` are planned against it where the day allows (see :func:`solve`). The result
@@ -105,12 +106,12 @@ from doorstep.routing.pyvrp_model import (
     build_model,
     is_allowed,
 )
-from doorstep.routing.schedule import (
+from doorstep.routing.route_timing import (
     Visit,
     break_visit,
     job_visit,
     overrun,
-    simulate_route,
+    planned_route,
 )
 
 Objective = Literal["duration", "distance"]
@@ -755,7 +756,7 @@ def _assemble(
             if k in with_break and vehicle.brk is not None and all(it.job for it in items):
                 items = best_break(problem, vehicle, items, late_start=late_start)
             items = _repair(problem, vehicle, items, late_start=late_start)
-        route, broken = simulate_route(problem, vehicle, items, late_start=late_start)
+        route, broken = planned_route(problem, vehicle, items, late_start=late_start)
         routes.append(route)
         violations.extend(broken)
         served.update(s.job_id for s in route.stops)

@@ -9,7 +9,7 @@ import pytest
 
 from doorstep.routing.check import check_solution
 from doorstep.routing.problem import Break, Problem, Solution, UnassignedReason
-from doorstep.routing.schedule import plan_route
+from doorstep.routing.route_timing import plan_route
 from tests.unit.routing.builders import MINUTE, job, problem, van
 
 

@@ -12,7 +12,7 @@ from doorstep.cli import app
 from doorstep.routing.benchmark import run_benchmark
 from doorstep.routing.check import check_solution
 from doorstep.routing.problem import Solution
-from doorstep.routing.schedule import plan_route
+from doorstep.routing.route_timing import plan_route
 from doorstep.routing.solomon import SCALE, read_bks, read_problem, read_routes
 from doorstep.routing.solver import solve
 from tests.conftest import shared_data

@@ -32,11 +32,11 @@ def test_default_is_straight_line_with_the_configured_detour(tmp_path: Path) -> 
 
 
 def test_osm_provider_caches_under_the_data_dir(tmp_path: Path) -> None:
-    """travel_provider=osm uses osm_source (helsinki by default) and <data_dir>/cache/roads."""
+    """travel_provider=osm uses osm_source (monaco by default) and <data_dir>/cache/roads."""
     settings = Settings(data_dir=tmp_path, travel_provider="osm")
     provider = provider_from_settings(settings)
     assert isinstance(provider, OsmRoadProvider)
-    assert provider.source == "helsinki"
+    assert provider.source == "monaco"
     assert provider.cache_dir == default_cache_dir(settings) == tmp_path / "cache" / "roads"
     other = provider_from_settings(settings, cache_dir=tmp_path / "elsewhere")
     assert isinstance(other, OsmRoadProvider) and other.cache_dir == tmp_path / "elsewhere"

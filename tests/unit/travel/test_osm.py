@@ -256,7 +256,7 @@ def test_place_names_offline_fail_clearly(
 
     monkeypatch.setattr(pyrosm, "get_data", no_network)
     with pytest.raises(TravelTimeError, match=r"could not download .*online"):
-        OsmRoadProvider("monaco", cache_dir=tmp_path).network(Profile.VAN)
+        OsmRoadProvider("andorra", cache_dir=tmp_path).network(Profile.VAN)
 
 
 @pytest.fixture(scope="module")

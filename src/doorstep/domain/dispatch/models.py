@@ -141,6 +141,9 @@ class Route(Base):
     # Road geometry [[lon, lat], ...] when road data was used, else empty.
     geometry: Mapped[list[list[float]]] = mapped_column(JSONType, default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # When the ETA engine last refreshed this route's stops (run_refresh_etas picks routes
+    # with positions received after it).
+    eta_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     plan: Mapped[Plan] = relationship(back_populates="routes")
     stops: Mapped[list[Stop]] = relationship(
@@ -166,6 +169,15 @@ class Stop(Base):
     load_parcels: Mapped[int] = mapped_column(Integer, default=0)
     distance_from_prev_m: Mapped[float] = mapped_column(Float, default=0.0)
     eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The calibrated window around ``eta`` (domain/tracking/calibration.py) and what was last
+    # announced in a ``delivery.eta_updated`` event (to publish only material moves).
+    eta_earliest: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    eta_latest: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    eta_confidence: Mapped[float | None] = mapped_column(Float)
+    eta_computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    eta_published: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    eta_published_earliest: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    eta_published_latest: Mapped[datetime | None] = mapped_column(UTCDateTime)
     actual_arrival: Mapped[datetime | None] = mapped_column(UTCDateTime)
     actual_departure: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

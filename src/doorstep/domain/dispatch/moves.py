@@ -1,7 +1,7 @@
 """Moving one stop by hand, on a draft or a published plan.
 
-Only the routes the move touches are recomputed (:func:`resimulate`, through the same
-simulation the planner persists the optimiser's routes with); whatever the move breaks (a late
+Only the routes the move touches are recomputed (:func:`retime`, through the same
+route timing the planner persists the optimiser's routes with); whatever the move breaks (a late
 arrival, too much load, the shift's end, a missing skill, a parcel not on board a van that has
 left) is stored as the routes' ``violations`` and shown in the answer, never hidden. On a
 published plan the drivers get ``route.stop_moved`` events and recipients whose planned time
@@ -42,13 +42,13 @@ from doorstep.domain.dispatch.planning import (
 from doorstep.domain.dispatch.publishing import announce_planned_times, diff_plans
 from doorstep.domain.dispatch.replanning import plan_references
 from doorstep.domain.dispatch.resources import access_depot
-from doorstep.domain.dispatch.simulation import AUTO_BREAK, SimRoute, simulate_route
 from doorstep.domain.dispatch.views import PlanView, load_plan, load_plan_view
 from doorstep.domain.errors import Actor, Conflict, FieldError, NotFound, Unprocessable
 from doorstep.domain.orders.events import append_event
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import PLANNABLE, Status
 from doorstep.ids import new_id
+from doorstep.routing.route_timing import AUTO_BREAK, TimedRoute, time_route
 from doorstep.routing.travel.base import LatLon, TravelTimeProvider
 from doorstep.settings import Settings
 
@@ -72,14 +72,14 @@ def _done(route: Route) -> int:
     return count
 
 
-def resimulate(
+def retime(
     route: Route,
     plan: Plan,
     day: DayInput,
     shift: ShiftInput,
     orders: dict[str, OrderInput],
     provider: TravelTimeProvider,
-) -> SimRoute:
+) -> TimedRoute:
     """Recompute a route's remaining stops in their current order and write the result on the
     rows: planned times, loads, distances, totals and violations."""
     meta = dict(plan.stats.get("route_meta", {}).get(route.id, {}))
@@ -100,7 +100,7 @@ def resimulate(
     jobs = [
         order_job(orders[s.order_id], 2 + i, day.epoch, horizon) for i, s in enumerate(remaining)
     ]
-    sim = simulate_route(
+    sim = time_route(
         vehicle,
         jobs,
         matrix.durations_s,
@@ -272,7 +272,7 @@ def move_stop(
     plan.stats = {**plan.stats, "route_meta": route_meta}
     provider = provider or travel_provider(settings)
     for route in affected:
-        resimulate(route, plan, day, shifts[route.shift_id], inputs, provider)
+        retime(route, plan, day, shifts[route.shift_id], inputs, provider)
     _refresh_stats(session, merchant_id, plan)
     session.flush()
     if plan.status == "published":
@@ -472,7 +472,7 @@ def take_off_plans(
         session.flush()
         day, shifts, inputs = _move_inputs(session, settings, plan, [source], order_rows)
         provider = provider or travel_provider(settings)
-        resimulate(source, plan, day, shifts[source.shift_id], inputs, provider)
+        retime(source, plan, day, shifts[source.shift_id], inputs, provider)
         manual = plan.stats.get("manual_moves", 0)
         _refresh_stats(session, merchant_id, plan)
         plan.stats = {**plan.stats, "manual_moves": manual}  # the recipient's, not a dispatcher's

@@ -6,7 +6,7 @@ call the same code):
 * :func:`~.inputs.load_day` reads the database into plain :class:`~.inputs.DayInput` data;
 * :func:`compute_plan` is database-free: travel matrices from the provider, the
   :class:`~doorstep.routing.problem.Problem` (:func:`build_problem`), the optimiser, then every
-  route re-simulated on its own vehicle profile's matrix (:func:`simulate_route`);
+  route re-timed on its own vehicle profile's matrix (:func:`time_route`);
 * :func:`save_plan` writes the result as a draft :class:`Plan` with one :class:`Route` per shift.
 
 :func:`create_plan` chains them with the database read and the write in two short
@@ -41,12 +41,12 @@ from doorstep.domain.dispatch.inputs import (
 )
 from doorstep.domain.dispatch.models import Plan, Route, Stop
 from doorstep.domain.dispatch.opening import open_during
-from doorstep.domain.dispatch.simulation import SimRoute, break_position, simulate_route
 from doorstep.domain.dispatch.unassigned import unassigned_detail
 from doorstep.domain.dispatch.views import PlanView, load_plan_view
 from doorstep.domain.errors import DomainError, FieldError, Unprocessable
 from doorstep.ids import new_id
 from doorstep.routing.problem import Break, Job, Problem, Solution, UnassignedReason, VehicleSpec
+from doorstep.routing.route_timing import TimedRoute, break_position, time_route
 from doorstep.routing.solver import solve
 from doorstep.routing.travel.base import (
     LatLon,
@@ -66,7 +66,7 @@ __all__ = [
     "create_plan",
     "load_day",
     "save_plan",
-    "simulate_route",
+    "time_route",
     "travel_provider",
 ]
 
@@ -274,7 +274,7 @@ def travel_provider(settings: Settings) -> TravelTimeProvider:
     return provider_from_settings(settings)
 
 
-def promise_stats(sims: Sequence[SimRoute], jobs: dict[str, Job]) -> dict[str, Any]:
+def promise_stats(sims: Sequence[TimedRoute], jobs: dict[str, Job]) -> dict[str, Any]:
     """How well the plan keeps its windows: the share of windowed stops served in the last
     :data:`LAST_MINUTES` minutes of their window, and the mean slack (minutes from the start
     of service to the window's end) of windowed stops."""
@@ -301,7 +301,7 @@ class DraftRoute:
 
     shift: ShiftInput
     start: RouteStart
-    sim: SimRoute | None  # None: a shift without a vehicle in this plan (dropped, over)
+    sim: TimedRoute | None  # None: a shift without a vehicle in this plan (dropped, over)
     geometry: list[list[float]] = field(default_factory=list)
 
 
@@ -327,7 +327,7 @@ def compute_plan(
     max_iterations: int | None = None,
     buffer_s: int = 0,
 ) -> PlanDraft:
-    """Matrices, optimisation and re-simulation for ``day``; touches no database.
+    """Matrices, optimisation and route timing for ``day``; touches no database.
     ``buffer_s``: the slack to keep before each window's end wherever the day allows."""
     locs = locations(day)
     mats = travel_matrices(provider, locs.points, [s.profile for s in day.shifts] or [Profile.VAN])
@@ -375,7 +375,7 @@ def compute_plan(
         route = planned.get(shift.shift_id)
         stops = route.stops if route else []
         matrix = mats.by_profile[shift.profile]
-        sim = simulate_route(
+        sim = time_route(
             vehicle,
             [jobs[s.job_id] for s in stops],
             matrix.durations_s,
@@ -438,7 +438,7 @@ def route_row(
     draft: DraftRoute, day: DayInput, *, merchant_id: str, position: int, now: datetime
 ) -> tuple[Route, dict[str, Any]]:
     """One route and its stops as new rows (not yet added to a session), with its metadata:
-    where it starts and where the break is, for later re-simulation."""
+    where it starts and where the break is, for later re-timing."""
     epoch = day.epoch
     history = day.history.get(draft.shift.shift_id, History(None, (), 0.0))
     route = Route(

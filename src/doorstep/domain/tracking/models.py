@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doorstep.db.base import Base
@@ -62,3 +62,33 @@ class CurrentPosition(Base):
     speed_mps: Mapped[float | None] = mapped_column(Float)
     heading_deg: Mapped[float | None] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
+
+
+class EtaPrediction(Base):
+    """One ETA the engine made for a stop, kept to calibrate later windows: the first
+    prediction for each stop at each minutes-away mark, and (once the stop is arrived) its error.
+
+    ``eta`` is the engine's raw estimate (before the median-error correction of the shown
+    ETA) and ``error_s`` actual minus that: positive when the driver came later."""
+
+    __tablename__ = "eta_predictions"
+    __table_args__ = (
+        UniqueConstraint("stop_id", "horizon"),
+        Index("ix_eta_predictions_merchant_horizon", "merchant_id", "horizon", "arrived_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    route_id: Mapped[str] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"))
+    stop_id: Mapped[str] = mapped_column(ForeignKey("stops.id", ondelete="CASCADE"), index=True)
+    horizon: Mapped[str] = mapped_column(
+        String(16)
+    )  # minutes-away bucket, e.g. "m20-40" ("/cold": before any leg)
+    predicted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    eta: Mapped[datetime] = mapped_column(UTCDateTime)
+    stops_away: Mapped[int] = mapped_column(Integer)
+    minutes_away: Mapped[float] = mapped_column(Float)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_s: Mapped[float | None] = mapped_column(Float)

