@@ -12,7 +12,7 @@ from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, orders
+from doorstep.web.api import dispatch, driving, exports, health, orders
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
@@ -40,7 +40,12 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.add_middleware(
         RequestGuardMiddleware,
         default=runtime.settings.max_body_bytes,
-        limits={"/orders/import": runtime.settings.max_import_bytes},
+        limits={
+            "/orders/import": runtime.settings.max_import_bytes,
+            # A photo and a signature, with room for the form around them.
+            "/complete": 2 * runtime.settings.proof_max_bytes + 100_000,
+            "/fail": runtime.settings.proof_max_bytes + 100_000,
+        },
     )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(
@@ -56,5 +61,6 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
+    app.include_router(driving.router)
     openapi.install(app)
     return app
