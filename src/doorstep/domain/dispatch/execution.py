@@ -335,7 +335,7 @@ def complete_stop(
         raise Conflict(f"an order that is {order.status} cannot be delivered")
     photo = clean_upload(settings, proof.photo, field="photo")
     signature = clean_upload(settings, proof.signature, field="signature", signature=True)
-    received_by = (proof.received_by or "").strip()[:200] or None
+    received_by = _text(proof.received_by, 200)
     pin_verified = _check_pin(order, proof.pin)
     rules = driver_config(_merchant_config(session, merchant_id))
     missing = []
@@ -410,7 +410,7 @@ def fail_stop(
     stop.actual_departure = max(when, stop.actual_arrival)
     stop.status = "failed"
     order.attempts += 1
-    note = (failure.note or "").strip()[:1000] or None
+    note = _text(failure.note, 1000)
     event = change_status(
         session,
         clock,
@@ -436,6 +436,11 @@ def fail_stop(
 
 
 # --- internals ------------------------------------------------------------------------------
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    """Free text from a form: trimmed, without NUL characters, at most ``limit`` long."""
+    return (value or "").replace("\x00", "").strip()[:limit] or None
 
 
 def _merchant_config(session: Session, merchant_id: str) -> dict[str, Any]:
