@@ -1,4 +1,4 @@
-"""The driver app in a real browser on a phone-sized screen (390×844): sign in with the link,
+"""The driver app in a real browser on a phone-sized screen (390x844): sign in with the link,
 start the route, deliver a stop with a photo and a drawn signature; deliver a stop while the
 phone is offline and see it completed exactly once when the network returns; and axe-core
 finds no serious or critical accessibility violation.
@@ -8,8 +8,9 @@ Screenshots for a person to look at: /tmp/driver-route.png and /tmp/driver-phone
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -36,10 +37,8 @@ ROUTE_SCREENSHOT = "/tmp/driver-route.png"
 DAY_ISO = "2026-11-25"
 
 
-def _published_route(live_server: str, runtime: Runtime, merchant: MerchantCtx) -> dict:  # type: ignore[type-arg]
-    """Plan and publish a small day through the HTTP API; the first route with stops."""
-    from datetime import date
-
+def _published_route(live_server: str, runtime: Runtime, merchant: MerchantCtx) -> dict[str, Any]:
+    """Plan and publish a small day through the HTTP API; its longest route."""
     day = date.fromisoformat(DAY_ISO)
     with transaction(runtime.sessions) as s:
         built = monaco_day(s, merchant.id, day, orders=3)
@@ -60,13 +59,11 @@ def _published_route(live_server: str, runtime: Runtime, merchant: MerchantCtx) 
         assert plan.status_code == 201, plan.text
         published = http.post(f"/v1/plans/{plan.json()['id']}/publish")
         assert published.status_code == 200, published.text
-    route: dict = max(published.json()["routes"], key=lambda r: len(r["stops"]))  # type: ignore[type-arg]
+    route: dict[str, Any] = max(published.json()["routes"], key=lambda r: len(r["stops"]))
     return route
 
 
 def _sign_in_link(runtime: Runtime, merchant: MerchantCtx, driver_id: str, base: str) -> str:
-    from datetime import timedelta
-
     with transaction(runtime.sessions) as s:
         issued = signin.issue_login(
             s,
