@@ -8,8 +8,8 @@ Screenshots for a person to look at: /tmp/driver-route.png and /tmp/driver-phone
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
