@@ -177,14 +177,23 @@ def test_driver_signs_in_starts_and_delivers_with_photo_and_signature(
 def test_a_delivery_made_offline_is_sent_once_when_back_online(
     phone: BrowserContext, live_server: str, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
-    """Offline, the delivery waits on the phone; online again, the stop is completed once."""
+    """Offline, the app still opens (service worker) and the delivery waits on the phone;
+    online again, the stop is completed exactly once."""
     route = _published_route(live_server, runtime, merchant)
     page = phone.new_page()
     _open_app(page, _sign_in_link(runtime, merchant, route["driver"]["id"], live_server))
     _start(page)
+    # The service worker controls the page and keeps the started route's page.
+    page.wait_for_function(
+        """() => navigator.serviceWorker.controller !== null && caches.match('/driver')
+            .then((r) => r ? r.text() : '')
+            .then((t) => t.includes('data-route-status="active"'))"""
+    )
+    phone.set_offline(True)
+    page.reload()
+    page.locator("[data-route-state]").get_by_text("Under way").wait_for()
     stop = next(s for s in route["stops"] if s["reference"] != "PIN-1")
     card = page.locator(f"#stop-{stop['id']}")
-    phone.set_offline(True)
     card.get_by_role("button", name=DELIVER).click()
     _sign(page)
     page.get_by_role("button", name="Confirm delivery").click()

@@ -171,9 +171,15 @@
     return resp.status === 409 && body && String(body.type || "").endsWith("idempotency-key-in-flight");
   }
 
+  function refreshShell() {
+    // Through the service worker, which keeps this copy for opening the app offline.
+    fetch(window.location.pathname, { credentials: "same-origin" }).catch(() => {});
+  }
+
   async function flush() {
     if (flushing) return;
     flushing = true;
+    let sent = 0;
     try {
       for (const item of await queueAll()) {
         const form = new FormData();
@@ -198,12 +204,14 @@
         try { body = await resp.json(); } catch (err) { body = null; }
         if (retryLater(resp, body)) break;
         await queueDelete(item.id);
+        sent += 1;
         if (resp.ok) applyResult(item, body); else applyRefusal(item, body);
         refresh();
       }
     } finally {
       flushing = false;
       await showQueue();
+      if (sent) refreshShell();
     }
   }
 
@@ -415,6 +423,9 @@
 
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/driver/sw.js", { scope: "/driver" }).catch(() => {});
+    // Once a worker controls the page, let it keep a copy of the page for offline starts.
+    if (navigator.serviceWorker.controller) refreshShell();
+    navigator.serviceWorker.addEventListener("controllerchange", refreshShell);
   }
 
   queueAll().then((items) => {

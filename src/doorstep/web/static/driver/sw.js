@@ -1,14 +1,18 @@
 /* Doorstep driver app service worker (served at /driver/sw.js, scope /driver).
  *
  * Keeps the app shell so the app opens without a network: the /driver page (network first,
- * the last copy when offline) and its CSS and JS (cache first, refreshed in the background).
+ * the last copy when offline; the app fetches it again after each action it sends, so the
+ * copy shows the route as it now is) and its CSS and JS (cache first, refreshed in the
+ * background).
  * Actions (POST) are never cached here: the page queues them itself (app.js).
  */
 "use strict";
 
 const CACHE = "doorstep-driver-v1";
 const PAGE = "/driver";
-const SHELL = [PAGE, "/static/doorstep.css", "/static/driver/driver.css", "/static/driver/app.js",
+// The page itself is kept by pageFirst, from the app's own requests, never at install: an
+// install-time copy could land after a fresher one and bring back an out-of-date route.
+const SHELL = ["/static/doorstep.css", "/static/driver/driver.css", "/static/driver/app.js",
   "/static/favicon.svg", "/static/driver/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
@@ -30,14 +34,18 @@ self.addEventListener("activate", (event) => {
       .then(() => self.clients.claim()));
 });
 
+// When the request behind the kept copy was sent: an answer to an older request that arrives
+// late never replaces a newer copy.
+let keptSentAt = 0;
+
 function pageFirst(request) {
+  const sentAt = Date.now() + performance.now() % 1;
   return fetch(request)
     .then((resp) => {
-      if (resp.ok) {
-        const copy = resp.clone();
-        caches.open(CACHE).then((cache) => cache.put(PAGE, copy));
-      }
-      return resp;
+      if (!resp.ok || resp.redirected || sentAt < keptSentAt) return resp;
+      keptSentAt = sentAt;
+      const copy = resp.clone();
+      return caches.open(CACHE).then((cache) => cache.put(PAGE, copy)).then(() => resp, () => resp);
     })
     .catch(() => caches.match(PAGE).then((hit) => hit || Response.error()));
 }
@@ -63,9 +71,9 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
-  if (url.pathname === PAGE && request.mode === "navigate") {
+  if (url.pathname === PAGE) {
     event.respondWith(pageFirst(request));
-  } else if (SHELL.includes(url.pathname) && url.pathname !== PAGE) {
+  } else if (SHELL.includes(url.pathname)) {
     event.respondWith(staticFirst(request));
   }
 });
