@@ -5,6 +5,8 @@
  * whenever the network returns (the "online" event, and a retry every few seconds). The server
  * answers a replayed key with its first answer, so a stop is never completed twice. A refused
  * action (wrong PIN, stop already done) leaves the queue and its message shows on the stop.
+ * What the server confirmed is also remembered (localStorage), so a page opened offline from
+ * the service worker's copy never shows a stop as still to do once it is done.
  * While a route is active the phone's position goes to /ingest/osmand every few seconds
  * (OsmAnd/Traccar JSON); failures there are ignored, a position is only worth sending fresh.
  */
@@ -58,6 +60,37 @@
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     const bytes = crypto.getRandomValues(new Uint8Array(16));
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // --- what the server last confirmed (survives a page served from the offline copy) --------
+
+  // Statuses only move forward; a copy of the page kept by the service worker may be older
+  // than what the server already confirmed, so the furthest known status wins on load.
+  const KNOWN_KEY = "doorstep-driver-known";
+  const ROUTE_RANK = { planned: 0, active: 1, done: 2 };
+  const STOP_RANK = { planned: 0, en_route: 1, arrived: 2, done: 3, failed: 3, skipped: 3 };
+
+  function known() {
+    try { return JSON.parse(localStorage.getItem(KNOWN_KEY)) || { routes: {}, stops: {} }; }
+    catch (err) { return { routes: {}, stops: {} }; }
+  }
+
+  function remember(kind, id, value) {
+    const state = known();
+    state[kind][id] = value;
+    try { localStorage.setItem(KNOWN_KEY, JSON.stringify(state)); } catch (err) { /* full */ }
+  }
+
+  function applyKnown() {
+    const state = known();
+    Object.entries(state.routes).forEach(([id, value]) => {
+      const route = routeEl(id);
+      if (route && ROUTE_RANK[value] > ROUTE_RANK[route.dataset.routeStatus]) route.dataset.routeStatus = value;
+    });
+    Object.entries(state.stops).forEach(([id, value]) => {
+      const li = stopEl(id);
+      if (li && STOP_RANK[value] > STOP_RANK[li.dataset.status]) setStop(id, value, false);
+    });
   }
 
   // --- what the page shows -----------------------------------------------------------------
@@ -116,9 +149,11 @@
     if (item.kind === "start" && body && body.stops) {
       const route = routeEl(body.id);
       if (route) route.dataset.routeStatus = body.status;
-      body.stops.forEach((s) => setStop(s.id, s.status, false));
+      remember("routes", body.id, body.status);
+      body.stops.forEach((s) => { setStop(s.id, s.status, false); remember("stops", s.id, s.status); });
     } else if (body && body.id) {
       setStop(body.id, body.status, false);
+      remember("stops", body.id, body.status);
     }
   }
 
@@ -414,6 +449,7 @@
     event.preventDefault();
     const form = event.target;
     const done = () => form.submit();
+    try { localStorage.removeItem(KNOWN_KEY); } catch (err) { /* private mode */ }
     if (window.caches) {
       caches.keys()
         .then((keys) => Promise.all(keys.filter((k) => k.startsWith("doorstep-driver-")).map((k) => caches.delete(k))))
@@ -428,6 +464,7 @@
     navigator.serviceWorker.addEventListener("controllerchange", refreshShell);
   }
 
+  applyKnown();
   queueAll().then((items) => {
     items.forEach(applyPending);
     refresh();

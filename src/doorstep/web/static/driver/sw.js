@@ -38,6 +38,15 @@ self.addEventListener("activate", (event) => {
 // late never replaces a newer copy.
 let keptSentAt = 0;
 
+function keptPage(retries = 3) {
+  // A copy being written the moment the phone goes offline is not readable yet: look again.
+  return caches.open(CACHE)
+    .then((cache) => cache.match(PAGE, { ignoreSearch: true, ignoreVary: true }))
+    .then((hit) => (hit || retries === 0
+      ? hit
+      : new Promise((resolve) => setTimeout(resolve, 150)).then(() => keptPage(retries - 1))));
+}
+
 function pageFirst(request) {
   const sentAt = Date.now() + performance.now() % 1;
   return fetch(request)
@@ -47,7 +56,7 @@ function pageFirst(request) {
       const copy = resp.clone();
       return caches.open(CACHE).then((cache) => cache.put(PAGE, copy)).then(() => resp, () => resp);
     })
-    .catch(() => caches.match(PAGE).then((hit) => hit || Response.error()));
+    .catch(() => keptPage().then((hit) => hit || Response.error()));
 }
 
 function staticFirst(request) {
