@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from doorstep.clock import FrozenClock
 from doorstep.domain.accounts.models import Role
+from doorstep.domain.dispatch import signin
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
 from tests.console_session import csrf_of, make_user, sign_in
@@ -155,3 +156,13 @@ def test_other_merchant_cannot_issue_a_link(
     other = make_merchant("Elsewhere")
     resp = client.post(f"/v1/drivers/{day.driver_id}/login-link", headers=other.headers)
     assert resp.status_code == 404
+
+
+def test_purge_job_deletes_long_expired_sign_ins(
+    client: TestClient, runtime: Runtime, day: Published, clock: FrozenClock
+) -> None:
+    """The periodic job removes sign-ins expired over a day ago, and only those."""
+    _issue(client, day)
+    assert signin.run_purge_driver_logins(runtime) == 0
+    clock.advance(timedelta(days=2))
+    assert signin.run_purge_driver_logins(runtime) == 1

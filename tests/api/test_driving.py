@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -298,3 +299,33 @@ def test_start_skips_a_stop_whose_order_was_cancelled(
     with transaction(runtime.sessions) as s:
         order = s.get(Order, stop["order_id"])
         assert order is not None and order.status == "cancelled"
+
+
+def test_an_order_created_with_requires_pin_gets_a_six_digit_pin(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """POST /v1/orders with requires_pin answers the PIN to pass on; without it there is none."""
+    body = {
+        "reference": "PIN-API",
+        "recipient": {"name": "Ada Lovelace", "phone": "+33612345678"},
+        "address": {
+            "line1": "1 Avenue de la Costa",
+            "city": "Monaco",
+            "country": "MC",
+            "lat": 43.7405,
+            "lon": 7.4263,
+        },
+        "window": {"start": "2026-11-25T14:00:00+01:00", "end": "2026-11-25T16:00:00+01:00"},
+        "requires_pin": True,
+    }
+    with_pin = app_client.post("/v1/orders", json=body, headers=merchant.headers)
+    assert with_pin.status_code == 201, with_pin.text
+    assert with_pin.json()["requires_pin"] is True
+    assert re.fullmatch(r"\d{6}", with_pin.json()["delivery_pin"])
+    plain = app_client.post(
+        "/v1/orders",
+        json={**body, "reference": "NO-PIN", "requires_pin": False},
+        headers=merchant.headers,
+    )
+    assert plain.status_code == 201
+    assert plain.json()["requires_pin"] is False and plain.json()["delivery_pin"] is None
