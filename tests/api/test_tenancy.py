@@ -78,6 +78,7 @@ def _world(client: TestClient, a: MerchantCtx) -> dict[str, str]:
     assert plan.status_code == 201, plan.text
     ids["plan_id"] = plan.json()["id"]
     ids["route_id"] = plan.json()["routes"][0]["id"]
+    ids["stop_id"] = plan.json()["routes"][0]["stops"][0]["id"]
     return ids
 
 

@@ -94,7 +94,7 @@ class ProofIn:
 
 @dataclass(frozen=True)
 class FailureIn:
-    reason: Reason
+    reason: Reason | None  # required; None is refused with a 422 naming the field
     note: str | None = None
     photo: bytes | None = None
     at: Position = field(default_factory=Position)
@@ -391,12 +391,17 @@ def fail_stop(
 ) -> StopResult:
     """Record a failed attempt: the order ``delivery_failed`` with its reason, one more
     attempt; the stop ``failed``; the route ``done`` after its last stop."""
+    stop = access_stop(session, merchant_id, stop_id, driver_id=driver_id)
+    if failure.reason is None:
+        raise Unprocessable(
+            "say why the delivery failed",
+            errors=[FieldError("reason", "a reason is required", "required")],
+        )
     if failure.reason not in FAILURE_REASONS:
         raise Unprocessable(
             f"{failure.reason.value} is not a reason for a failed attempt",
             errors=[FieldError("reason", "not a failed-attempt reason", "invalid_reason")],
         )
-    stop = access_stop(session, merchant_id, stop_id, driver_id=driver_id)
     route = access_route(session, merchant_id, stop.route_id)
     _open_stop(route, stop)
     order = _order(session, stop)

@@ -294,7 +294,9 @@ def fail(
     settings: SettingsDep,
     actor: ApiActorDep,
     idem: FormIdempotencyDep,
-    reason: Annotated[Reason, Form(description="Why, e.g. consignee_not_home")],
+    reason: Annotated[
+        Reason | None, Form(description="Required: why, e.g. consignee_not_home")
+    ] = None,
     note: Annotated[str | None, Form(max_length=1000)] = None,
     photo: Annotated[UploadFile | None, File(description="Optional photo")] = None,
     lat: Lat = None,

@@ -344,7 +344,7 @@ def fail(
     idem: DriverIdem,
     runtime: RuntimeDep,
     settings: SettingsDep,
-    reason: Annotated[Reason, Form()],
+    reason: Annotated[Reason | None, Form()] = None,
     note: Annotated[str | None, Form(max_length=1000)] = None,
     photo: Annotated[UploadFile | None, File()] = None,
     lat: Lat = None,
