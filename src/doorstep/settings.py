@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tiles_attribution: str = "&copy; OpenStreetMap contributors"
 
+    # Driver app: sign-in links and codes, and proof-of-delivery photos.
+    driver_login_ttl_s: int = Field(default=600, ge=60, le=86_400)
+    driver_login_max_failures: int = Field(default=5, ge=1, le=100)
+    driver_login_lockout_s: int = Field(default=900, ge=1)
+    proof_max_bytes: int = Field(default=10_000_000, ge=10_000)
+    proof_max_side_px: int = Field(default=1600, ge=100, le=8000)
+
     # Planning.
     travel_provider: Literal["straight", "osm", "osrm"] = "straight"
     osm_source: str = "monaco"

@@ -107,6 +107,7 @@ def _world(client: TestClient, a: MerchantCtx) -> dict[str, str]:
         client, a, "/v1/pickup-points", {"name": "Tabac", "kind": "shop", **DEPOT}
     )
     ids["reservation_id"] = _create(client, a, "/v1/slots/reservations", _reservation(ids))
+    ids["stop_id"] = plan.json()["routes"][0]["stops"][0]["id"]
     return ids
 
 

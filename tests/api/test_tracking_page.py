@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 
 from doorstep.clock import FrozenClock
@@ -114,14 +113,15 @@ def test_unknown_malformed_and_expired_links_get_the_identical_404_page(
 
 
 def test_pin_is_shown_when_the_order_requires_one(
-    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx, monkeypatch: pytest.MonkeyPatch
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
-    """An order that requires a PIN shows it to its recipient until delivery. (The PIN columns
-    come with the driver app; until merge they are stood in for on the model class.)"""
+    """An order that requires a PIN shows it to its recipient until delivery."""
     scene = build_scene(app_client, runtime, merchant)
     assert "Your delivery PIN" not in app_client.get(scene.path(0)).text
-    monkeypatch.setattr(Order, "requires_pin", True, raising=False)
-    monkeypatch.setattr(Order, "delivery_pin", "4821", raising=False)
+    with runtime.sessions() as s, s.begin():
+        order = s.get(Order, scene.orders[0]["id"])
+        assert order is not None
+        order.requires_pin, order.delivery_pin = True, "4821"
     page = app_client.get(scene.path(0)).text
     assert "Your delivery PIN" in page and ">4821<" in page
     set_status(app_client, scene, 0, "scheduled", "picked_up", "out_for_delivery", "delivered")

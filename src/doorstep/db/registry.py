@@ -4,6 +4,7 @@ from doorstep.db.base import Base
 from doorstep.domain import idempotency
 from doorstep.domain.accounts import models as accounts
 from doorstep.domain.dispatch import models as dispatch
+from doorstep.domain.dispatch import signin as driver_signin
 from doorstep.domain.feedback import models as feedback
 from doorstep.domain.notifications import models as notifications
 from doorstep.domain.orders import models as orders
@@ -16,6 +17,7 @@ metadata = Base.metadata
 __all__ = [
     "accounts",
     "dispatch",
+    "driver_signin",
     "feedback",
     "idempotency",
     "metadata",

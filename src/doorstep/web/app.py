@@ -16,6 +16,7 @@ from doorstep.runtime import Runtime
 from doorstep.web import docs_page, openapi, pages, problems
 from doorstep.web.api import (
     dispatch,
+    driving,
     exports,
     health,
     ingest,
@@ -76,7 +77,12 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.add_middleware(
         RequestGuardMiddleware,
         default=runtime.settings.max_body_bytes,
-        limits={"/orders/import": runtime.settings.max_import_bytes},
+        limits={
+            "/orders/import": runtime.settings.max_import_bytes,
+            # A photo and a signature, with room for the form around them.
+            "/complete": 2 * runtime.settings.proof_max_bytes + 100_000,
+            "/fail": runtime.settings.proof_max_bytes + 100_000,
+        },
     )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(
@@ -99,5 +105,6 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(slots.router)
     app.include_router(selfservice.router)
     app.include_router(merchant.router)
+    app.include_router(driving.router)
     openapi.install(app)
     return app

@@ -83,7 +83,9 @@ class RequestGuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _has_nul(body):
+        # Files in a multipart body are binary; the handlers that take them clean their text
+        # fields themselves.
+        if not _is_multipart(scope) and _has_nul(body):
             await _send_problem(send, 400, "NUL characters are not allowed in the body")
             return
         replayed = False
@@ -96,6 +98,13 @@ class RequestGuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _is_multipart(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return bool(value.lower().startswith(b"multipart/form-data"))
+    return False
 
 
 async def _send_413(send: Send, limit: int) -> None:

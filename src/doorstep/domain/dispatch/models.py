@@ -140,6 +140,9 @@ class Route(Base):
     violations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     # Road geometry [[lon, lat], ...] when road data was used, else empty.
     geometry: Mapped[list[list[float]]] = mapped_column(JSONType, default=list)
+    # When the driver actually started and finished it (planned times are start_at/end_at).
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # When the ETA engine last refreshed this route's stops (run_refresh_etas picks routes
     # with positions received after it).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doorstep.db.base import Base
@@ -40,17 +40,22 @@ class Case(Base):
 
 
 class Attachment(Base):
-    """A photo (proof of delivery, claim): type and size checked, EXIF stripped, bytes on disk."""
+    """A photo or signature (proof of delivery, failed attempt, claim): type and size checked,
+    re-encoded without EXIF, the cleaned bytes kept in ``content`` (deferred: loaded only when
+    served)."""
 
     __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_order_kind", "order_id", "kind"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
     order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"))
     case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # pod|claim|signature
+    stop_id: Mapped[str | None] = mapped_column(ForeignKey("stops.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # pod|signature|attempt|claim
     content_type: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -82,6 +83,11 @@ class Order(Base):
     # The tracking link is a capability: only a SHA-256 of the token is stored.
     tracking_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     tracking_nonce: Mapped[str] = mapped_column(String(32))
+
+    # Proof of delivery by PIN: the recipient tells the driver this code (shown on the tracking
+    # page); kept readable because the recipient must be shown it.
+    requires_pin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    delivery_pin: Mapped[str | None] = mapped_column(String(8))
 
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

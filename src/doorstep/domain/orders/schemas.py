@@ -303,6 +303,10 @@ class OrderCreate(_OrderFields):
         description="A held reservation (`POST /v1/slots/reservations`): confirms it, and the "
         "order gets its window and service level",
     )
+    requires_pin: bool = Field(
+        default=False,
+        description="The driver must type the delivery PIN the recipient is shown to deliver",
+    )
 
     @model_validator(mode="after")
     def _service_level(self) -> OrderCreate:
@@ -467,6 +471,10 @@ class OrderOut(BaseModel):
     instructions: str | None
     service_time_s: int | None
     attempts: int
+    requires_pin: bool
+    delivery_pin: str | None = Field(
+        description="What the recipient tells the driver at the door (when `requires_pin`)"
+    )
     delivered_at: datetime | None
     version: int
     created_at: datetime
@@ -513,6 +521,8 @@ class OrderOut(BaseModel):
             instructions=order.instructions,
             service_time_s=order.service_time_s,
             attempts=order.attempts,
+            requires_pin=order.requires_pin,
+            delivery_pin=order.delivery_pin,
             delivered_at=order.delivered_at,
             version=order.version,
             created_at=order.created_at,

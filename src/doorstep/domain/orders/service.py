@@ -10,6 +10,7 @@ carries a full phone number or e-mail address.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,6 +140,14 @@ def _created_data(values: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
+PIN_DIGITS = 6
+
+
+def new_delivery_pin() -> str:
+    """A delivery PIN: six random digits from :mod:`secrets`."""
+    return f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
+
+
 def _order_values(
     payload: OrderCreate,
     *,
@@ -179,6 +188,8 @@ def _order_values(
         "tracking_token_hash": link.token_hash,
         "tracking_nonce": link.nonce,
         "attempts": 0,
+        "requires_pin": payload.requires_pin,
+        "delivery_pin": new_delivery_pin() if payload.requires_pin else None,
         "delivered_at": None,
         "version": 1,
         "created_at": now,

@@ -86,8 +86,18 @@ TERMINAL: frozenset[Status] = frozenset({Status.DELIVERED, Status.CANCELLED})
 _S = Status
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     _S.PENDING: frozenset({_S.SCHEDULED, _S.PICKED_UP, _S.ON_HOLD, _S.CANCELLED}),
+    # A merchant's own driver loads at the depot and leaves: scheduled -> out_for_delivery when
+    # the route starts, with no separate pick-up scan (ADR 0007).
     _S.SCHEDULED: frozenset(
-        {_S.PENDING, _S.SCHEDULED, _S.PICKED_UP, _S.ON_HOLD, _S.CANCELLED, _S.DELIVERY_DELAYED}
+        {
+            _S.PENDING,
+            _S.SCHEDULED,
+            _S.PICKED_UP,
+            _S.OUT_FOR_DELIVERY,
+            _S.ON_HOLD,
+            _S.CANCELLED,
+            _S.DELIVERY_DELAYED,
+        }
     ),
     _S.PICKED_UP: frozenset(
         {_S.IN_TRANSIT, _S.OUT_FOR_DELIVERY, _S.DELIVERY_DELAYED, _S.ON_HOLD, _S.RETURN_TO_SENDER}

@@ -327,11 +327,8 @@ def load_tracking_view(session: Session, order: Order) -> TrackingView:
                     recorded_at=pos.recorded_at,
                 )
     pin: str | None = None
-    # MERGE: ``requires_pin`` and the PIN column come with the driver app's branch; read them
-    # defensively until then (the column's name is not known here: ``delivery_pin`` or ``pin``).
-    if getattr(order, "requires_pin", False) and status is not Status.DELIVERED:
-        value = getattr(order, "delivery_pin", None) or getattr(order, "pin", None)
-        pin = str(value) if value else None
+    if order.requires_pin and status is not Status.DELIVERED:
+        pin = order.delivery_pin
     return TrackingView(
         order_id=order.id,
         reference=order.reference,

@@ -9,18 +9,22 @@ handlers that turn :class:`~doorstep.web.pages.auth.LoginRequired` into a redire
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import xstatic.pkg.leaflet as xstatic_leaflet
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from doorstep.domain.accounts.users import LoginThrottle, warm_up
+from doorstep.domain.dispatch.signin import CodeThrottle
 from doorstep.runtime import Runtime
 from doorstep.web.pages import (
     auth,
     console,
     dispatch,
     dispatch_live,
+    driver,
     fleet,
     fleet_device,
     settings,
@@ -35,6 +39,11 @@ __all__ = ["install"]
 def install(app: FastAPI, runtime: Runtime) -> None:
     """Serve the pages and their static files from ``app``."""
     app.state.login_throttle = LoginThrottle(runtime.clock)
+    app.state.driver_code_throttle = CodeThrottle(
+        runtime.clock,
+        max_failures=runtime.settings.driver_login_max_failures,
+        lockout=timedelta(seconds=runtime.settings.driver_login_lockout_s),
+    )
     warm_up()
     # Leaflet first: the /static mount would otherwise swallow /static/leaflet/...
     app.mount(
@@ -52,6 +61,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(slots.router)
     app.include_router(settings.router)
     tracking.install(app, runtime)
+    app.include_router(driver.router)
 
     async def _login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, auth.LoginRequired)

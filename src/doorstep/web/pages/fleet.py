@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -29,12 +29,13 @@ from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
 from doorstep.domain.accounts.users import Action
-from doorstep.domain.dispatch import resources
+from doorstep.domain.dispatch import resources, signin
+from doorstep.domain.dispatch.driving_schemas import LoginLinkOut, login_link_out
 from doorstep.domain.dispatch.models import Shift
 from doorstep.domain.dispatch.schemas import DAYS, DriverPatch, ShiftPatch, VehiclePatch
 from doorstep.domain.errors import DomainError, NotFound
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
-from doorstep.web.deps import ClockDep, SessionDep
+from doorstep.web.deps import ClockDep, SessionDep, SettingsDep
 from doorstep.web.pages import fleet_forms as forms
 from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
 from doorstep.web.pages.console import render_console
@@ -314,8 +315,10 @@ def _edit_page(
     form: FormState,
     *,
     status_code: int = 200,
+    login: LoginLinkOut | None = None,
 ) -> Response:
-    """An item's edit page: its form, its state changes and delete."""
+    """An item's edit page: its form, its state changes and delete (and for a driver, the
+    sign-in link and code just issued, shown once)."""
     tz = _tz(me)
     fleet = load_fleet(session, me.merchant.id)
     context = {
@@ -329,6 +332,7 @@ def _edit_page(
         "action": f"{PAGE_PATH}/{kind.slug}/{obj.id}",
         "choices": shift_choices(fleet, keep=form.values) if kind.slug == "shifts" else {},
         "device": device_card(request, obj) if kind.slug == "drivers" else None,
+        "login": login,
     }
     return render_console(request, me, "console/fleet_edit.html", context, status_code=status_code)
 
@@ -483,6 +487,41 @@ def delete(
         refused = ("error", f"{label} was not deleted. {_refusal(exc)}")
         return _redirect(request, session, refused, f"{PAGE_PATH}/{spec.slug}/{item_id}")
     return _redirect(request, session, ("success", f"Deleted {label}."), home.partition("#")[0])
+
+
+@router.post("/drivers/{item_id}/login-link", name="console_driver_login_link")
+def driver_login_link(
+    request: Request,
+    item_id: str,
+    me: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    form: PostedForm,
+) -> Response:
+    """Issue a driver's one-time sign-in link and code and show them on the driver's page
+    (answered directly, not redirected: they are never kept in the session cookie)."""
+    _check_csrf(request, form)
+    found = _find(session, me, "drivers", item_id)
+    if found is None:
+        return _not_found(request, me, "drivers")
+    spec, obj = found
+    try:
+        issued = signin.issue_login(
+            session,
+            clock,
+            me.merchant.id,
+            item_id,
+            secret_key=settings.effective_secret_key,
+            base_url=settings.base_url,
+            ttl=timedelta(seconds=settings.driver_login_ttl_s),
+        )
+    except DomainError as exc:
+        refused = ("error", f"No sign-in link was made. {_refusal(exc)}")
+        return _redirect(request, session, refused, f"{PAGE_PATH}/drivers/{item_id}")
+    login = login_link_out(issued, _tz(me))
+    state = FormState(spec.values(obj, _tz(me)))
+    return _edit_page(request, me, session, spec, obj, state, login=login)
 
 
 @router.post("/{kind}/{item_id}/{change}", name="console_fleet_change")

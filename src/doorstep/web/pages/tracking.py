@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from doorstep.domain.dispatch.proof import load_proof_photo
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
 from doorstep.domain.tracking.view import POSITION_DECIMALS, TrackingView, load_tracking_view
 from doorstep.runtime import Runtime
@@ -54,7 +55,7 @@ from doorstep.web.templating import (
 __all__ = ["ProofPhotoLoader", "install", "router"]
 
 # (session, settings, merchant id, order id) -> (bytes, media type) or None: the driver app's
-# ``load_proof_photo``, set on ``app.state.proof_photo_loader`` (wired at merge).
+# ``load_proof_photo`` by default, on ``app.state.proof_photo_loader`` (tests may swap it).
 ProofPhotoLoader = Callable[[Session, Settings, str, str], tuple[bytes, str] | None]
 
 
@@ -354,6 +355,6 @@ def install(app: Any, runtime: Runtime) -> None:
     """Serve the tracking pages from ``app`` with their rate limiter."""
     app.state.tracking_limiter = RateLimiter(runtime.settings.tracking_rate_limit_per_minute)
     if not hasattr(app.state, "proof_photo_loader"):
-        app.state.proof_photo_loader = None
+        app.state.proof_photo_loader = load_proof_photo
     app.include_router(router)
     app.add_exception_handler(RateLimited, rate_limited)

@@ -1,0 +1,349 @@
+"""The driving API for merchants who run their own driver app: start a route, arrive at a stop,
+complete it with proof of delivery (multipart), record a failed attempt; and a driver's
+sign-in link and code. The driver app at ``/driver`` calls the same verbs through
+:func:`run_stop_action` and :func:`run_start`.
+
+Bodies are forms (``multipart/form-data``, or urlencoded when there is no file). Each action
+accepts an ``Idempotency-Key``; a form's fingerprint is taken over its fields and the SHA-256
+of its files, not the raw bytes (a multipart boundary changes on every send), so a phone that
+replays a queued action gets the first answer back and the stop is completed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile
+from pydantic import AwareDatetime
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from doorstep.domain import idempotency
+from doorstep.domain.dispatch import execution, signin
+from doorstep.domain.dispatch.driving_schemas import (
+    LoginLinkOut,
+    RouteRunOut,
+    StopRunOut,
+    login_link_out,
+    route_run_out,
+    stop_run_out,
+)
+from doorstep.domain.dispatch.execution import FailureIn, Position, ProofIn
+from doorstep.domain.errors import Actor
+from doorstep.domain.idempotency import Answer, IdempotentRequest
+from doorstep.domain.orders.models import Order
+from doorstep.domain.orders.status import Reason
+from doorstep.runtime import Runtime
+from doorstep.web.deps import (
+    ApiActorDep,
+    ClockDep,
+    MerchantDep,
+    OwnTransactionsMerchantDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+)
+from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED, respond
+from doorstep.web.problems import PROBLEM_JSON
+
+router = APIRouter(prefix="/v1", tags=["driving"])
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _problems(**codes: str) -> Responses:
+    return {
+        int(code.removeprefix("e")): {"description": text, "content": {PROBLEM_JSON: {}}}
+        for code, text in codes.items()
+    }
+
+
+ACTION = _problems(
+    e401="Missing or invalid API key",
+    e404="No such route or stop for this merchant",
+    e409="Not allowed in the current state (route not started, stop already done); "
+    f"or {KEY_IN_FLIGHT}",
+    e422=f"Validation failed (wrong PIN, not an image, unknown reason); or {KEY_REUSED}",
+)
+PROOF = {**ACTION, **_problems(e413="A photo or signature over the size limit")}
+
+Lat = Annotated[float | None, Form(ge=-90, le=90, description="Where the driver was")]
+Lon = Annotated[float | None, Form(ge=-180, le=180)]
+OccurredAt = Annotated[
+    AwareDatetime | None,
+    Form(description="When it happened on the phone (ISO 8601), for actions sent late"),
+]
+
+
+async def form_fingerprint(request: Request) -> str:
+    """What "the same request" means for a form: method, path, fields and files' SHA-256."""
+    form = await request.form()
+    items: list[tuple[str, str]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            items.append((name, "s:" + value))
+        else:
+            data = await value.read()
+            await value.seek(0)
+            items.append((name, "f:" + hashlib.sha256(data).hexdigest()))
+    body = json.dumps(sorted(items), separators=(",", ":")).encode()
+    return idempotency.fingerprint(request.method, request.url.path, body)
+
+
+async def form_idempotent_request(
+    request: Request, merchant_id: str, header: str | None
+) -> IdempotentRequest | None:
+    if header is None:
+        return None
+    return IdempotentRequest(
+        merchant_id=merchant_id,
+        key=idempotency.parse_key(header),
+        method=request.method,
+        path=request.url.path,
+        fingerprint=await form_fingerprint(request),
+    )
+
+
+async def _api_idem(
+    request: Request,
+    merchant: OwnTransactionsMerchantDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="Retry-safe key; answers are kept 24 h"),
+    ] = None,
+) -> IdempotentRequest | None:
+    return await form_idempotent_request(request, merchant.id, idempotency_key)
+
+
+FormIdempotencyDep = Annotated[IdempotentRequest | None, Depends(_api_idem)]
+
+
+def read_upload(upload: UploadFile | None, limit: int) -> bytes | None:
+    """An upload's bytes (at most ``limit`` + 1, enough to refuse it), None when absent."""
+    if upload is None or (not upload.filename and not upload.size):
+        return None
+    data = upload.file.read(limit + 1)
+    return data or None
+
+
+# --- shared with the driver app -------------------------------------------------------------
+
+
+def run_stop_action(
+    runtime: Runtime,
+    tz: ZoneInfo,
+    idem: IdempotentRequest | None,
+    verb: Callable[[Session], execution.StopResult],
+) -> Response:
+    """Run a stop verb at most once per key and answer with the stop."""
+
+    def action(session: Session) -> Answer:
+        result = verb(session)
+        return Answer(200, stop_run_out(result.stop, result.order, tz).model_dump(mode="json"))
+
+    return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
+
+
+def run_start(
+    runtime: Runtime,
+    merchant_id: str,
+    route_id: str,
+    tz: ZoneInfo,
+    idem: IdempotentRequest | None,
+    *,
+    actor: Actor,
+    driver_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Response:
+    """Start a route at most once per key and answer with it."""
+
+    def action(session: Session) -> Answer:
+        route = execution.start_route(
+            session,
+            runtime.clock,
+            merchant_id,
+            route_id,
+            actor=actor,
+            driver_id=driver_id,
+            occurred_at=occurred_at,
+        )
+        ids = [s.order_id for s in route.stops]
+        orders = {
+            o.id: o
+            for o in session.scalars(
+                select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(ids))
+            )
+        }
+        return Answer(200, route_run_out(route, orders, tz).model_dump(mode="json"))
+
+    return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
+
+
+# --- endpoints ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/routes/{route_id}/start",
+    response_model=RouteRunOut,
+    responses=ACTION,
+    summary="Start a published route: its orders go out for delivery",
+)
+def start_route(
+    route_id: str,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    actor: ApiActorDep,
+    idem: FormIdempotencyDep,
+    occurred_at: OccurredAt = None,
+) -> Response:
+    tz = ZoneInfo(merchant.timezone)
+    return run_start(runtime, merchant.id, route_id, tz, idem, actor=actor, occurred_at=occurred_at)
+
+
+@router.post(
+    "/stops/{stop_id}/arrive",
+    response_model=StopRunOut,
+    responses=ACTION,
+    summary="The driver is at the stop",
+)
+def arrive(
+    stop_id: str,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    actor: ApiActorDep,
+    idem: FormIdempotencyDep,
+    lat: Lat = None,
+    lon: Lon = None,
+    occurred_at: OccurredAt = None,
+) -> Response:
+    return run_stop_action(
+        runtime,
+        ZoneInfo(merchant.timezone),
+        idem,
+        lambda s: execution.arrive(
+            s,
+            runtime.clock,
+            merchant.id,
+            stop_id,
+            actor=actor,
+            at=Position(lat, lon),
+            occurred_at=occurred_at,
+        ),
+    )
+
+
+@router.post(
+    "/stops/{stop_id}/complete",
+    response_model=StopRunOut,
+    responses=PROOF,
+    summary="Deliver a stop with proof of delivery",
+    description=(
+        "`multipart/form-data`: `photo` (JPEG, PNG or WebP; checked from its bytes, EXIF "
+        "removed), `signature` (PNG from a drawing canvas), `received_by`, `pin` (required "
+        "when the order `requires_pin`; a wrong one is a 422), `lat`, `lon`, `occurred_at`."
+    ),
+)
+def complete(
+    stop_id: str,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    actor: ApiActorDep,
+    idem: FormIdempotencyDep,
+    photo: Annotated[UploadFile | None, File(description="Photo of the parcel left")] = None,
+    signature: Annotated[UploadFile | None, File(description="Signature image")] = None,
+    received_by: Annotated[str | None, Form(max_length=200)] = None,
+    pin: Annotated[str | None, Form(max_length=12)] = None,
+    lat: Lat = None,
+    lon: Lon = None,
+    occurred_at: OccurredAt = None,
+) -> Response:
+    proof = ProofIn(
+        photo=read_upload(photo, settings.proof_max_bytes),
+        signature=read_upload(signature, settings.proof_max_bytes),
+        received_by=received_by,
+        pin=pin,
+        at=Position(lat, lon),
+        occurred_at=occurred_at,
+    )
+    return run_stop_action(
+        runtime,
+        ZoneInfo(merchant.timezone),
+        idem,
+        lambda s: execution.complete_stop(
+            s, runtime.clock, settings, merchant.id, stop_id, proof, actor=actor
+        ),
+    )
+
+
+@router.post(
+    "/stops/{stop_id}/fail",
+    response_model=StopRunOut,
+    responses=PROOF,
+    summary="Record a failed delivery attempt with its reason",
+)
+def fail(
+    stop_id: str,
+    merchant: OwnTransactionsMerchantDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    actor: ApiActorDep,
+    idem: FormIdempotencyDep,
+    reason: Annotated[
+        Reason | None, Form(description="Required: why, e.g. consignee_not_home")
+    ] = None,
+    note: Annotated[str | None, Form(max_length=1000)] = None,
+    photo: Annotated[UploadFile | None, File(description="Optional photo")] = None,
+    lat: Lat = None,
+    lon: Lon = None,
+    occurred_at: OccurredAt = None,
+) -> Response:
+    failure = FailureIn(
+        reason=reason,
+        note=note,
+        photo=read_upload(photo, settings.proof_max_bytes),
+        at=Position(lat, lon),
+        occurred_at=occurred_at,
+    )
+    return run_stop_action(
+        runtime,
+        ZoneInfo(merchant.timezone),
+        idem,
+        lambda s: execution.fail_stop(
+            s, runtime.clock, settings, merchant.id, stop_id, failure, actor=actor
+        ),
+    )
+
+
+@router.post(
+    "/drivers/{driver_id}/login-link",
+    status_code=201,
+    response_model=LoginLinkOut,
+    responses={
+        **_problems(e401="Missing or invalid API key", e404="No such driver"),
+        **_problems(e409="The driver is deactivated"),
+    },
+    summary="A one-time sign-in link and code for the driver app",
+)
+def login_link(
+    driver_id: str,
+    merchant: MerchantDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> LoginLinkOut:
+    issued = signin.issue_login(
+        session,
+        clock,
+        merchant.id,
+        driver_id,
+        secret_key=settings.effective_secret_key,
+        base_url=settings.base_url,
+        ttl=timedelta(seconds=settings.driver_login_ttl_s),
+    )
+    return login_link_out(issued, ZoneInfo(merchant.timezone))

@@ -1,0 +1,473 @@
+/* Doorstep driver app: actions that survive a bad connection, proof of delivery, position.
+ *
+ * Every action (start, arrive, deliver, fail) is first written to a queue in IndexedDB with
+ * its own Idempotency-Key and the time it happened, then sent; the queue is replayed in order
+ * whenever the network returns (the "online" event, and a retry every few seconds). The server
+ * answers a replayed key with its first answer, so a stop is never completed twice. A refused
+ * action (wrong PIN, stop already done) leaves the queue and its message shows on the stop.
+ * What the server confirmed is also remembered (localStorage), so a page opened offline from
+ * the service worker's copy never shows a stop as still to do once it is done.
+ * While a route is active the phone's position goes to /ingest/osmand every few seconds
+ * (OsmAnd/Traccar JSON); failures there are ignored, a position is only worth sending fresh.
+ */
+(() => {
+  "use strict";
+
+  const root = document.getElementById("driver-app");
+  if (!root) return;
+
+  const DB_NAME = "doorstep-driver";
+  const STORE = "actions";
+  const POSITION_EVERY_MS = 10000;
+  const RETRY_EVERY_MS = 5000;
+  const LABELS = {
+    planned: "To do", en_route: "On the way", arrived: "Arrived",
+    done: "Delivered", failed: "Not delivered", skipped: "Skipped",
+  };
+  const PENDING = { start: "active", arrive: "arrived", deliver: "done", fail: "failed" };
+  const OPEN = new Set(["planned", "en_route", "arrived"]);
+  const deviceId = root.dataset.deviceId || "";
+  const net = document.getElementById("net-status");
+  let lastFix = null;
+  let online = navigator.onLine;
+
+  // --- the queue (IndexedDB) ---------------------------------------------------------------
+
+  function openDb() {
+    return new Promise((resolve, reject) => {
+      const req = indexedDB.open(DB_NAME, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: "id", autoIncrement: true });
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  }
+
+  function withStore(mode, fn) {
+    return openDb().then((db) => new Promise((resolve, reject) => {
+      const t = db.transaction(STORE, mode);
+      const req = fn(t.objectStore(STORE));
+      t.oncomplete = () => { db.close(); resolve(req ? req.result : undefined); };
+      t.onerror = () => { db.close(); reject(t.error); };
+      t.onabort = () => { db.close(); reject(t.error); };
+    }));
+  }
+
+  const queueAdd = (item) => withStore("readwrite", (s) => s.add(item));
+  const queueAll = () => withStore("readonly", (s) => s.getAll());
+  const queueDelete = (id) => withStore("readwrite", (s) => s.delete(id));
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // --- what the server last confirmed (survives a page served from the offline copy) --------
+
+  // Statuses only move forward; a copy of the page kept by the service worker may be older
+  // than what the server already confirmed, so the furthest known status wins on load.
+  const KNOWN_KEY = "doorstep-driver-known";
+  const ROUTE_RANK = { planned: 0, active: 1, done: 2 };
+  const STOP_RANK = { planned: 0, en_route: 1, arrived: 2, done: 3, failed: 3, skipped: 3 };
+
+  function known() {
+    try { return JSON.parse(localStorage.getItem(KNOWN_KEY)) || { routes: {}, stops: {} }; }
+    catch (err) { return { routes: {}, stops: {} }; }
+  }
+
+  function remember(kind, id, value) {
+    const state = known();
+    state[kind][id] = value;
+    try { localStorage.setItem(KNOWN_KEY, JSON.stringify(state)); } catch (err) { /* full */ }
+  }
+
+  function applyKnown() {
+    const state = known();
+    Object.entries(state.routes).forEach(([id, value]) => {
+      const route = routeEl(id);
+      if (route && ROUTE_RANK[value] > ROUTE_RANK[route.dataset.routeStatus]) route.dataset.routeStatus = value;
+    });
+    Object.entries(state.stops).forEach(([id, value]) => {
+      const li = stopEl(id);
+      if (li && STOP_RANK[value] > STOP_RANK[li.dataset.status]) setStop(id, value, false);
+    });
+  }
+
+  // --- what the page shows -----------------------------------------------------------------
+
+  const stopEl = (id) => document.getElementById("stop-" + id);
+  const routeEl = (id) => document.querySelector(`.drv-route[data-route-id="${CSS.escape(id)}"]`);
+
+  function setStop(id, status, pending) {
+    const li = stopEl(id);
+    if (!li) return;
+    li.dataset.status = status;
+    li.className = "drv-stop drv-stop--" + status;
+    const badge = li.querySelector("[data-stop-state]");
+    badge.textContent = (LABELS[status] || status) + (pending ? " · waiting to send" : "");
+    badge.classList.toggle("drv-badge--pending", Boolean(pending));
+  }
+
+  function stopMessage(id, text, isError) {
+    const li = stopEl(id);
+    if (!li) return;
+    const msg = li.querySelector("[data-stop-msg]");
+    msg.textContent = text || "";
+    msg.classList.toggle("drv-stop__msg--error", Boolean(isError));
+  }
+
+  function refresh() {
+    document.querySelectorAll(".drv-route").forEach((route) => {
+      const status = route.dataset.routeStatus;
+      const stops = Array.from(route.querySelectorAll(".drv-stop"));
+      const left = stops.filter((li) => OPEN.has(li.dataset.status)).length;
+      if (status === "active" && left === 0) route.dataset.routeStatus = "done";
+      const now = route.dataset.routeStatus;
+      route.querySelector("[data-do=start]").hidden = now !== "planned";
+      route.querySelector("[data-route-state]").textContent =
+        now === "planned" ? "Not started" : now === "active" ? `Under way · ${left} to go` : "Finished";
+      stops.forEach((li) => {
+        const open = now === "active" && OPEN.has(li.dataset.status);
+        li.querySelector("[data-actions]").hidden = !open;
+        li.querySelector("[data-do=arrive]").hidden = !open || li.dataset.status === "arrived";
+      });
+    });
+    track();
+  }
+
+  function applyPending(item) {
+    if (item.kind === "start") {
+      const route = routeEl(item.target);
+      if (route) route.dataset.routeStatus = "active";
+    } else {
+      setStop(item.target, PENDING[item.kind], true);
+      stopMessage(item.target, "");
+    }
+  }
+
+  function applyResult(item, body) {
+    if (item.kind === "start" && body && body.stops) {
+      const route = routeEl(body.id);
+      if (route) route.dataset.routeStatus = body.status;
+      remember("routes", body.id, body.status);
+      body.stops.forEach((s) => { setStop(s.id, s.status, false); remember("stops", s.id, s.status); });
+    } else if (body && body.id) {
+      setStop(body.id, body.status, false);
+      remember("stops", body.id, body.status);
+    }
+  }
+
+  function applyRefusal(item, body) {
+    const detail = (body && (body.errors && body.errors.length
+      ? body.errors.map((e) => e.message).join("; ") : body.detail)) || "refused";
+    if (item.kind === "start") {
+      const route = routeEl(item.target);
+      if (route) route.dataset.routeStatus = item.before || "planned";
+      status(`Could not start the route: ${detail}`, "offline");
+      return;
+    }
+    setStop(item.target, item.before || "planned", false);
+    const what = { arrive: "Arrival", deliver: "Delivery", fail: "Failed attempt" }[item.kind];
+    stopMessage(item.target, `${what} not recorded: ${detail}`, true);
+  }
+
+  function status(text, kind) {
+    net.textContent = text;
+    net.className = "drv-net" + (kind ? " drv-net--" + kind : "");
+  }
+
+  async function showQueue() {
+    const waiting = (await queueAll()).length;
+    if (!online) {
+      status(waiting
+        ? `Offline. ${waiting} action${waiting > 1 ? "s" : ""} saved on this phone, sent when the network returns.`
+        : "Offline. What you record is saved on this phone.", "offline");
+    } else if (waiting) {
+      status(`Sending ${waiting} saved action${waiting > 1 ? "s" : ""}…`, "queued");
+    } else {
+      status("", "");
+    }
+  }
+
+  // --- sending -----------------------------------------------------------------------------
+
+  let flushing = false;
+
+  function retryLater(resp, body) {
+    if (resp.status >= 500 || resp.status === 429) return true;
+    if (resp.status === 401) {
+      status("You are signed out. Sign in again: your saved actions are kept.", "offline");
+      return true;
+    }
+    if (resp.status === 403) {
+      status("This page is out of date. Reload it: your saved actions are kept.", "offline");
+      return true;
+    }
+    return resp.status === 409 && body && String(body.type || "").endsWith("idempotency-key-in-flight");
+  }
+
+  function refreshShell() {
+    // Through the service worker, which keeps this copy for opening the app offline.
+    fetch(window.location.pathname, { credentials: "same-origin" }).catch(() => {});
+  }
+
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    let sent = 0;
+    try {
+      for (const item of await queueAll()) {
+        const form = new FormData();
+        item.fields.forEach(([name, value, filename]) => {
+          if (value instanceof Blob) form.append(name, value, filename || name);
+          else form.append(name, value);
+        });
+        let resp;
+        try {
+          resp = await fetch(item.url, {
+            method: "POST",
+            body: form,
+            credentials: "same-origin",
+            headers: { "Idempotency-Key": item.key, "X-CSRF-Token": root.dataset.csrf, Accept: "application/json" },
+          });
+        } catch (err) {
+          online = false;
+          break;
+        }
+        online = true;
+        let body = null;
+        try { body = await resp.json(); } catch (err) { body = null; }
+        if (retryLater(resp, body)) break;
+        await queueDelete(item.id);
+        sent += 1;
+        if (resp.ok) applyResult(item, body); else applyRefusal(item, body);
+        refresh();
+      }
+    } finally {
+      flushing = false;
+      await showQueue();
+      if (sent) refreshShell();
+    }
+  }
+
+  async function act(kind, url, target, fields) {
+    const before = kind === "start" ? routeEl(target).dataset.routeStatus : stopEl(target).dataset.status;
+    const all = fields.slice();
+    all.push(["occurred_at", new Date().toISOString()]);
+    if (lastFix && kind !== "start") {
+      all.push(["lat", String(lastFix.coords.latitude)], ["lon", String(lastFix.coords.longitude)]);
+    }
+    const item = { kind, url, target, before, key: newKey(), fields: all, created: Date.now() };
+    await queueAdd(item);
+    applyPending(item);
+    refresh();
+    await flush();
+  }
+
+  // --- proof of delivery and failed attempts -----------------------------------------------
+
+  const deliverDialog = document.getElementById("deliver-dialog");
+  const deliverForm = document.getElementById("deliver-form");
+  const failDialog = document.getElementById("fail-dialog");
+  const failForm = document.getElementById("fail-form");
+  const canvas = document.getElementById("pod-signature");
+  const pen = canvas.getContext("2d");
+  let signed = false;
+  let current = null;
+
+  function clearSignature() {
+    pen.clearRect(0, 0, canvas.width, canvas.height);
+    signed = false;
+  }
+
+  function point(event) {
+    const rect = canvas.getBoundingClientRect();
+    return [(event.clientX - rect.left) * canvas.width / rect.width,
+      (event.clientY - rect.top) * canvas.height / rect.height];
+  }
+
+  let drawing = false;
+  canvas.addEventListener("pointerdown", (event) => {
+    drawing = true;
+    canvas.setPointerCapture(event.pointerId);
+    const [x, y] = point(event);
+    pen.lineWidth = 3;
+    pen.lineCap = "round";
+    pen.lineJoin = "round";
+    pen.strokeStyle = "#1b2430";
+    pen.beginPath();
+    pen.moveTo(x, y);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const [x, y] = point(event);
+    pen.lineTo(x, y);
+    pen.stroke();
+    signed = true;
+  });
+  ["pointerup", "pointercancel"].forEach((name) => canvas.addEventListener(name, () => { drawing = false; }));
+  document.getElementById("pod-signature-clear").addEventListener("click", clearSignature);
+
+  function describe(li) {
+    return `Stop ${li.querySelector(".drv-stop__num").textContent}: ${li.dataset.reference}`;
+  }
+
+  function openDeliver(li, url) {
+    current = { li, url };
+    deliverForm.reset();
+    clearSignature();
+    document.getElementById("deliver-error").hidden = true;
+    document.getElementById("deliver-stop").textContent = describe(li);
+    const needsPin = li.dataset.requiresPin === "true";
+    document.getElementById("pod-pin-field").hidden = !needsPin;
+    document.getElementById("pod-pin").required = needsPin;
+    deliverDialog.showModal();
+  }
+
+  function openFail(li, url) {
+    current = { li, url };
+    failForm.reset();
+    document.getElementById("fail-stop").textContent = describe(li);
+    failDialog.showModal();
+  }
+
+  function signatureBlob() {
+    return new Promise((resolve) => {
+      if (!signed) { resolve(null); return; }
+      canvas.toBlob((blob) => resolve(blob), "image/png");
+    });
+  }
+
+  deliverForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const pinField = document.getElementById("pod-pin");
+    if (pinField.required && !/^\d{4,6}$/.test(pinField.value.trim())) {
+      const error = document.getElementById("deliver-error");
+      error.textContent = "Type the recipient's PIN (the digits they show you).";
+      error.hidden = false;
+      pinField.focus();
+      return;
+    }
+    const fields = [];
+    const photo = document.getElementById("pod-photo").files[0];
+    if (photo) fields.push(["photo", photo, photo.name || "photo.jpg"]);
+    const signature = await signatureBlob();
+    if (signature) fields.push(["signature", signature, "signature.png"]);
+    const receivedBy = document.getElementById("pod-received-by").value.trim();
+    if (receivedBy) fields.push(["received_by", receivedBy]);
+    if (pinField.required) fields.push(["pin", pinField.value.trim()]);
+    const { li, url } = current;
+    deliverDialog.close();
+    await act("deliver", url, li.dataset.stopId, fields);
+  });
+
+  failForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const fields = [["reason", document.getElementById("fail-reason").value]];
+    const note = document.getElementById("fail-note").value.trim();
+    if (note) fields.push(["note", note]);
+    const photo = document.getElementById("fail-photo").files[0];
+    if (photo) fields.push(["photo", photo, photo.name || "photo.jpg"]);
+    const { li, url } = current;
+    failDialog.close();
+    await act("fail", url, li.dataset.stopId, fields);
+  });
+
+  document.querySelectorAll("dialog [data-close]").forEach((button) =>
+    button.addEventListener("click", () => button.closest("dialog").close()));
+
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-do]");
+    if (!button) return;
+    const li = button.closest(".drv-stop");
+    const url = button.dataset.url;
+    switch (button.dataset.do) {
+      case "start": act("start", url, button.closest(".drv-route").dataset.routeId, []); break;
+      case "arrive": act("arrive", url, li.dataset.stopId, []); break;
+      case "deliver": openDeliver(li, url); break;
+      case "fail": openFail(li, url); break;
+      default: break;
+    }
+  });
+
+  // --- position while a route is active ----------------------------------------------------
+
+  let watchId = null;
+  let lastSentAt = 0;
+  let battery = null;
+
+  function routeActive() {
+    return Array.from(document.querySelectorAll(".drv-route"))
+      .some((route) => route.dataset.routeStatus === "active");
+  }
+
+  function track() {
+    if (!navigator.geolocation) return;
+    if (routeActive() && watchId === null) {
+      watchId = navigator.geolocation.watchPosition((fix) => { lastFix = fix; }, () => {},
+        { enableHighAccuracy: true, maximumAge: 5000, timeout: 30000 });
+    } else if (!routeActive() && watchId !== null) {
+      navigator.geolocation.clearWatch(watchId);
+      watchId = null;
+    }
+  }
+
+  function sendPosition() {
+    if (!deviceId || !lastFix || !routeActive() || lastFix.timestamp <= lastSentAt) return;
+    lastSentAt = lastFix.timestamp;
+    const c = lastFix.coords;
+    const level = battery ? { level: battery.level, is_charging: battery.charging } : undefined;
+    const payload = {
+      device_id: deviceId,
+      location: {
+        timestamp: new Date(lastFix.timestamp).toISOString(),
+        coords: { latitude: c.latitude, longitude: c.longitude, accuracy: c.accuracy,
+          speed: c.speed, heading: c.heading, altitude: c.altitude },
+        battery: level,
+      },
+      battery: level,
+    };
+    fetch("/ingest/osmand", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload),
+      credentials: "omit",
+      keepalive: true,
+    }).catch(() => {});
+  }
+
+  if (navigator.getBattery) navigator.getBattery().then((b) => { battery = b; }).catch(() => {});
+
+  // --- start-up ----------------------------------------------------------------------------
+
+  window.addEventListener("online", () => { online = true; flush(); });
+  window.addEventListener("offline", () => { online = false; showQueue(); });
+  setInterval(() => { queueAll().then((items) => { if (items.length) flush(); }); }, RETRY_EVERY_MS);
+  setInterval(sendPosition, POSITION_EVERY_MS);
+
+  document.getElementById("signout-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const done = () => form.submit();
+    try { localStorage.removeItem(KNOWN_KEY); } catch (err) { /* private mode */ }
+    if (window.caches) {
+      caches.keys()
+        .then((keys) => Promise.all(keys.filter((k) => k.startsWith("doorstep-driver-")).map((k) => caches.delete(k))))
+        .then(done, done);
+    } else done();
+  });
+
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/driver/sw.js", { scope: "/driver" }).catch(() => {});
+    // Once a worker controls the page, let it keep a copy of the page for offline starts.
+    if (navigator.serviceWorker.controller) refreshShell();
+    navigator.serviceWorker.addEventListener("controllerchange", refreshShell);
+  }
+
+  applyKnown();
+  queueAll().then((items) => {
+    items.forEach(applyPending);
+    refresh();
+    if (items.length) flush(); else showQueue();
+  }).catch(() => refresh());
+})();
