@@ -62,6 +62,23 @@ class Settings(BaseSettings):
     plan_time_limit_s: float = Field(default=5.0, gt=0, le=3600)
     plan_seed: int = 42
 
+    # Background work (the outbox relay and other jobs). ``doorstep serve --no-worker`` sets
+    # DOORSTEP_RUN_WORKER=false for its server processes.
+    run_worker: bool = True
+    worker_poll_s: float = Field(default=1.0, gt=0, le=60)
+    outbox_batch: int = Field(default=100, ge=1, le=5000)
+    outbox_lease_s: int = Field(default=120, ge=5)
+    outbox_concurrency: int = Field(default=16, ge=1, le=256)
+
+    # Messages. SMTP as ``smtp://user:pass@host:port`` (``smtps://`` for implicit TLS,
+    # ``?starttls=true`` for STARTTLS); no URL means e-mails wait in the outbox.
+    smtp_url: str | None = None
+    mail_from: str = "Doorstep <no-reply@localhost>"
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # An endpoint that has failed every attempt for this long is disabled.
+    webhook_disable_after_hours: int = Field(default=72, ge=1)
+
     @field_validator("secret_key")
     @classmethod
     def _refuse_placeholders(cls, value: str | None) -> str | None:

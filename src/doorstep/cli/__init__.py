@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 from rich.console import Console
 
 from doorstep.cli.bench import bench_app
 from doorstep.cli.users import user_app
+from doorstep.cli.worker import worker
 from doorstep.db.engine import transaction
 from doorstep.db.migrate import current_revision, upgrade
 from doorstep.domain.accounts.service import create_merchant, issue_api_key
@@ -27,6 +29,7 @@ merchant_app = typer.Typer(help="Manage merchants (tenants).", no_args_is_help=T
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(bench_app, name="bench")
 app.add_typer(user_app, name="user")
+app.command()(worker)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -56,6 +59,11 @@ def serve(
     console.print(f"Doorstep on [bold]http://{host}:{port}[/]  (API docs: /docs)")
     console.print(f"Database: {runtime.engine.url.render_as_string(hide_password=True)}")
     runtime.close()
+    if no_worker:
+        # The server processes read their settings from the environment: run no jobs there.
+        os.environ["DOORSTEP_RUN_WORKER"] = "false"
+    else:
+        console.print("Background worker: in-process (use --no-worker with `doorstep worker`)")
     uvicorn.run(
         "doorstep.web.asgi:app",
         host=host,

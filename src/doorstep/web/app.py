@@ -14,6 +14,7 @@ from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
 from doorstep.web.api import dispatch, exports, health, orders
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
+from doorstep.worker import Runner, registered_jobs
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
 (create one with `doorstep merchant create`). Errors are RFC 9457 problem details."""
@@ -27,7 +28,20 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        # Background work in-process unless ``doorstep serve --no-worker`` (or
+        # DOORSTEP_RUN_WORKER=false): the outbox relay and the other registered jobs.
+        runner: Runner | None = None
+        thread = None
+        if runtime.settings.run_worker:
+            runner = Runner(runtime, registered_jobs())
+            thread = runner.start_thread()
+        app.state.worker = runner
+        try:
+            yield
+        finally:
+            if runner is not None and thread is not None:
+                runner.stop()
+                thread.join(timeout=30)
 
     app = FastAPI(
         title="Doorstep",
