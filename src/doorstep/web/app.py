@@ -12,7 +12,7 @@ from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.runtime import Runtime
 from doorstep.web import openapi, pages, problems
-from doorstep.web.api import dispatch, exports, health, orders
+from doorstep.web.api import dispatch, exports, health, messages, orders, webhooks
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
 from doorstep.worker import Runner, registered_jobs
 
@@ -70,5 +70,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(orders.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
+    app.include_router(webhooks.router)
+    app.include_router(messages.router)
     openapi.install(app)
     return app

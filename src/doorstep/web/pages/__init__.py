@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from doorstep.domain.accounts.users import LoginThrottle, warm_up
 from doorstep.runtime import Runtime
-from doorstep.web.pages import auth, console, dispatch, fleet
+from doorstep.web.pages import auth, console, dispatch, fleet, preferences
 from doorstep.web.templating import LEAFLET_PREFIX, STATIC_DIR, STATIC_PREFIX, render
 
 __all__ = ["install"]
@@ -37,6 +37,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(console.router)
     app.include_router(dispatch.router)
     app.include_router(fleet.router)
+    app.include_router(preferences.router)
 
     async def _login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, auth.LoginRequired)
