@@ -23,7 +23,7 @@ class _Collect:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         msg = message_from_bytes(content, policy=policy.default)
         assert isinstance(msg, EmailMessage)
@@ -97,7 +97,7 @@ def http_receiver(script: list[int] | None = None) -> Iterator[HttpPeer]:
     peer = HttpPeer(0, script=list(script or []))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             status = peer.answer()

@@ -56,9 +56,12 @@ def test_every_event_is_delivered_signed_per_standard_webhooks(
     with http_receiver() as peer:
         endpoint = add_endpoint(client, merchant, peer.url)
         assert endpoint["secret"].startswith("whsec_")
-        assert "secret" not in client.get(
-            f"/v1/webhook-endpoints/{endpoint['id']}", headers=merchant.headers
-        ).json()
+        assert (
+            "secret"
+            not in client.get(
+                f"/v1/webhook-endpoints/{endpoint['id']}", headers=merchant.headers
+            ).json()
+        )
         order = create(client, merchant)
         move(client, merchant, order["id"], "scheduled")
         assert relay_once(allow_private) == 2
@@ -142,9 +145,7 @@ def test_private_and_loopback_urls_are_refused(
         "http://[::1]/hook",
         "http://localhost/hook",
     ):
-        resp = app_client.post(
-            "/v1/webhook-endpoints", json={"url": url}, headers=merchant.headers
-        )
+        resp = app_client.post("/v1/webhook-endpoints", json={"url": url}, headers=merchant.headers)
         assert resp.status_code == 422, url
         assert resp.json()["errors"][0]["field"] == "url"
 
@@ -176,5 +177,3 @@ def test_endpoints_are_scoped_to_their_merchant(
     assert client.patch(path, json={"active": False}, headers=other.headers).status_code == 404
     assert client.delete(path, headers=other.headers).status_code == 404
     assert client.get("/v1/webhook-endpoints", headers=other.headers).json() == {"items": []}
-
-

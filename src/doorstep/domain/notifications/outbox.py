@@ -340,7 +340,7 @@ def _enqueue_messages(session: Session, _ctx: Any, _instances: Any) -> None:
         return
     merchants: dict[str, Merchant | None] = {}
     with session.no_autoflush:
-        for ev in sorted(fresh, key=lambda e: e.id):
+        for ev in fresh:  # in the order they were added
             if ev.merchant_id not in merchants:
                 merchants[ev.merchant_id] = session.get(Merchant, ev.merchant_id)
             merchant = merchants[ev.merchant_id]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import aiosmtplib
 import apprise
@@ -234,7 +234,9 @@ def _prepare_system_email(
 
 
 def _apprise_url(template: str, phone: str) -> str:
-    return template.replace("{phone}", phone)
+    """The merchant's apprise URL with ``{phone}`` replaced by the E.164 number (escaped, so
+    its ``+`` survives in a query string)."""
+    return template.replace("{phone}", quote(phone, safe=""))
 
 
 def _prepare_recipient(
