@@ -139,7 +139,7 @@ def test_delay_alert_has_the_new_eta_window_lead_time_and_a_rate_limit(
     )
     drive(runtime, order["id"], "delivery_delayed")
     relay_once(runtime)
-    assert any("16:30–16:50" in t for t in texts(sms)), texts(sms)
+    assert any("16:30\u201316:50" in t for t in texts(sms)), texts(sms)  # Monaco time
     timeline = events(app_client, merchant, order["id"])
     [sent] = [
         e for e in timeline if e["type"] == "message.sent" and e["data"]["trigger"] == "delayed"
