@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -254,10 +254,28 @@ def _check_key(trigger: str, channel: str, locale: str) -> Trigger:
     return Trigger(trigger)
 
 
-def validate_template(subject: str | None, body: str) -> None:
+def _render_errors(source: str, field: str, context: dict[str, Any]) -> list[FieldError]:
+    """Render against the sample order: what the sandbox refuses is refused at save time."""
+    try:
+        render_text(source, context)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f"line {line}: " if line else ""
+        return [FieldError(field, f"{where}{exc.message or exc}", "render")]
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        return [FieldError(field, f"cannot render: {exc}", "render")]
+    return []
+
+
+def validate_template(subject: str | None, body: str, context: dict[str, Any]) -> None:
+    """Refuse (422) a syntax error, an unknown variable or anything the sandbox refuses."""
     errors = template_errors(body, "body")
     if subject is not None:
         errors += template_errors(subject, "subject")
+    if not errors:
+        errors += _render_errors(body, "body", context)
+        if subject is not None:
+            errors += _render_errors(subject, "subject", context)
     if errors:
         raise Unprocessable("the template does not render", errors=errors)
 
@@ -265,7 +283,7 @@ def validate_template(subject: str | None, body: str) -> None:
 def save_template(
     session: Session,
     clock: Clock,
-    merchant_id: str,
+    merchant: Merchant,
     *,
     trigger: str,
     channel: str,
@@ -275,7 +293,8 @@ def save_template(
 ) -> MessageTemplate:
     """Create or replace the merchant's template; refused with 422 if it would not render."""
     _check_key(trigger, channel, locale)
-    validate_template(subject, body)
+    validate_template(subject, body, sample_context(merchant, locale, "http://localhost"))
+    merchant_id = merchant.id
     row = session.scalar(
         select(MessageTemplate).where(
             MessageTemplate.merchant_id == merchant_id,
@@ -340,10 +359,10 @@ def preview(
     """Render a template (the given text, else the saved one, else the default) against a
     sample order; an SMS answer also gives its length in segments."""
     trig = _check_key(trigger, channel, locale)
-    if body is not None:
-        validate_template(subject, body)
-    saved_subject, saved_body = template_source(session, merchant.id, trig, channel, locale)
     context = sample_context(merchant, locale, base_url)
+    if body is not None:
+        validate_template(subject, body, context)
+    saved_subject, saved_body = template_source(session, merchant.id, trig, channel, locale)
     text = render_text(body if body is not None else saved_body, context)
     out: dict[str, Any] = {
         "subject": render_text(subject or saved_subject, context),

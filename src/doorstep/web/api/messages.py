@@ -52,7 +52,7 @@ def save_template(
     row = templates.save_template(
         session,
         clock,
-        merchant.id,
+        merchant,
         trigger=trigger,
         channel=channel,
         locale=locale,
