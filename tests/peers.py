@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class HttpPeer:
     port: int
     received: list[Received] = field(default_factory=list)
     script: list[int] = field(default_factory=list)  # status codes to answer, then 200
+    delay_s: float = 0.0  # a slow receiver, to catch a sender mid-batch
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -93,14 +95,16 @@ class HttpPeer:
 
 
 @contextmanager
-def http_receiver(script: list[int] | None = None) -> Iterator[HttpPeer]:
-    peer = HttpPeer(0, script=list(script or []))
+def http_receiver(script: list[int] | None = None, delay_s: float = 0.0) -> Iterator[HttpPeer]:
+    peer = HttpPeer(0, script=list(script or []), delay_s=delay_s)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             status = peer.answer()
+            if peer.delay_s:
+                time.sleep(peer.delay_s)
             with peer.lock:
                 peer.received.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
