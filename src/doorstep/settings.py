@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(default=1.0, gt=0, le=60)
     outbox_batch: int = Field(default=100, ge=1, le=5000)
     outbox_lease_s: int = Field(default=120, ge=5)
-    outbox_concurrency: int = Field(default=16, ge=1, le=256)
+    outbox_concurrency: int = Field(default=8, ge=1, le=256)
 
     # Messages. SMTP as ``smtp://user:pass@host:port`` (``smtps://`` for implicit TLS,
     # ``?starttls=true`` for STARTTLS); no URL means e-mails wait in the outbox.

@@ -531,9 +531,12 @@ async def _send_all(runtime: Runtime, outgoing: list[Outgoing]) -> None:
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
 
         async def one(out: Outgoing) -> None:
+            # A message holds its place until its outcome is committed, so at most
+            # ``outbox_concurrency`` messages per worker are sent but not yet recorded: the
+            # ones a SIGKILL could make us send twice.
             async with gate:
                 result = await deliver(out, client, runtime)
-            await asyncio.to_thread(record, runtime, out, result)
+                await asyncio.to_thread(record, runtime, out, result)
 
         await asyncio.gather(*(one(out) for out in outgoing))
 

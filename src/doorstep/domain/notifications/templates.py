@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -201,8 +202,13 @@ def template_errors(source: str, field: str) -> list[FieldError]:
     ]
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> Template:
+    return _ENV.from_string(source)
+
+
 def render_text(source: str, context: dict[str, Any]) -> str:
-    return _ENV.from_string(source).render(**context).strip()
+    return _compiled(source).render(**context).strip()
 
 
 def _default_source(trigger: Trigger, channel: str, locale: str) -> tuple[str, str]:
