@@ -94,6 +94,12 @@ class HttpPeer:
             return self.script.pop(0) if self.script else 200
 
 
+class _Server(ThreadingHTTPServer):
+    # Many senders connect at once: a short listen backlog would refuse some of them.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def http_receiver(script: list[int] | None = None, delay_s: float = 0.0) -> Iterator[HttpPeer]:
     peer = HttpPeer(0, script=list(script or []), delay_s=delay_s)
@@ -119,7 +125,7 @@ def http_receiver(script: list[int] | None = None, delay_s: float = 0.0) -> Iter
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     peer.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -83,6 +83,12 @@ class _SmtpSink:
         return "250 OK"
 
 
+class _Server(ThreadingHTTPServer):
+    # Many senders connect at once: a short listen backlog would refuse some of them.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def receivers(tally: Tally) -> Iterator[tuple[str, str]]:
     """A local SMTP server and webhook receiver; yields (smtp_url, webhook_url)."""
@@ -103,7 +109,7 @@ def receivers(tally: Tally) -> Iterator[tuple[str, str]]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    server = _Server(("127.0.0.1", 0), Hook)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
