@@ -56,20 +56,24 @@ def _blocked(address: str) -> bool:
 
 def check_url(url: str, *, allow_private: bool) -> None:
     """Raise :class:`UnsafeURL` if ``url`` is not http(s) or resolves into a private network."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise UnsafeURL("an http:// or https:// URL with a host") from exc
+    if parts.scheme not in ("http", "https") or not host:
         raise UnsafeURL("an http:// or https:// URL with a host")
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise UnsafeURL(f"the host {parts.hostname} does not resolve") from exc
+        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise UnsafeURL(f"the host {host} does not resolve") from exc
     for info in infos:
         address = str(info[4][0])
         if _blocked(address):
             raise UnsafeURL(
-                f"{parts.hostname} resolves to {address}, a loopback, private or link-local "
+                f"{host} resolves to {address}, a loopback, private or link-local "
                 "address (set DOORSTEP_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
             )
 
