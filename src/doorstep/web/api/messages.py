@@ -3,6 +3,8 @@ preview against a sample order."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from doorstep.domain.notifications import templates
@@ -16,8 +18,25 @@ from doorstep.domain.notifications.schemas import (
     preview_out,
 )
 from doorstep.web.deps import ClockDep, JSONBody, MerchantDep, SessionDep, SettingsDep
+from doorstep.web.problems import PROBLEM_JSON
 
-router = APIRouter(prefix="/v1/message-templates", tags=["messages"], dependencies=[JSONBody])
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}},
+    }
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: _problem("No such object for this merchant"),
+    422: _problem("Validation failed; `errors` names each field (and line, for templates)"),
+}
+
+
+router = APIRouter(
+    prefix="/v1/message-templates", tags=["messages"], dependencies=[JSONBody], responses=PROBLEMS
+)
 
 
 def _out(row: MessageTemplate) -> TemplateOut:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from doorstep.domain.notifications import webhooks
@@ -17,8 +19,25 @@ from doorstep.domain.notifications.schemas import (
     ReplayOut,
 )
 from doorstep.web.deps import ClockDep, JSONBody, MerchantDep, SessionDep, SettingsDep
+from doorstep.web.problems import PROBLEM_JSON
 
-router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], dependencies=[JSONBody])
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}},
+    }
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: _problem("No such object for this merchant"),
+    422: _problem("Validation failed; `errors` names each field (and line, for templates)"),
+}
+
+
+router = APIRouter(
+    prefix="/v1/webhook-endpoints", tags=["webhooks"], dependencies=[JSONBody], responses=PROBLEMS
+)
 
 
 @router.post("", status_code=201, response_model=EndpointCreated, summary="Add an endpoint")
