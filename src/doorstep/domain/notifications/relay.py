@@ -25,14 +25,10 @@ import random
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
-import aiosmtplib
-import apprise
 import httpx
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -40,13 +36,14 @@ from standardwebhooks.webhooks import Webhook
 
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant, Role, User
+from doorstep.domain.notifications.channels import Outcome, Outgoing, SmtpPool, deliver
 from doorstep.domain.notifications.config import Channel, Trigger, notification_config
 from doorstep.domain.notifications.mail import compose_email
 from doorstep.domain.notifications.models import OutboxMessage, WebhookAttempt, WebhookEndpoint
 from doorstep.domain.notifications.outbox import message_event, preference_for
 from doorstep.domain.notifications.preferences import preferences_url, unsubscribe_url
 from doorstep.domain.notifications.templates import Rendered, message_context, render_message
-from doorstep.domain.notifications.webhooks import UnsafeURL, check_url, signing_secrets
+from doorstep.domain.notifications.webhooks import signing_secrets
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.orders.status import Status
 from doorstep.domain.tracking.links import tracking_token_for, tracking_url
@@ -83,32 +80,6 @@ _STALE_WHEN: dict[Trigger, set[Status]] = {
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-@dataclass
-class Outgoing:
-    id: int
-    public_id: str
-    channel: str
-    merchant_id: str
-    trigger: str | None = None
-    email: EmailMessage | None = None
-    url: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-    title: str = ""
-    endpoint_id: str | None = None
-    event_type: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Outcome:
-    ok: bool
-    duration_ms: int
-    status_code: int | None = None
-    excerpt: str | None = None
-    error: str | None = None
 
 
 class Suppress(Exception):
@@ -358,66 +329,6 @@ def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
 # --- 3. send and record ----------------------------------------------------------------------
 
 
-def _smtp_kwargs(url: str, timeout: float) -> dict[str, Any]:
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    implicit_tls = parts.scheme == "smtps"
-    return {
-        "hostname": parts.hostname or "127.0.0.1",
-        "port": parts.port or (465 if implicit_tls else 25),
-        "username": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-        "use_tls": implicit_tls,
-        "start_tls": query.get("starttls", ["false"])[0].lower() == "true",
-        "timeout": timeout,
-    }
-
-
-def _apprise_send(url: str, title: str, body: str) -> None:
-    notifier = apprise.Apprise()
-    if not notifier.add(url):
-        raise ValueError("the apprise URL is not valid")
-    if not notifier.notify(body=body, title=title):
-        raise RuntimeError("the service did not accept the message")
-
-
-async def deliver(out: Outgoing, client: httpx.AsyncClient, runtime: Runtime) -> Outcome:
-    settings = runtime.settings
-    started = time.perf_counter()
-
-    def took() -> int:
-        return round((time.perf_counter() - started) * 1000)
-
-    try:
-        if out.email is not None:
-            assert settings.smtp_url is not None
-            await aiosmtplib.send(
-                out.email, **_smtp_kwargs(settings.smtp_url, settings.webhook_timeout_s)
-            )
-            return Outcome(True, took())
-        if out.channel == Channel.WEBHOOK.value:
-            assert out.url is not None
-            allow = settings.webhook_allow_private
-            await asyncio.to_thread(check_url, out.url, allow_private=allow)
-            resp = await client.post(out.url, content=out.body.encode(), headers=out.headers)
-            excerpt = resp.text[:EXCERPT_CHARS]
-            ok = 200 <= resp.status_code < 300
-            return Outcome(
-                ok,
-                took(),
-                resp.status_code,
-                excerpt,
-                None if ok else f"HTTP {resp.status_code}",
-            )
-        assert out.url is not None
-        await asyncio.to_thread(_apprise_send, out.url, out.title, out.body)
-        return Outcome(True, took())
-    except UnsafeURL as exc:
-        return Outcome(False, took(), error=f"refused: {exc}")
-    except Exception as exc:
-        return Outcome(False, took(), error=f"{type(exc).__name__}: {exc}"[:1000])
-
-
 def _owner_emails(session: Session, merchant_id: str) -> list[str]:
     return list(
         session.scalars(
@@ -528,6 +439,7 @@ async def _send_all(runtime: Runtime, outgoing: list[Outgoing]) -> None:
     settings = runtime.settings
     gate = asyncio.Semaphore(settings.outbox_concurrency)
     timeout = httpx.Timeout(settings.webhook_timeout_s)
+    smtp = SmtpPool(settings, settings.outbox_concurrency) if settings.smtp_url else None
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
 
         async def one(out: Outgoing) -> None:
@@ -535,10 +447,14 @@ async def _send_all(runtime: Runtime, outgoing: list[Outgoing]) -> None:
             # ``outbox_concurrency`` messages per worker are sent but not yet recorded: the
             # ones a SIGKILL could make us send twice.
             async with gate:
-                result = await deliver(out, client, runtime)
+                result = await deliver(out, client, smtp, settings)
                 await asyncio.to_thread(record, runtime, out, result)
 
-        await asyncio.gather(*(one(out) for out in outgoing))
+        try:
+            await asyncio.gather(*(one(out) for out in outgoing))
+        finally:
+            if smtp is not None:
+                await smtp.close()
 
 
 def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = None) -> int:
