@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from doorstep.clock import FrozenClock
@@ -86,3 +87,29 @@ def test_doorstep_worker_once_sends_what_is_due(tmp_path: Path) -> None:
             timeout=120,
         )
         assert bad.returncode == 2 and "no job named nope" in bad.stdout
+
+
+def test_serve_no_worker_tells_its_server_processes_to_run_no_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``doorstep serve --no-worker`` hands DOORSTEP_RUN_WORKER=false to the server it starts
+    (and plain ``serve`` does not), so the app's lifespan starts no worker there."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from doorstep.cli import app
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.append(os.environ.get(FLAG)))
+    monkeypatch.setenv("DOORSTEP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DOORSTEP_SECRET_KEY", TEST_SECRET)
+    monkeypatch.delenv(FLAG, raising=False)
+    runner = CliRunner()
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert runner.invoke(app, ["serve", "--no-worker"]).exit_code == 0
+    assert seen == [None, "false"]
+    assert Settings(data_dir=tmp_path).run_worker is False  # what the server process reads
+    monkeypatch.delenv(FLAG)
+
+
+FLAG = "DOORSTEP_RUN_WORKER"
