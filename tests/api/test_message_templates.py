@@ -82,3 +82,35 @@ def test_the_sandbox_refuses_unsafe_attribute_access(
     )
     assert resp.status_code == 422
     assert "unsafe" in resp.json()["errors"][0]["message"]
+
+
+def test_notification_settings_turn_triggers_and_quiet_hours_on_and_off(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """Defaults need no configuration; a PATCH changes only what it names and is validated."""
+    got = app_client.get("/v1/notification-settings", headers=merchant.headers).json()
+    assert got["triggers"]["arriving_soon"] == ["email", "sms"]
+    assert got["quiet_hours"] == ["21:00", "08:00"]
+    resp = app_client.patch(
+        "/v1/notification-settings",
+        json={
+            "triggers": {"order_confirmed": [], "delayed": ["sms"]},
+            "quiet_hours": None,
+            "sms_url": "twilio://SID:token@+15551234567/{phone}",
+        },
+        headers=merchant.headers,
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["triggers"]["order_confirmed"] == [] and body["triggers"]["delayed"] == ["sms"]
+    assert body["triggers"]["delivered"] == ["email", "sms"]
+    assert body["quiet_hours"] is None
+    again = app_client.get("/v1/notification-settings", headers=merchant.headers).json()
+    assert again == body
+    bad = app_client.patch(
+        "/v1/notification-settings",
+        json={"triggers": {"teleported": ["pigeon"]}},
+        headers=merchant.headers,
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"triggers.teleported"}

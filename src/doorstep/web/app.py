@@ -72,5 +72,6 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(dispatch.router)
     app.include_router(webhooks.router)
     app.include_router(messages.router)
+    app.include_router(messages.settings_router)
     openapi.install(app)
     return app

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from doorstep.domain.accounts.models import Merchant
+from doorstep.domain.errors import FieldError, Unprocessable
 
 
 class Trigger(StrEnum):
@@ -85,3 +86,56 @@ def notification_config(merchant: Merchant) -> NotificationConfig:
         quiet_hours=quiet,
         reply_to=raw.get("reply_to"),
     )
+
+
+def notification_settings_out(merchant: Merchant) -> dict[str, Any]:
+    """The merchant's message settings as the API shows them (defaults filled in)."""
+    config = notification_config(merchant)
+    return {
+        "triggers": {t.value: config.channels_for(t) for t in Trigger},
+        "sms_url": config.sms_url,
+        "chat_url": config.chat_url,
+        "arriving_soon_minutes": config.arriving_soon_minutes,
+        "eta_message_interval_minutes": config.eta_message_interval_minutes,
+        "quiet_hours": (
+            [f"{config.quiet_hours[0]:%H:%M}", f"{config.quiet_hours[1]:%H:%M}"]
+            if config.quiet_hours
+            else None
+        ),
+        "reply_to": config.reply_to,
+    }
+
+
+def update_notification_settings(merchant: Merchant, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` (already validated) into ``Merchant.config["notifications"]``."""
+    errors: list[FieldError] = []
+    triggers = changes.get("triggers")
+    if triggers is not None:
+        for name, channels in triggers.items():
+            if name not in {t.value for t in Trigger}:
+                errors.append(FieldError(f"triggers.{name}", "unknown trigger"))
+            bad = [c for c in channels if c not in {c.value for c in RECIPIENT_CHANNELS}]
+            if bad:
+                errors.append(FieldError(f"triggers.{name}", f"unknown channel {bad[0]}"))
+    for key in ("sms_url", "chat_url"):
+        url = changes.get(key)
+        if url is not None and "://" not in url:
+            errors.append(FieldError(key, "an apprise URL such as twilio://... or json://..."))
+    quiet = changes.get("quiet_hours", ())
+    if quiet:
+        try:
+            _hhmm(quiet[0]), _hhmm(quiet[1])
+        except (ValueError, IndexError):
+            errors.append(FieldError("quiet_hours", 'two times as ["HH:MM", "HH:MM"]'))
+    if errors:
+        raise Unprocessable("the message settings are not valid", errors=errors)
+    config = dict(merchant.config or {})
+    current = dict(config.get("notifications") or {})
+    if triggers is not None:
+        current["triggers"] = {**dict(current.get("triggers") or {}), **triggers}
+    for key, value in changes.items():
+        if key != "triggers":
+            current[key] = value
+    config["notifications"] = current
+    merchant.config = config  # a new dict, so the JSON column is seen as changed
+    return notification_settings_out(merchant)

@@ -149,3 +149,27 @@ class PreviewOut(BaseModel):
 
 def preview_out(data: dict[str, Any]) -> PreviewOut:
     return PreviewOut.model_validate(data)
+
+
+class NotificationSettings(BaseModel):
+    triggers: dict[str, list[str]] = Field(
+        description="Channels per trigger (email, sms, chat); [] turns a trigger off"
+    )
+    sms_url: str | None = Field(description="apprise URL for SMS; {phone} is the E.164 number")
+    chat_url: str | None
+    arriving_soon_minutes: int
+    eta_message_interval_minutes: int
+    quiet_hours: list[str] | None = Field(description='["21:00", "08:00"], or null for none')
+    reply_to: str | None
+
+
+class NotificationSettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    triggers: dict[str, list[str]] | None = Field(default=None, max_length=20)
+    sms_url: str | None = Field(default=None, max_length=2000)
+    chat_url: str | None = Field(default=None, max_length=2000)
+    arriving_soon_minutes: int | None = Field(default=None, ge=1, le=120)
+    eta_message_interval_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    quiet_hours: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    reply_to: str | None = Field(default=None, max_length=254)

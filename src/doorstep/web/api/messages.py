@@ -7,9 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from doorstep.domain.notifications import templates
+from doorstep.domain.notifications import config, templates
+from doorstep.domain.notifications.config import notification_settings_out
 from doorstep.domain.notifications.models import MessageTemplate
 from doorstep.domain.notifications.schemas import (
+    NotificationSettings,
+    NotificationSettingsPatch,
     PreviewIn,
     PreviewOut,
     TemplateIn,
@@ -106,3 +109,29 @@ def preview(
         body=payload.body,
     )
     return preview_out(data)
+
+
+settings_router = APIRouter(
+    prefix="/v1/notification-settings",
+    tags=["messages"],
+    dependencies=[JSONBody],
+    responses={422: PROBLEMS[422]},
+)
+
+
+@settings_router.get("", response_model=NotificationSettings, summary="Message settings")
+def get_notification_settings(merchant: MerchantDep) -> NotificationSettings:
+    """Which triggers go out on which channel, the SMS/chat services, quiet hours, limits."""
+    return NotificationSettings.model_validate(notification_settings_out(merchant))
+
+
+@settings_router.patch("", response_model=NotificationSettings, summary="Change them")
+def update_notification_settings(
+    payload: NotificationSettingsPatch, session: SessionDep, merchant: MerchantDep
+) -> NotificationSettings:
+    """Fields left out keep their value; `triggers` merges per trigger; `quiet_hours: null`
+    turns quiet hours off."""
+    changes = payload.model_dump(exclude_unset=True)
+    return NotificationSettings.model_validate(
+        config.update_notification_settings(merchant, changes)
+    )
