@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -113,3 +114,43 @@ def test_serve_no_worker_tells_its_server_processes_to_run_no_jobs(
 
 
 FLAG = "DOORSTEP_RUN_WORKER"
+
+
+def test_doorstep_worker_with_two_processes_shares_the_work_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """``doorstep worker --processes 2`` sends every message once and its children end with
+    the parent on SIGTERM."""
+    db = tmp_path / "w2.sqlite3"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    settings = Settings(data_dir=tmp_path, secret_key=TEST_SECRET, run_worker=False)
+    with http_receiver(delay_s=0.005) as peer:
+        seed(Runtime(settings, FrozenClock(NOW), engine), peer.url, 40)
+        engine.dispose()
+        env = {
+            **os.environ,
+            "DOORSTEP_DATABASE_URL": f"sqlite:///{db}",
+            "DOORSTEP_DATA_DIR": str(tmp_path),
+            "DOORSTEP_SECRET_KEY": TEST_SECRET,
+            "DOORSTEP_WEBHOOK_ALLOW_PRIVATE": "true",
+            "DOORSTEP_OUTBOX_BATCH": "5",
+        }
+        doorstep = Path(sys.executable).parent / "doorstep"
+        proc = subprocess.Popen(
+            [str(doorstep), "worker", "--processes", "2", "--jobs", "outbox"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(600):  # bounded: up to a minute
+                if len(peer.received) >= 40:
+                    break
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        ids = [r.headers["webhook-id"] for r in peer.received]
+    assert code == 0
+    assert len(ids) == 40 and len(set(ids)) == 40
