@@ -43,6 +43,7 @@ from doorstep.ids import new_id
 
 MESSAGE_EVENT_PREFIX = "message."
 _NO_OUTBOX = "doorstep_no_outbox"
+_PENDING_ORDERS = "doorstep_pending_orders"
 
 
 class _At:
@@ -253,14 +254,56 @@ def _targets(
     return out
 
 
-def enqueue_for_event(session: Session, ev: DeliveryEvent, merchant: Merchant) -> int:
-    """Add the outbox rows ``ev`` calls for; return how many were added."""
-    added = 0
-    endpoints = session.scalars(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.merchant_id == ev.merchant_id, WebhookEndpoint.active.is_(True)
+def _order_of(session: Session, ev: DeliveryEvent) -> Order | None:
+    """The event's order: persistent, or new in this very flush (created with its event)."""
+    if ev.order_id is None:
+        return None
+    order = session.get(Order, ev.order_id)
+    if order is None:
+        pending: dict[str, Order] = session.info.get(_PENDING_ORDERS) or {}
+        order = pending.get(ev.order_id)
+    return order
+
+
+def _active_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.active.is_(True)
+            )
         )
-    ).all()
+    )
+
+
+def _preferences(
+    session: Session, merchant_id: str, orders: list[Order]
+) -> dict[str, RecipientPreference]:
+    """The preferences of these orders' recipients, in one query."""
+    keys = {k for k in (recipient_key(o) for o in orders) if k}
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(RecipientPreference).where(
+            RecipientPreference.merchant_id == merchant_id,
+            RecipientPreference.recipient_key.in_(keys),
+        )
+    )
+    return {row.recipient_key: row for row in rows}
+
+
+def enqueue_for_event(
+    session: Session,
+    ev: DeliveryEvent,
+    merchant: Merchant,
+    *,
+    endpoints: list[WebhookEndpoint] | None = None,
+    prefs: dict[str, RecipientPreference] | None = None,
+) -> int:
+    """Add the outbox rows ``ev`` calls for; return how many were added. ``endpoints`` and
+    ``prefs`` may be given pre-loaded (a flush of many events loads them once)."""
+    added = 0
+    if endpoints is None:
+        endpoints = _active_endpoints(session, ev.merchant_id)
     matching = [e for e in endpoints if endpoint_matches(e, ev.type)]
     if matching:
         body = webhook_body(ev)
@@ -273,12 +316,16 @@ def enqueue_for_event(session: Session, ev: DeliveryEvent, merchant: Merchant) -
     trigger = recipient_trigger(ev, config)
     if trigger is None:
         return added
-    order = session.get(Order, ev.order_id)
+    order = _order_of(session, ev)
     if order is None:
         return added
     if trigger is Trigger.ARRIVING_SOON and _already_queued(session, order.id, trigger):
         return added
-    pref = preference_for(session, order)
+    if prefs is None:
+        pref = preference_for(session, order)
+    else:
+        key = recipient_key(order)
+        pref = prefs.get(key) if key else None
     channels = config.channels_for(trigger)
     if pref is not None and pref.channels:
         channels = [c for c in channels if c in pref.channels]
@@ -338,11 +385,24 @@ def _enqueue_messages(session: Session, _ctx: Any, _instances: Any) -> None:
     ]
     if not fresh:
         return
-    merchants: dict[str, Merchant | None] = {}
+    by_merchant: dict[str, list[DeliveryEvent]] = {}
+    for ev in fresh:  # in the order they were added
+        by_merchant.setdefault(ev.merchant_id, []).append(ev)
+    session.info[_PENDING_ORDERS] = {o.id: o for o in session.new if isinstance(o, Order)}
+    try:
+        _enqueue_by_merchant(session, by_merchant)
+    finally:
+        session.info.pop(_PENDING_ORDERS, None)
+
+
+def _enqueue_by_merchant(session: Session, by_merchant: dict[str, list[DeliveryEvent]]) -> None:
     with session.no_autoflush:
-        for ev in fresh:  # in the order they were added
-            if ev.merchant_id not in merchants:
-                merchants[ev.merchant_id] = session.get(Merchant, ev.merchant_id)
-            merchant = merchants[ev.merchant_id]
-            if merchant is not None:
-                enqueue_for_event(session, ev, merchant)
+        for merchant_id, evs in by_merchant.items():
+            merchant = session.get(Merchant, merchant_id)
+            if merchant is None:
+                continue
+            endpoints = _active_endpoints(session, merchant_id)
+            orders = [o for o in (_order_of(session, ev) for ev in evs) if o is not None]
+            prefs = _preferences(session, merchant_id, orders)
+            for ev in evs:
+                enqueue_for_event(session, ev, merchant, endpoints=endpoints, prefs=prefs)

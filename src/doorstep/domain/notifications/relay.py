@@ -296,6 +296,15 @@ def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
                 OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker
             )
         ).all()
+        # Load the batch's orders and endpoints in two queries, not one per message.
+        order_ids = {m.order_id for m in msgs if m.order_id}
+        if order_ids:
+            session.scalars(select(Order).where(Order.id.in_(order_ids))).all()
+        endpoint_ids = {m.target for m in msgs if m.channel == Channel.WEBHOOK.value}
+        if endpoint_ids:
+            session.scalars(
+                select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids))
+            ).all()
         merchants: dict[str, Merchant | None] = {}
         for msg in msgs:
             if msg.merchant_id not in merchants:

@@ -219,7 +219,20 @@ def _default_source(trigger: Trigger, channel: str, locale: str) -> tuple[str, s
 def template_source(
     session: Session, merchant_id: str, trigger: Trigger, channel: str, locale: str
 ) -> tuple[str, str]:
-    """The merchant's template for this trigger, channel and language, else the default."""
+    """The merchant's template for this trigger, channel and language, else the default.
+    Looked up once per session (a relay batch renders many messages with one template)."""
+    cache: dict[tuple[str, str, str, str], tuple[str, str]] = session.info.setdefault(
+        "doorstep_templates", {}
+    )
+    key = (merchant_id, trigger.value, channel, locale)
+    if key not in cache:
+        cache[key] = _template_source(session, merchant_id, trigger, channel, locale)
+    return cache[key]
+
+
+def _template_source(
+    session: Session, merchant_id: str, trigger: Trigger, channel: str, locale: str
+) -> tuple[str, str]:
     own = session.scalar(
         select(MessageTemplate).where(
             MessageTemplate.merchant_id == merchant_id,
