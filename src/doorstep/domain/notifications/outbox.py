@@ -369,6 +369,29 @@ def enqueue_for_event(
     return added
 
 
+def enqueue_for_inserted_events(
+    session: Session, merchant_id: str, event_rows: list[dict[str, Any]]
+) -> int:
+    """Queue the messages of events written with a bulk ``insert()`` (which the flush
+    listener cannot see), as if each had been added one by one."""
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None or not event_rows:
+        return 0
+    order_ids = [str(r["order_id"]) for r in event_rows if r.get("order_id")]
+    orders: list[Order] = []
+    for start in range(0, len(order_ids), 500):
+        chunk = order_ids[start : start + 500]
+        orders.extend(session.scalars(select(Order).where(Order.id.in_(chunk))))
+    endpoints = _active_endpoints(session, merchant_id)
+    prefs = _preferences(session, merchant_id, orders)
+    added = 0
+    with session.no_autoflush:
+        for row in event_rows:
+            ev = DeliveryEvent(**row)  # transient: the row is already in the table
+            added += enqueue_for_event(session, ev, merchant, endpoints=endpoints, prefs=prefs)
+    return added
+
+
 def skip_outbox(session: Session) -> None:
     """Write events in this session without messages (imports of history, tests of the log)."""
     session.info[_NO_OUTBOX] = True
