@@ -177,3 +177,28 @@ def test_endpoints_are_scoped_to_their_merchant(
     assert client.patch(path, json={"active": False}, headers=other.headers).status_code == 404
     assert client.delete(path, headers=other.headers).status_code == 404
     assert client.get("/v1/webhook-endpoints", headers=other.headers).json() == {"items": []}
+
+
+def test_the_old_secret_stops_signing_when_the_rotation_overlap_ends(
+    client: TestClient, merchant: MerchantCtx, allow_private: Runtime, clock: FrozenClock
+) -> None:
+    """24 hours after a rotation the worker's upkeep job forgets the old secret: one signature."""
+    from doorstep.domain.notifications.webhook_health import run_webhook_health
+
+    with http_receiver() as peer:
+        endpoint = add_endpoint(client, merchant, peer.url)
+        path = f"/v1/webhook-endpoints/{endpoint['id']}"
+        new_secret = client.post(f"{path}/rotate-secret", headers=merchant.headers).json()["secret"]
+        assert run_webhook_health(allow_private) == 0  # still in the overlap
+        clock.advance(timedelta(hours=25))
+        assert run_webhook_health(allow_private) == 1
+        assert client.get(path, headers=merchant.headers).json()["rotation_ends_at"] is None
+        create(
+            client,
+            merchant,
+            window={"start": "2026-11-27T14:00:00+01:00", "end": "2026-11-27T16:00:00+01:00"},
+        )
+        relay_once(allow_private)
+        [got] = peer.received
+        assert len(got.headers["webhook-signature"].split(" ")) == 1
+        verify(new_secret, got)
