@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from doorstep.domain.notifications.metrics import JOB_ERRORS, JOB_RUNS
 from doorstep.runtime import Runtime
 from doorstep.worker.jobs import Job
 
@@ -76,10 +77,12 @@ class Runner:
 
     def _run_one(self, job: Job) -> int:
         self.stats.runs[job.name] = self.stats.runs.get(job.name, 0) + 1
+        JOB_RUNS.labels(job.name).inc()
         try:
             work = job.run(self.runtime)
         except Exception:
             self.stats.errors[job.name] = self.stats.errors.get(job.name, 0) + 1
+            JOB_ERRORS.labels(job.name).inc()
             log.exception("job %s failed; it runs again in %.0f s", job.name, job.interval_s)
             self._next[job.name] = time.monotonic() + job.interval_s
             return 0

@@ -72,6 +72,8 @@ def test_every_event_is_delivered_signed_per_standard_webhooks(
         assert payloads[1]["data"]["status"] == "scheduled"
         assert payloads[1]["data"]["tag"] == "InfoReceived"
         assert all(r.headers["webhook-id"].startswith("msg_") for r in got)
+        metrics = client.get("/metrics").text
+        assert 'doorstep_messages_total{channel="webhook",outcome="sent"}' in metrics
         # message.* events (the recipient e-mail's timeline) never go to webhooks
         assert relay_once(allow_private) == 0
 

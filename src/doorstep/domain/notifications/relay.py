@@ -39,6 +39,7 @@ from doorstep.domain.accounts.models import Merchant, Role, User
 from doorstep.domain.notifications.channels import Outcome, Outgoing, SmtpPool, deliver
 from doorstep.domain.notifications.config import Channel, Trigger, notification_config
 from doorstep.domain.notifications.mail import compose_email
+from doorstep.domain.notifications.metrics import MESSAGES, SEND_SECONDS
 from doorstep.domain.notifications.models import OutboxMessage, WebhookAttempt, WebhookEndpoint
 from doorstep.domain.notifications.outbox import message_event, preference_for
 from doorstep.domain.notifications.preferences import preferences_url, unsubscribe_url
@@ -320,6 +321,7 @@ def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
                 else:
                     outgoing.append(_prepare_recipient(runtime, session, merchant, msg, now))
             except Suppress as exc:
+                MESSAGES.labels(msg.channel, "suppressed").inc()
                 reason = str(exc)
                 msg.status = "suppressed"
                 msg.last_error = reason
@@ -419,7 +421,9 @@ def record(runtime: Runtime, out: Outgoing, result: Outcome) -> None:
             _endpoint_outcome(runtime, session, out, result, msg.attempts)
         msg.locked_by = None
         msg.locked_until = None
+        SEND_SECONDS.labels(msg.channel).observe(result.duration_ms / 1000)
         if result.ok:
+            MESSAGES.labels(msg.channel, "sent").inc()
             msg.status = "sent"
             msg.sent_at = now
             msg.last_error = None
@@ -429,6 +433,7 @@ def record(runtime: Runtime, out: Outgoing, result: Outcome) -> None:
         schedule = WEBHOOK_BACKOFF if webhook else RECIPIENT_BACKOFF
         if msg.attempts <= len(schedule):
             delay = schedule[msg.attempts - 1] * random.uniform(0.8, 1.2)
+            MESSAGES.labels(msg.channel, "retried").inc()
             msg.status = "pending"
             msg.next_attempt_at = now + timedelta(seconds=delay)
             message_event(
@@ -440,6 +445,7 @@ def record(runtime: Runtime, out: Outgoing, result: Outcome) -> None:
                 extra={"attempt": msg.attempts, "next_attempt_at": msg.next_attempt_at.isoformat()},
             )
         else:
+            MESSAGES.labels(msg.channel, "failed").inc()
             msg.status = "dead" if webhook else "failed"
             message_event(session, msg, "message.failed", now, reason=result.error)
 
