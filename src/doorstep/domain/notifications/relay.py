@@ -93,15 +93,19 @@ class Suppress(Exception):
 def claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
     """Lock up to ``limit`` due messages for ``worker``; return their row ids."""
     settings = runtime.settings
+    now = runtime.clock.now()
+    due = or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now),
+    )
+    query = select(OutboxMessage.id, OutboxMessage.status).where(due)
+    if not settings.smtp_url:  # e-mails wait until SMTP is configured
+        query = query.where(OutboxMessage.channel != Channel.EMAIL.value)
+    # An idle worker only reads: no write lock (SQLite) or row locks every poll.
+    with runtime.read_sessions() as reader:
+        if reader.execute(query.limit(1)).first() is None:
+            return []
     with transaction(runtime.sessions) as session:
-        now = runtime.clock.now()
-        due = or_(
-            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-            and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now),
-        )
-        query = select(OutboxMessage.id, OutboxMessage.status).where(due)
-        if not settings.smtp_url:  # e-mails wait until SMTP is configured
-            query = query.where(OutboxMessage.channel != Channel.EMAIL.value)
         rows = session.execute(
             query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
