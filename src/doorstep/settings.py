@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     # DOORSTEP_RUN_WORKER=false for its server processes.
     run_worker: bool = True
     worker_poll_s: float = Field(default=1.0, gt=0, le=60)
-    outbox_batch: int = Field(default=100, ge=1, le=5000)
+    # A few times the concurrency: rows claimed but unsent when a worker dies wait for their
+    # lease, so a small batch means less to wait for.
+    outbox_batch: int = Field(default=32, ge=1, le=5000)
     outbox_lease_s: int = Field(default=120, ge=5)
     outbox_concurrency: int = Field(default=8, ge=1, le=256)
 

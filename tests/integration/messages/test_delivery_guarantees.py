@@ -139,3 +139,26 @@ def test_sigkill_mid_batch_loses_nothing_and_resends_at_most_the_one_in_flight(
     assert len(ids) == total  # nothing lost
     duplicated = sum(n - 1 for n in ids.values())
     assert duplicated <= 1  # at most the message in flight at the kill
+
+
+def test_a_batch_past_its_lease_gives_its_unsent_messages_back(runtime: Runtime) -> None:
+    """Messages not sent before most of the lease passed are released unsent (another worker
+    may hold them by then) and go out on the next claim, attempts not counted."""
+    import asyncio
+
+    from doorstep.domain.notifications import relay
+
+    settings = runtime.settings.model_copy(update={"webhook_allow_private": True})
+    rt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    with http_receiver() as peer:
+        seed(rt, peer.url, 3)
+        ids = relay.claim(rt, "slow", 10)
+        outgoing = relay.prepare(rt, "slow", ids)
+        long_ago = time.monotonic() - settings.outbox_lease_s
+        asyncio.run(relay._send_all(rt, outgoing, "slow", long_ago))
+        assert peer.received == []
+        with rt.sessions() as session:
+            rows = session.scalars(select(OutboxMessage)).all()
+            assert {(r.status, r.attempts, r.locked_by) for r in rows} == {("pending", 0, None)}
+        assert relay_once(rt) == 3
+        assert len({r.headers["webhook-id"] for r in peer.received}) == 3

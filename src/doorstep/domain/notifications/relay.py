@@ -454,8 +454,32 @@ def record(runtime: Runtime, out: Outgoing, result: Outcome) -> None:
             message_event(session, msg, "message.failed", now, reason=result.error)
 
 
-async def _send_all(runtime: Runtime, outgoing: list[Outgoing]) -> None:
+def release(runtime: Runtime, worker: str, out: Outgoing) -> None:
+    """Give back a claimed message not sent in time: due again at once, attempt not counted."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == out.id,
+                OutboxMessage.locked_by == worker,
+                OutboxMessage.status == "sending",
+            )
+            .values(
+                status="pending",
+                locked_by=None,
+                locked_until=None,
+                attempts=OutboxMessage.attempts - 1,
+            )
+        )
+
+
+async def _send_all(
+    runtime: Runtime, outgoing: list[Outgoing], worker: str, claimed_at: float
+) -> None:
     settings = runtime.settings
+    # Past most of its lease a message may be claimed by another worker: give it back unsent
+    # rather than risk a double send (a slow receiver must not turn into duplicates).
+    send_by = claimed_at + settings.outbox_lease_s * 0.8
     gate = asyncio.Semaphore(settings.outbox_concurrency)
     timeout = httpx.Timeout(settings.webhook_timeout_s)
     smtp = SmtpPool(settings, settings.outbox_concurrency) if settings.smtp_url else None
@@ -466,6 +490,9 @@ async def _send_all(runtime: Runtime, outgoing: list[Outgoing]) -> None:
             # ``outbox_concurrency`` messages per worker are sent but not yet recorded: the
             # ones a SIGKILL could make us send twice.
             async with gate:
+                if time.monotonic() > send_by:
+                    await asyncio.to_thread(release, runtime, worker, out)
+                    return
                 result = await deliver(out, client, smtp, settings)
                 await asyncio.to_thread(record, runtime, out, result)
 
@@ -479,12 +506,13 @@ async def _send_all(runtime: Runtime, outgoing: list[Outgoing]) -> None:
 def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = None) -> int:
     """Claim, prepare and send one batch; return how many messages were claimed."""
     worker = worker or worker_name()
+    claimed_at = time.monotonic()
     ids = claim(runtime, worker, limit or runtime.settings.outbox_batch)
     if not ids:
         return 0
     outgoing = prepare(runtime, worker, ids)
     if outgoing:
-        asyncio.run(_send_all(runtime, outgoing))
+        asyncio.run(_send_all(runtime, outgoing, worker, claimed_at))
     return len(ids)
 
 
