@@ -107,6 +107,13 @@ def test_notification_settings_turn_triggers_and_quiet_hours_on_and_off(
     assert body["quiet_hours"] is None
     again = app_client.get("/v1/notification-settings", headers=merchant.headers).json()
     assert again == body
+    reset = app_client.patch(
+        "/v1/notification-settings",
+        json={"arriving_soon_minutes": None, "sms_url": None},
+        headers=merchant.headers,
+    )
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["arriving_soon_minutes"] == 10 and reset.json()["sms_url"] is None
     bad = app_client.patch(
         "/v1/notification-settings",
         json={"triggers": {"teleported": ["pigeon"]}},

@@ -50,6 +50,10 @@ ETA_DRIVEN = frozenset({Trigger.DELAYED})
 DEFAULT_CHANNELS: tuple[str, ...] = (Channel.EMAIL.value, Channel.SMS.value)
 
 
+def _int(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
 def _hhmm(value: str) -> time:
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
@@ -81,8 +85,8 @@ def notification_config(merchant: Merchant) -> NotificationConfig:
         triggers=triggers,
         sms_url=raw.get("sms_url"),
         chat_url=raw.get("chat_url"),
-        arriving_soon_minutes=int(raw.get("arriving_soon_minutes", 10)),
-        eta_message_interval_minutes=int(raw.get("eta_message_interval_minutes", 30)),
+        arriving_soon_minutes=_int(raw.get("arriving_soon_minutes"), 10),
+        eta_message_interval_minutes=_int(raw.get("eta_message_interval_minutes"), 30),
         quiet_hours=quiet,
         reply_to=raw.get("reply_to"),
     )
@@ -134,7 +138,11 @@ def update_notification_settings(merchant: Merchant, changes: dict[str, Any]) ->
     if triggers is not None:
         current["triggers"] = {**dict(current.get("triggers") or {}), **triggers}
     for key, value in changes.items():
-        if key != "triggers":
+        if key == "triggers":
+            continue
+        if value is None and key != "quiet_hours":
+            current.pop(key, None)  # null: back to the default
+        else:
             current[key] = value
     config["notifications"] = current
     merchant.config = config  # a new dict, so the JSON column is seen as changed
