@@ -118,7 +118,8 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", secret_key=TEST_SECRET)
+    # No background worker in API tests: tests that send messages run the relay themselves.
+    return Settings(data_dir=tmp_path / "data", secret_key=TEST_SECRET, run_worker=False)
 
 
 @pytest.fixture

@@ -125,6 +125,25 @@ class Settings(BaseSettings):
     eta_min_history: int = Field(default=50, ge=1)
     eta_history_size: int = Field(default=1000, ge=10)
 
+    # Background work (the outbox relay and other jobs). ``doorstep serve --no-worker`` sets
+    # DOORSTEP_RUN_WORKER=false for its server processes.
+    run_worker: bool = True
+    worker_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # A few times the concurrency: rows claimed but unsent when a worker dies wait for their
+    # lease, so a small batch means less to wait for.
+    outbox_batch: int = Field(default=32, ge=1, le=5000)
+    outbox_lease_s: int = Field(default=120, ge=5)
+    outbox_concurrency: int = Field(default=8, ge=1, le=256)
+
+    # Messages. SMTP as ``smtp://user:pass@host:port`` (``smtps://`` for implicit TLS,
+    # ``?starttls=true`` for STARTTLS); no URL means e-mails wait in the outbox.
+    smtp_url: str | None = None
+    mail_from: str = "Doorstep <no-reply@localhost>"
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # An endpoint that has failed every attempt for this long is disabled.
+    webhook_disable_after_hours: int = Field(default=72, ge=1)
+
     @field_validator("secret_key")
     @classmethod
     def _refuse_placeholders(cls, value: str | None) -> str | None:

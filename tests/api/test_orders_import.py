@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from doorstep.cli.bench_import import generate_orders_csv
 from doorstep.domain.orders.csv_import import COLUMNS, parse_orders_csv
+from tests.api.test_orders import lifecycle
 from tests.conftest import MerchantCtx
 
 HEADER = "reference,recipient_name,recipient_phone,recipient_email,recipient_locale,address_line1,city,postal_code,country,lat,lon,window_start,window_end,service_level,parcel_count,weight_kg,instructions"  # noqa: E501
@@ -68,7 +69,7 @@ def test_a_valid_file_creates_every_order(app_client: TestClient, merchant: Merc
     assert order["parcel_count"] == 2 and order["weight_kg"] == 5.0
     assert [p["weight_kg"] for p in order["parcels"]] == [2.5, 2.5]
     events = app_client.get(f"/v1/orders/{first['id']}/events", headers=merchant.headers)
-    (created,) = events.json()["data"]
+    (created,) = lifecycle(events.json()["data"])
     assert created["type"] == "order.created" and created["data"]["import"] == body["import_id"]
 
 

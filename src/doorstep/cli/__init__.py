@@ -6,6 +6,7 @@ commands that use them, so ``doorstep --help`` and every command start at once."
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,10 @@ app = typer.Typer(
             "geocode": (
                 "doorstep.cli.geocode:geocode",
                 "Geocode an address as orders are, or build the offline index.",
+            ),
+            "worker": (
+                "doorstep.cli.worker:worker",
+                "Background jobs (outbox, ETA refresh, timers) in their own process(es).",
             ),
         }
     ),
@@ -69,7 +74,6 @@ def serve(
     no_worker: bool = typer.Option(False, "--no-worker", help="Run no background work here"),
 ) -> None:
     """Serve the API and pages (migrations are applied first)."""
-    import os
 
     import uvicorn
 
@@ -84,6 +88,11 @@ def serve(
     console.print(f"Doorstep on [bold]http://{host}:{port}[/]  (API docs: /docs)")
     console.print(f"Database: {runtime.engine.url.render_as_string(hide_password=True)}")
     runtime.close()
+    if no_worker:
+        # The server processes read their settings from the environment: run no jobs there.
+        os.environ["DOORSTEP_RUN_WORKER"] = "false"
+    else:
+        console.print("Background worker: in-process (use --no-worker with `doorstep worker`)")
     uvicorn.run(
         "doorstep.web.asgi:app",
         host=host,

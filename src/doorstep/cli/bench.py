@@ -30,6 +30,10 @@ bench_app = typer.Typer(
                 "doorstep.cli.bench_eta:eta",
                 "ETA error and window coverage per horizon on seeded drives.",
             ),
+            "notify": (
+                "doorstep.cli.bench_notify:notify",
+                "Messages/s from event to SMTP and webhook receiver, 1 and 2 workers.",
+            ),
             "live": (
                 "doorstep.cli.bench_live:live",
                 "Position -> tracking page SSE latency with N pages open.",

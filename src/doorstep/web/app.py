@@ -21,12 +21,15 @@ from doorstep.web.api import (
     health,
     ingest,
     merchant,
+    messages,
     orders,
     selfservice,
     slots,
     tracks,
+    webhooks,
 )
 from doorstep.web.middleware import MetricsMiddleware, RequestGuardMiddleware
+from doorstep.worker import Runner, registered_jobs
 
 DESCRIPTION = """Doorstep's JSON API. Authenticate with `Authorization: Bearer <api key>`
 (create one with `doorstep merchant create`). Errors are RFC 9457 problem details."""
@@ -56,9 +59,20 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
             )
             subscriber.start()
         app.state.owntracks_subscriber = subscriber
+        # Background work in-process unless ``doorstep serve --no-worker`` (or
+        # DOORSTEP_RUN_WORKER=false): the outbox relay and the other registered jobs.
+        runner: Runner | None = None
+        thread = None
+        if runtime.settings.run_worker:
+            runner = Runner(runtime, registered_jobs())
+            thread = runner.start_thread()
+        app.state.worker = runner
         try:
             yield
         finally:
+            if runner is not None and thread is not None:
+                runner.stop()
+                thread.join(timeout=30)
             if subscriber is not None:
                 subscriber.stop()
             position_ingest.close()  # write what is still buffered: a clean stop loses nothing
@@ -106,5 +120,8 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(selfservice.router)
     app.include_router(merchant.router)
     app.include_router(driving.router)
+    app.include_router(webhooks.router)
+    app.include_router(messages.router)
+    app.include_router(messages.settings_router)
     openapi.install(app)
     return app

@@ -113,3 +113,8 @@ def _refuse_event_rewrites(session: Session, _ctx: Any, _instances: Any) -> None
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, DeliveryEvent) and (obj in session.deleted or session.is_modified(obj)):
             raise RuntimeError("delivery events are append-only")
+
+
+# Every new event may call for messages, written in the same flush (ADR 0011): registering the
+# outbox's ``before_flush`` listener here means whoever can append events also queues them.
+from doorstep.domain.notifications import outbox as _outbox  # noqa: E402, F401

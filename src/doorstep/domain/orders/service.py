@@ -30,6 +30,7 @@ from doorstep.domain.errors import (
     NotFound,
     Unprocessable,
 )
+from doorstep.domain.notifications.outbox import enqueue_for_inserted_events
 from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
 from doorstep.domain.orders.events import append_event, change_status
 from doorstep.domain.orders.location import (
@@ -660,6 +661,8 @@ def import_orders(
             (DeliveryEvent, event_rows),
         ):
             _bulk_insert(session, model, rows)
+        # Bulk inserts bypass the outbox's flush listener: queue their messages explicitly.
+        enqueue_for_inserted_events(session, merchant_id, event_rows)
     except IntegrityError as exc:
         if not _is_reference_clash(exc):
             raise

@@ -27,6 +27,7 @@ from doorstep.web.pages import (
     driver,
     fleet,
     fleet_device,
+    preferences,
     settings,
     slots,
     tracking,
@@ -62,6 +63,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(settings.router)
     tracking.install(app, runtime)
     app.include_router(driver.router)
+    app.include_router(preferences.router)
 
     async def _login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, auth.LoginRequired)

@@ -1,0 +1,143 @@
+"""The I/O seam of the relay: sending one prepared message by SMTP (aiosmtplib, pooled
+connections), HTTP (httpx, Standard Webhooks headers already signed) or apprise (SMS, chat),
+and reporting the outcome. Nothing here touches the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+import apprise
+import httpx
+
+from doorstep.domain.notifications.config import Channel
+from doorstep.domain.notifications.webhooks import UnsafeURL, check_url
+from doorstep.settings import Settings
+
+EXCERPT_CHARS = 500
+
+
+@dataclass
+class Outgoing:
+    id: int
+    public_id: str
+    channel: str
+    merchant_id: str
+    trigger: str | None = None
+    email: EmailMessage | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    title: str = ""
+    endpoint_id: str | None = None
+    event_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    duration_ms: int
+    status_code: int | None = None
+    excerpt: str | None = None
+    error: str | None = None
+
+
+def _smtp_kwargs(url: str, timeout: float) -> dict[str, Any]:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    implicit_tls = parts.scheme == "smtps"
+    return {
+        "hostname": parts.hostname or "127.0.0.1",
+        "port": parts.port or (465 if implicit_tls else 25),
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "use_tls": implicit_tls,
+        "start_tls": query.get("starttls", ["false"])[0].lower() == "true",
+        "timeout": timeout,
+    }
+
+
+def _apprise_send(url: str, title: str, body: str) -> None:
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        raise ValueError("the apprise URL is not valid")
+    if not notifier.notify(body=body, title=title):
+        raise RuntimeError("the service did not accept the message")
+
+
+class SmtpPool:
+    """Up to ``size`` open SMTP connections, reused across one batch's messages (a connection
+    that failed is dropped, not reused)."""
+
+    def __init__(self, settings: Settings, size: int) -> None:
+        assert settings.smtp_url is not None
+        self._kwargs = _smtp_kwargs(settings.smtp_url, settings.webhook_timeout_s)
+        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue(maxsize=size)
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            conn = self._idle.get_nowait()
+        except asyncio.QueueEmpty:
+            conn = aiosmtplib.SMTP(**self._kwargs)
+            await conn.connect()
+        try:
+            await conn.send_message(message)
+        except BaseException:
+            conn.close()
+            raise
+        try:
+            self._idle.put_nowait(conn)
+        except asyncio.QueueFull:
+            await conn.quit()
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            conn = self._idle.get_nowait()
+            try:
+                await conn.quit()
+            except aiosmtplib.SMTPException:
+                conn.close()
+
+
+async def deliver(
+    out: Outgoing, client: httpx.AsyncClient, smtp: SmtpPool | None, settings: Settings
+) -> Outcome:
+    """Send ``out``; never raises: a failure is an :class:`Outcome` with the error."""
+    started = time.perf_counter()
+
+    def took() -> int:
+        return round((time.perf_counter() - started) * 1000)
+
+    try:
+        if out.email is not None:
+            if smtp is None:
+                raise RuntimeError("no SMTP server configured")
+            await smtp.send(out.email)
+            return Outcome(True, took())
+        if out.channel == Channel.WEBHOOK.value:
+            assert out.url is not None
+            allow = settings.webhook_allow_private
+            await asyncio.to_thread(check_url, out.url, allow_private=allow)
+            resp = await client.post(out.url, content=out.body.encode(), headers=out.headers)
+            excerpt = resp.text[:EXCERPT_CHARS]
+            ok = 200 <= resp.status_code < 300
+            return Outcome(
+                ok,
+                took(),
+                resp.status_code,
+                excerpt,
+                None if ok else f"HTTP {resp.status_code}",
+            )
+        assert out.url is not None
+        await asyncio.to_thread(_apprise_send, out.url, out.title, out.body)
+        return Outcome(True, took())
+    except UnsafeURL as exc:
+        return Outcome(False, took(), error=f"refused: {exc}")
+    except Exception as exc:
+        return Outcome(False, took(), error=f"{type(exc).__name__}: {exc}"[:1000])

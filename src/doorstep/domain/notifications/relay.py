@@ -1,0 +1,521 @@
+"""The outbox relay: claim due messages, render them, send them, record every outcome.
+
+1. **Claim** (one short transaction): due rows (``pending`` and due, or ``sending`` with an
+   expired lease, i.e. a crashed sender's) are locked with ``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL (SQLite has one writer at a time, ``BEGIN IMMEDIATE``), then marked ``sending``
+   with this worker's name and a lease. Several workers never hold the same row.
+2. **Prepare** (one transaction): reload each row, re-check its tenant, suppress what became
+   stale (an "arriving soon" for a delivered order), or what the recipient opted out of, and
+   render the rest.
+3. **Send** concurrently (SMTP, HTTP, apprise) and **record** each outcome in a transaction
+   of its own as soon as it is known, so a crash re-sends at most the messages in flight.
+
+At-least-once with a stable id (the ``webhook-id``, the e-mail's ``Message-ID``). Failures are
+retried with exponential backoff and jitter; recipient messages leave ``message.*`` events in
+the order's timeline, webhook deliveries leave :class:`WebhookAttempt` rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+from standardwebhooks.webhooks import Webhook
+
+from doorstep.db.engine import transaction
+from doorstep.domain.accounts.models import Merchant, Role, User
+from doorstep.domain.notifications.channels import Outcome, Outgoing, SmtpPool, deliver
+from doorstep.domain.notifications.config import Channel, Trigger, notification_config
+from doorstep.domain.notifications.mail import compose_email
+from doorstep.domain.notifications.metrics import MESSAGES, SEND_SECONDS
+from doorstep.domain.notifications.models import OutboxMessage, WebhookAttempt, WebhookEndpoint
+from doorstep.domain.notifications.outbox import message_event, preference_for
+from doorstep.domain.notifications.preferences import preferences_url, unsubscribe_url
+from doorstep.domain.notifications.templates import Rendered, message_context, render_message
+from doorstep.domain.notifications.webhooks import signing_secrets
+from doorstep.domain.orders.models import DeliveryEvent, Order
+from doorstep.domain.orders.status import Status
+from doorstep.domain.tracking.links import tracking_token_for, tracking_url
+from doorstep.ids import new_id
+from doorstep.runtime import Runtime
+
+log = logging.getLogger("doorstep.outbox")
+
+# Seconds before retry n (1-based); jitter ±20 %. Webhooks: first retry within a minute, the
+# last about a day after the first attempt.
+WEBHOOK_BACKOFF = (30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
+RECIPIENT_BACKOFF = (60, 300, 900, 3600)
+EXCERPT_CHARS = 500
+
+# Statuses after which a message about the delivery in progress is stale.
+_OVER = {
+    Status.DELIVERED,
+    Status.DELIVERY_FAILED,
+    Status.CANCELLED,
+    Status.RETURN_TO_SENDER,
+    Status.READY_FOR_PICKUP,
+    Status.ON_HOLD,
+}
+_STALE_WHEN: dict[Trigger, set[Status]] = {
+    Trigger.ORDER_CONFIRMED: {Status.CANCELLED, Status.DELIVERED},
+    Trigger.WINDOW_CHANGED: {Status.CANCELLED, Status.DELIVERED},
+    Trigger.OUT_FOR_DELIVERY: _OVER,
+    Trigger.ARRIVING_SOON: _OVER,
+    Trigger.DELAYED: _OVER,
+    Trigger.DELIVERED: set(),
+    Trigger.ATTEMPT_FAILED: {Status.DELIVERED, Status.CANCELLED},
+}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class Suppress(Exception):
+    """The message must not be sent; the text says why."""
+
+
+# --- 1. claim --------------------------------------------------------------------------------
+
+
+def claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
+    """Lock up to ``limit`` due messages for ``worker``; return their row ids."""
+    settings = runtime.settings
+    now = runtime.clock.now()
+    due = or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now),
+    )
+    query = select(OutboxMessage.id, OutboxMessage.status).where(due)
+    if not settings.smtp_url:  # e-mails wait until SMTP is configured
+        query = query.where(OutboxMessage.channel != Channel.EMAIL.value)
+    # An idle worker only reads: no write lock (SQLite) or row locks every poll.
+    with runtime.read_sessions() as reader:
+        if reader.execute(query.limit(1)).first() is None:
+            return []
+    with transaction(runtime.sessions) as session:
+        rows = session.execute(
+            query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        ids = [row.id for row in rows]
+        if not ids:
+            return []
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(
+                status="sending",
+                locked_by=worker,
+                locked_until=now + timedelta(seconds=settings.outbox_lease_s),
+                attempts=OutboxMessage.attempts + 1,
+            )
+        )
+        reclaimed = [row.id for row in rows if row.status == "sending"]
+        for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(reclaimed))):
+            log.warning("message %s: its sender's lease expired, retrying", msg.public_id)
+            message_event(session, msg, "message.retried", now, reason="lease_expired")
+    return ids
+
+
+# --- 2. prepare ------------------------------------------------------------------------------
+
+
+def _latest_eta(session: Session, order_id: str) -> dict[str, Any] | None:
+    ev = session.scalar(
+        select(DeliveryEvent)
+        .where(DeliveryEvent.order_id == order_id, DeliveryEvent.type == "delivery.eta_updated")
+        .order_by(DeliveryEvent.seq.desc())
+        .limit(1)
+    )
+    return dict(ev.data) if ev is not None else None
+
+
+def _sign(endpoint: WebhookEndpoint, msg_id: str, body: str, now: datetime) -> dict[str, str]:
+    # The signature timestamp is transport time, checked by the receiver against its own
+    # wall clock (5-minute tolerance), so it is wall time even under a simulated clock.
+    sent_at = datetime.fromtimestamp(int(time.time()), UTC)
+    signatures = [
+        Webhook(secret).sign(msg_id, sent_at, body) for secret in signing_secrets(endpoint, now)
+    ]
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": " ".join(signatures),
+        "content-type": "application/json",
+        "user-agent": "Doorstep-Webhooks/1",
+    }
+
+
+def _prepare_webhook(session: Session, msg: OutboxMessage, now: datetime) -> Outgoing:
+    endpoint = session.get(WebhookEndpoint, msg.target)
+    if endpoint is None or endpoint.merchant_id != msg.merchant_id:
+        raise Suppress("endpoint deleted")
+    if not endpoint.active:
+        raise Suppress("endpoint disabled")
+    body = json.dumps(msg.payload, separators=(",", ":"), ensure_ascii=False)
+    return Outgoing(
+        id=msg.id,
+        public_id=msg.public_id,
+        channel=msg.channel,
+        merchant_id=msg.merchant_id,
+        url=endpoint.url,
+        headers=_sign(endpoint, msg.public_id, body, now),
+        body=body,
+        endpoint_id=endpoint.id,
+        event_type=msg.topic,
+    )
+
+
+def _prepare_system_email(
+    runtime: Runtime, merchant: Merchant, msg: OutboxMessage, now: datetime
+) -> Outgoing:
+    payload = msg.payload
+    rendered = Rendered(
+        subject=f"Doorstep: webhook endpoint disabled ({payload.get('url')})",
+        body=(
+            f"Hello,\n\nThe webhook endpoint {payload.get('url')} ({payload.get('endpoint_id')}) "
+            f"failed every delivery since {payload.get('failing_since')} "
+            f"({payload.get('failures')} attempts in a row) and has been disabled.\n\n"
+            "Fix the receiver, then re-enable it with PATCH /v1/webhook-endpoints/"
+            f'{payload.get("endpoint_id")} {{"active": true}} and replay what it missed '
+            "with POST .../replay."
+        ),
+        locale="en",
+    )
+    email = compose_email(
+        merchant=merchant,
+        order=None,
+        to=msg.target,
+        rendered=rendered,
+        public_id=msg.public_id,
+        mail_from=runtime.settings.mail_from,
+        base_url=runtime.settings.base_url,
+        now=now,
+    )
+    return Outgoing(msg.id, msg.public_id, msg.channel, msg.merchant_id, email=email)
+
+
+def _apprise_url(template: str, phone: str) -> str:
+    """The merchant's apprise URL with ``{phone}`` replaced by the E.164 number (escaped, so
+    its ``+`` survives in a query string)."""
+    return template.replace("{phone}", quote(phone, safe=""))
+
+
+def _prepare_recipient(
+    runtime: Runtime, session: Session, merchant: Merchant, msg: OutboxMessage, now: datetime
+) -> Outgoing:
+    settings = runtime.settings
+    order = session.get(Order, msg.order_id) if msg.order_id else None
+    if order is None or order.merchant_id != msg.merchant_id:
+        raise Suppress("order not found")
+    trigger = Trigger(str(msg.trigger))
+    status = Status(order.status)
+    if status in _STALE_WHEN[trigger]:
+        raise Suppress(f"stale: the order is {status.value}")
+    if trigger is Trigger.WINDOW_CHANGED and msg.payload.get("window_sequence", 0) < (
+        order.window_sequence
+    ):
+        raise Suppress("superseded: the window moved again")
+    pref = preference_for(session, order)
+    if pref is not None and pref.opted_out:
+        raise Suppress("opted_out")
+    if pref is not None and pref.channels and msg.channel not in pref.channels:
+        raise Suppress("channel turned off by the recipient")
+    secret = settings.effective_secret_key
+    track = tracking_url(settings.base_url, tracking_token_for(secret, order))
+    prefs = preferences_url(settings.base_url, secret, order.id)
+    event = msg.payload.get("event") or {}
+    eta = event.get("data") if event.get("type") == "delivery.eta_updated" else None
+    if eta is None and trigger in (
+        Trigger.OUT_FOR_DELIVERY,
+        Trigger.DELAYED,
+        Trigger.ARRIVING_SOON,
+    ):
+        eta = _latest_eta(session, order.id)
+    locale = str(msg.payload.get("locale") or merchant.locale)
+    context = message_context(
+        merchant,
+        order,
+        locale.split("-")[0],
+        event_data=event.get("data") or {},
+        tracking_url=track,
+        preferences_url=prefs,
+        eta=eta,
+    )
+    rendered = render_message(session, merchant, trigger, msg.channel, locale, context)
+    extra: dict[str, Any] = {}
+    if trigger is Trigger.DELAYED and order.window_end is not None:
+        extra["lead_time_minutes"] = round((order.window_end - now).total_seconds() / 60)
+    out = Outgoing(
+        msg.id, msg.public_id, msg.channel, msg.merchant_id, trigger=trigger.value, extra=extra
+    )
+    if msg.channel == Channel.EMAIL.value:
+        config = notification_config(merchant)
+        out.email = compose_email(
+            merchant=merchant,
+            order=order,
+            to=msg.target,
+            rendered=rendered,
+            public_id=msg.public_id,
+            mail_from=settings.mail_from,
+            base_url=settings.base_url,
+            now=now,
+            tracking_url=track,
+            preferences_url=prefs,
+            unsubscribe_url=unsubscribe_url(settings.base_url, secret, order.id),
+            with_calendar=trigger in (Trigger.ORDER_CONFIRMED, Trigger.WINDOW_CHANGED),
+            reply_to=config.reply_to,
+        )
+        return out
+    config = notification_config(merchant)
+    template = config.sms_url if msg.channel == Channel.SMS.value else config.chat_url
+    if not template:
+        raise Suppress(f"no {msg.channel} service configured")
+    out.url = _apprise_url(template, msg.target)
+    out.body = rendered.body
+    out.title = rendered.subject
+    return out
+
+
+def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
+    """Reload the claimed rows; suppress the stale ones; render the rest."""
+    outgoing: list[Outgoing] = []
+    with transaction(runtime.sessions) as session:
+        now = runtime.clock.now()
+        msgs = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker
+            )
+        ).all()
+        # Load the batch's orders and endpoints in two queries, not one per message.
+        order_ids = {m.order_id for m in msgs if m.order_id}
+        if order_ids:
+            session.scalars(select(Order).where(Order.id.in_(order_ids))).all()
+        endpoint_ids = {m.target for m in msgs if m.channel == Channel.WEBHOOK.value}
+        if endpoint_ids:
+            session.scalars(
+                select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids))
+            ).all()
+        merchants: dict[str, Merchant | None] = {}
+        for msg in msgs:
+            if msg.merchant_id not in merchants:
+                merchants[msg.merchant_id] = session.get(Merchant, msg.merchant_id)
+            merchant = merchants[msg.merchant_id]
+            try:
+                if merchant is None:
+                    raise Suppress("merchant not found")
+                if msg.channel == Channel.WEBHOOK.value:
+                    outgoing.append(_prepare_webhook(session, msg, now))
+                elif msg.trigger is None:
+                    outgoing.append(_prepare_system_email(runtime, merchant, msg, now))
+                else:
+                    outgoing.append(_prepare_recipient(runtime, session, merchant, msg, now))
+            except Suppress as exc:
+                MESSAGES.labels(msg.channel, "suppressed").inc()
+                reason = str(exc)
+                msg.status = "suppressed"
+                msg.last_error = reason
+                msg.locked_by = None
+                msg.locked_until = None
+                message_event(session, msg, "message.suppressed", now, reason=reason)
+            except Exception as exc:  # a template or data error: fail it, keep the batch
+                log.exception("message %s could not be prepared", msg.public_id)
+                msg.status = "failed"
+                msg.last_error = f"could not render: {exc}"[:1000]
+                msg.locked_by = None
+                message_event(session, msg, "message.failed", now, reason=msg.last_error)
+    return outgoing
+
+
+# --- 3. send and record ----------------------------------------------------------------------
+
+
+def _owner_emails(session: Session, merchant_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(User.email).where(
+                User.merchant_id == merchant_id, User.role == Role.OWNER.value, User.active
+            )
+        )
+    )
+
+
+def _endpoint_outcome(
+    runtime: Runtime, session: Session, out: Outgoing, result: Outcome, attempt: int
+) -> None:
+    now = runtime.clock.now()
+    session.add(
+        WebhookAttempt(
+            merchant_id=out.merchant_id,
+            endpoint_id=out.endpoint_id or "",
+            message_id=out.public_id,
+            event_type=out.event_type or "",
+            attempt=attempt,
+            status_code=result.status_code,
+            duration_ms=result.duration_ms,
+            response_excerpt=result.excerpt,
+            error=result.error,
+            attempted_at=now,
+        )
+    )
+    endpoint = session.get(WebhookEndpoint, out.endpoint_id) if out.endpoint_id else None
+    if endpoint is None:
+        return
+    if result.ok:
+        endpoint.failure_streak = 0
+        endpoint.failing_since = None
+        return
+    endpoint.failure_streak += 1
+    endpoint.failing_since = endpoint.failing_since or now
+    limit = timedelta(hours=runtime.settings.webhook_disable_after_hours)
+    if endpoint.active and now - endpoint.failing_since >= limit:
+        endpoint.active = False
+        endpoint.disabled_reason = (
+            f"every delivery failed since {endpoint.failing_since.isoformat()} "
+            f"({endpoint.failure_streak} attempts)"
+        )
+        endpoint.updated_at = now
+        log.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)
+        for email in _owner_emails(session, endpoint.merchant_id):
+            session.add(
+                OutboxMessage(
+                    public_id=new_id("msg", now),
+                    merchant_id=endpoint.merchant_id,
+                    channel=Channel.EMAIL.value,
+                    topic="webhook_endpoint.disabled",
+                    target=email,
+                    payload={
+                        "kind": "endpoint_disabled",
+                        "endpoint_id": endpoint.id,
+                        "url": endpoint.url,
+                        "failing_since": endpoint.failing_since.isoformat(),
+                        "failures": endpoint.failure_streak,
+                    },
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+
+def record(runtime: Runtime, out: Outgoing, result: Outcome) -> None:
+    """Store the outcome of one send, in its own transaction."""
+    with transaction(runtime.sessions) as session:
+        msg = session.get(OutboxMessage, out.id)
+        if msg is None:
+            return
+        now = runtime.clock.now()
+        webhook = msg.channel == Channel.WEBHOOK.value
+        if webhook:
+            _endpoint_outcome(runtime, session, out, result, msg.attempts)
+        msg.locked_by = None
+        msg.locked_until = None
+        SEND_SECONDS.labels(msg.channel).observe(result.duration_ms / 1000)
+        if result.ok:
+            MESSAGES.labels(msg.channel, "sent").inc()
+            msg.status = "sent"
+            msg.sent_at = now
+            msg.last_error = None
+            message_event(session, msg, "message.sent", now, extra=out.extra or None)
+            return
+        msg.last_error = result.error
+        schedule = WEBHOOK_BACKOFF if webhook else RECIPIENT_BACKOFF
+        if msg.attempts <= len(schedule):
+            delay = schedule[msg.attempts - 1] * random.uniform(0.8, 1.2)
+            MESSAGES.labels(msg.channel, "retried").inc()
+            msg.status = "pending"
+            msg.next_attempt_at = now + timedelta(seconds=delay)
+            message_event(
+                session,
+                msg,
+                "message.retried",
+                now,
+                reason=result.error,
+                extra={"attempt": msg.attempts, "next_attempt_at": msg.next_attempt_at.isoformat()},
+            )
+        else:
+            MESSAGES.labels(msg.channel, "failed").inc()
+            msg.status = "dead" if webhook else "failed"
+            message_event(session, msg, "message.failed", now, reason=result.error)
+
+
+def release(runtime: Runtime, worker: str, out: Outgoing) -> None:
+    """Give back a claimed message not sent in time: due again at once, attempt not counted."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == out.id,
+                OutboxMessage.locked_by == worker,
+                OutboxMessage.status == "sending",
+            )
+            .values(
+                status="pending",
+                locked_by=None,
+                locked_until=None,
+                attempts=OutboxMessage.attempts - 1,
+            )
+        )
+
+
+async def _send_all(
+    runtime: Runtime, outgoing: list[Outgoing], worker: str, claimed_at: float
+) -> None:
+    settings = runtime.settings
+    # Past most of its lease a message may be claimed by another worker: give it back unsent
+    # rather than risk a double send (a slow receiver must not turn into duplicates).
+    send_by = claimed_at + settings.outbox_lease_s * 0.8
+    gate = asyncio.Semaphore(settings.outbox_concurrency)
+    timeout = httpx.Timeout(settings.webhook_timeout_s)
+    smtp = SmtpPool(settings, settings.outbox_concurrency) if settings.smtp_url else None
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+
+        async def one(out: Outgoing) -> None:
+            # A message holds its place until its outcome is committed, so at most
+            # ``outbox_concurrency`` messages per worker are sent but not yet recorded: the
+            # ones a SIGKILL could make us send twice.
+            async with gate:
+                if time.monotonic() > send_by:
+                    await asyncio.to_thread(release, runtime, worker, out)
+                    return
+                result = await deliver(out, client, smtp, settings)
+                await asyncio.to_thread(record, runtime, out, result)
+
+        try:
+            await asyncio.gather(*(one(out) for out in outgoing))
+        finally:
+            if smtp is not None:
+                await smtp.close()
+
+
+def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = None) -> int:
+    """Claim, prepare and send one batch; return how many messages were claimed."""
+    worker = worker or worker_name()
+    claimed_at = time.monotonic()
+    ids = claim(runtime, worker, limit or runtime.settings.outbox_batch)
+    if not ids:
+        return 0
+    outgoing = prepare(runtime, worker, ids)
+    if outgoing:
+        asyncio.run(_send_all(runtime, outgoing, worker, claimed_at))
+    return len(ids)
+
+
+def run_outbox(runtime: Runtime) -> int:
+    """The worker job: one batch of the outbox."""
+    return relay_once(runtime)

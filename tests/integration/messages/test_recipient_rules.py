@@ -1,0 +1,194 @@
+"""The recipient's protections and the trigger rules, with SMS sent through apprise to a real
+local HTTP receiver (apprise's ``json://`` service): stale messages are suppressed, delay alerts
+carry the new ETA window and their lead time, ETA messages are rate-limited, quiet hours hold
+non-urgent messages but not "arriving soon"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from doorstep.clock import FrozenClock
+from doorstep.db.engine import transaction
+from doorstep.domain.accounts.models import Merchant
+from doorstep.domain.errors import Actor
+from doorstep.domain.notifications.relay import relay_once
+from doorstep.domain.orders.events import append_event, change_status
+from doorstep.domain.orders.models import Order
+from doorstep.domain.orders.status import Reason, Status
+from doorstep.runtime import Runtime
+from tests.api.test_orders import create
+from tests.conftest import MerchantCtx
+from tests.integration.messages.test_email import events
+from tests.peers import HttpPeer, http_receiver
+
+
+@pytest.fixture
+def sms(runtime: Runtime, merchant: MerchantCtx) -> Iterator[HttpPeer]:
+    """The merchant sends SMS (only) through apprise to a local receiver."""
+    with http_receiver() as peer:
+        with transaction(runtime.sessions) as session:
+            row = session.get(Merchant, merchant.id)
+            assert row is not None
+            row.config = {
+                "notifications": {
+                    "sms_url": f"json://127.0.0.1:{peer.port}/sms?:to={{phone}}",
+                    "triggers": {t: ["sms"] for t in TRIGGERS},
+                }
+            }
+        yield peer
+
+
+TRIGGERS = [
+    "order_confirmed",
+    "window_changed",
+    "out_for_delivery",
+    "arriving_soon",
+    "delayed",
+    "delivered",
+    "attempt_failed",
+]
+
+
+def drive(runtime: Runtime, order_id: str, *statuses: str, reason: Reason | None = None) -> None:
+    with transaction(runtime.sessions) as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        for status in statuses:
+            change_status(
+                session, runtime.clock, order, Status(status), actor=Actor.system(), reason=reason
+            )
+
+
+def eta(runtime: Runtime, order_id: str, **data: Any) -> None:
+    with transaction(runtime.sessions) as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        append_event(
+            session,
+            runtime.clock,
+            merchant_id=order.merchant_id,
+            type="delivery.eta_updated",
+            actor=Actor.system(),
+            order=order,
+            data=data,
+        )
+
+
+def texts(peer: HttpPeer) -> list[str]:
+    return [r.json()["message"] for r in peer.received]
+
+
+def message_events(
+    client: TestClient, merchant: MerchantCtx, order_id: str
+) -> list[tuple[str, Any, Any]]:
+    return [
+        (e["type"], e["data"].get("trigger"), e["data"].get("reason"))
+        for e in events(client, merchant, order_id)
+        if e["type"].startswith("message.")
+    ]
+
+
+def test_arriving_soon_after_delivery_is_suppressed_not_sent(
+    app_client: TestClient, merchant: MerchantCtx, runtime: Runtime, sms: HttpPeer
+) -> None:
+    """An "arriving soon" still queued when the parcel is delivered is suppressed as stale."""
+    order = create(app_client, merchant)
+    assert relay_once(runtime) == 1
+    assert sms.received[0].json()["to"] == "+33612345678"  # E.164, escaped through the URL
+    drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    eta(runtime, order["id"], stops_before=0, minutes_away=4, eta="2026-11-25T07:04:00+00:00")
+    drive(runtime, order["id"], "delivered")
+    assert relay_once(runtime) == 3
+    sent = texts(sms)
+    assert len(sent) == 2 and any("Preuve" in t for t in sent)  # the recipient's language
+    log = message_events(app_client, merchant, order["id"])
+    suppressed = {(t, r) for kind, t, r in log if kind == "message.suppressed"}
+    assert suppressed == {
+        ("out_for_delivery", "stale: the order is delivered"),
+        ("arriving_soon", "stale: the order is delivered"),
+    }
+    # A second "next stop" ETA does not queue a second arriving-soon message.
+    assert [t for kind, t, _ in log if kind == "message.queued"].count("arriving_soon") == 1
+
+
+def test_delay_alert_has_the_new_eta_window_lead_time_and_a_rate_limit(
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    runtime: Runtime,
+    sms: HttpPeer,
+    clock: FrozenClock,
+) -> None:
+    """A delay reaches the recipient with the latest ETA window before the window ends; its
+    lead time is recorded; a second delay within the interval is suppressed."""
+    order = create(app_client, merchant)
+    drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    clock.set(datetime(2026, 11, 25, 13, 0, tzinfo=UTC))  # 14:00 in Monaco, window 14-16
+    eta(
+        runtime,
+        order["id"],
+        eta="2026-11-25T15:40:00+00:00",
+        earliest="2026-11-25T15:30:00+00:00",
+        latest="2026-11-25T15:50:00+00:00",
+        stops_before=12,
+        minutes_away=160,
+    )
+    drive(runtime, order["id"], "delivery_delayed")
+    relay_once(runtime)
+    assert any("16:30\u201316:50" in t for t in texts(sms)), texts(sms)  # Monaco time
+    timeline = events(app_client, merchant, order["id"])
+    [sent] = [
+        e for e in timeline if e["type"] == "message.sent" and e["data"]["trigger"] == "delayed"
+    ]
+    assert sent["data"]["lead_time_minutes"] == 120  # window ends 15:00 UTC
+    drive(runtime, order["id"], "out_for_delivery", "delivery_delayed")
+    log = message_events(app_client, merchant, order["id"])
+    assert [e for e in log if e[1] == "delayed"][-1] == (
+        "message.suppressed",
+        "delayed",
+        "rate_limited",
+    )
+    clock.advance(timedelta(minutes=31))
+    drive(runtime, order["id"], "out_for_delivery", "delivery_delayed")
+    log = message_events(app_client, merchant, order["id"])
+    assert [e for e in log if e[1] == "delayed"][-1] == ("message.queued", "delayed", None)
+
+
+def test_quiet_hours_hold_the_confirmation_but_not_arriving_soon(
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    runtime: Runtime,
+    sms: HttpPeer,
+    clock: FrozenClock,
+) -> None:
+    """At 22:30 in Monaco the confirmation waits until 08:00; "arriving soon" goes at once."""
+    clock.set(datetime(2026, 11, 24, 21, 30, tzinfo=UTC))
+    order = create(app_client, merchant)
+    assert relay_once(runtime) == 0
+    drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    eta(runtime, order["id"], stops_before=0, minutes_away=3)
+    assert relay_once(runtime) == 2  # out for delivery and arriving soon are urgent
+    assert len(sms.received) == 2
+    clock.set(datetime(2026, 11, 25, 7, 0, tzinfo=UTC))  # 08:00 in Monaco
+    assert relay_once(runtime) == 1
+    assert any("commande SO-1001" in t for t in texts(sms))
+
+
+def test_failed_attempt_explains_the_reason_and_next_step(
+    app_client: TestClient, merchant: MerchantCtx, runtime: Runtime, sms: HttpPeer
+) -> None:
+    """A failed attempt tells the recipient why, in their language, and what happens next."""
+    order = create(
+        app_client,
+        merchant,
+        recipient={"name": "Aino Virtanen", "phone": "+358401234567", "locale": "fi"},
+    )
+    drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    drive(runtime, order["id"], "delivery_failed", reason=Reason.CONSIGNEE_NOT_HOME)
+    relay_once(runtime)
+    [failed] = [t for t in texts(sms) if "epäonnistui" in t]
+    assert "kukaan ei ollut kotona" in failed and "Yritämme uudelleen" in failed
