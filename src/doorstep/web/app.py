@@ -15,6 +15,7 @@ from doorstep.live import publish_stored_positions
 from doorstep.runtime import Runtime
 from doorstep.web import docs_page, openapi, pages, problems
 from doorstep.web.api import (
+    analytics,
     dispatch,
     exports,
     health,
@@ -99,5 +100,6 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(slots.router)
     app.include_router(selfservice.router)
     app.include_router(merchant.router)
+    app.include_router(analytics.router)
     openapi.install(app)
     return app

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from doorstep.domain.accounts.users import LoginThrottle, warm_up
 from doorstep.runtime import Runtime
 from doorstep.web.pages import (
+    analytics,
     auth,
     console,
     dispatch,
@@ -51,6 +52,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(fleet.router)
     app.include_router(slots.router)
     app.include_router(settings.router)
+    app.include_router(analytics.router)
     tracking.install(app, runtime)
 
     async def _login_required(request: Request, exc: Exception) -> Response:
