@@ -8,7 +8,6 @@ a screen reader (and a printout) gets the figures, not just shapes.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from html import escape
 
@@ -25,8 +24,6 @@ MUTED = "#52606D"
 GRID = "#CBD2D9"
 COLOURS = ("#0B6E4F", "#2F5DA8", "#A23B72", "#8A5A00")
 
-_ids = itertools.count(1)
-
 
 def fmt(value: float | None, unit: str) -> str:
     """A figure as shown beside a bar: ``"96.5 %"`` for shares, ``"3.2 min"``, or a dash."""
@@ -42,6 +39,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def bar_chart(
+    chart_id: str,
     title: str,
     bars: Sequence[tuple[str, float | None]],
     *,
@@ -50,8 +48,8 @@ def bar_chart(
     colour: str = COLOURS[0],
 ) -> Markup:
     """Horizontal bars, one per ``(label, value)``; ``None`` draws no bar and shows a dash.
-    ``unit`` ``"%"`` takes shares in [0, 1] and scales to 100 %."""
-    chart_id = f"chart-{next(_ids)}"
+    ``unit`` ``"%"`` takes shares in [0, 1] and scales to 100 %. ``chart_id`` must be unique
+    in the page (its title's id derives from it)."""
     top = max_value if max_value is not None else 1.0 if unit == "%" else 0.0
     if max_value is None and unit != "%":
         top = max((v for _, v in bars if v is not None), default=0.0)

@@ -78,57 +78,84 @@ def headlines(r: KpiReport) -> list[Headline]:
     ]
 
 
-def _rates(title: str, groups: list[Group], attr: str, colour: str) -> Markup:
-    return bar_chart(title, [(g.label, getattr(g, attr)) for g in groups], unit="%", colour=colour)
+def _rates(chart_id: str, title: str, groups: list[Group], attr: str, colour: str) -> Markup:
+    bars = [(g.label, getattr(g, attr)) for g in groups]
+    return bar_chart(chart_id, title, bars, unit="%", colour=colour)
 
 
 def charts(r: KpiReport) -> dict[str, Markup]:
     """Every chart of the page, by name."""
     horizons = [HORIZON_LABELS[h] for h in HORIZONS]
     return {
-        "on_time_by_day": _rates("On-time rate by day", r.by_day, "on_time_rate", COLOURS[0]),
+        "on_time_by_day": _rates(
+            "chart-on-time-by-day", "On-time rate by day", r.by_day, "on_time_rate", COLOURS[0]
+        ),
         "first_by_day": _rates(
-            "First-attempt rate by day", r.by_day, "first_attempt_rate", COLOURS[1]
+            "chart-first-by-day",
+            "First-attempt rate by day",
+            r.by_day,
+            "first_attempt_rate",
+            COLOURS[1],
         ),
         "on_time_by_driver": _rates(
-            "On-time rate by driver", r.by_driver, "on_time_rate", COLOURS[0]
+            "chart-on-time-by-driver",
+            "On-time rate by driver",
+            r.by_driver,
+            "on_time_rate",
+            COLOURS[0],
         ),
         "first_by_driver": _rates(
-            "First-attempt rate by driver", r.by_driver, "first_attempt_rate", COLOURS[1]
+            "chart-first-by-driver",
+            "First-attempt rate by driver",
+            r.by_driver,
+            "first_attempt_rate",
+            COLOURS[1],
         ),
-        "on_time_by_zone": _rates("On-time rate by zone", r.by_zone, "on_time_rate", COLOURS[0]),
+        "on_time_by_zone": _rates(
+            "chart-on-time-by-zone", "On-time rate by zone", r.by_zone, "on_time_rate", COLOURS[0]
+        ),
         "first_by_zone": _rates(
-            "First-attempt rate by zone", r.by_zone, "first_attempt_rate", COLOURS[1]
+            "chart-first-by-zone",
+            "First-attempt rate by zone",
+            r.by_zone,
+            "first_attempt_rate",
+            COLOURS[1],
         ),
         "eta_median": bar_chart(
+            "chart-eta-median",
             "Median ETA error (minutes)",
             list(zip(horizons, [r.eta_abs_error_min[h].median for h in HORIZONS], strict=True)),
             unit="min",
             colour=COLOURS[2],
         ),
         "eta_p90": bar_chart(
+            "chart-eta-p90",
             "90th percentile ETA error (minutes)",
             list(zip(horizons, [r.eta_abs_error_min[h].p90 for h in HORIZONS], strict=True)),
             unit="min",
             colour=COLOURS[2],
         ),
         "eta_coverage": bar_chart(
+            "chart-eta-coverage",
             "Arrivals inside the shown window",
             list(zip(horizons, [r.eta_window_coverage[h] for h in HORIZONS], strict=True)),
             unit="%",
             colour=COLOURS[2],
         ),
         "messages": bar_chart(
+            "chart-messages",
             "Messages sent per delivery, by channel",
             [(c, float(v)) for c, v in r.messages_per_delivery_by_channel.items()],
             colour=COLOURS[3],
         ),
         "self_service": bar_chart(
+            "chart-self-service",
             "Self-service changes",
             [(SELF_SERVICE_LABELS[k], float(v)) for k, v in r.self_service.items()],
             colour=COLOURS[3],
         ),
         "distance": bar_chart(
+            "chart-distance",
             "Distance per route (km)",
             [(f"{x.driver_name} {x.day:%d %b}", x.distance_km) for x in r.routes],
             unit="km",
