@@ -19,6 +19,7 @@ VALUE_W = 90
 ROW_H = 24
 BAR_H = 14
 PAD = 8
+HEAD = 24  # the visible title's line
 INK = "#1F2933"
 MUTED = "#52606D"
 GRID = "#CBD2D9"
@@ -55,21 +56,24 @@ def bar_chart(
         top = max((v for _, v in bars if v is not None), default=0.0)
     top = top or 1.0
     plot_w = WIDTH - LABEL_W - VALUE_W
-    height = PAD * 2 + ROW_H * max(len(bars), 1)
+    height = HEAD + PAD * 2 + ROW_H * max(len(bars), 1)
     parts = [
         f'<svg class="chart" role="img" '
         f'aria-labelledby="{chart_id}-t" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
         f'height="{height}" font-family="system-ui, sans-serif" font-size="12">',
         f'<title id="{chart_id}-t">{escape(title)}</title>',
-        f'<line x1="{LABEL_W}" y1="{PAD}" x2="{LABEL_W}" y2="{height - PAD}" '
+        f'<text x="{PAD}" y="{PAD + 12}" font-weight="600" font-size="13" fill="{INK}">'
+        f"{escape(title)}</text>",
+        f'<line x1="{LABEL_W}" y1="{HEAD + PAD}" x2="{LABEL_W}" y2="{height - PAD}" '
         f'stroke="{GRID}" stroke-width="1"/>',
     ]
     if not bars:
         parts.append(
-            f'<text x="{LABEL_W + 8}" y="{PAD + ROW_H / 2 + 4}" fill="{MUTED}">No data</text>'
+            f'<text x="{LABEL_W + 8}" y="{HEAD + PAD + ROW_H / 2 + 4}" fill="{MUTED}">'
+            "No data</text>"
         )
     for i, (label, value) in enumerate(bars):
-        y = PAD + i * ROW_H
+        y = HEAD + PAD + i * ROW_H
         short = label if len(label) <= 24 else label[:23] + "…"
         parts.append(
             f'<text x="{LABEL_W - 8}" y="{y + ROW_H / 2 + 4}" text-anchor="end" '
