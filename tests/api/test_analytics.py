@@ -75,7 +75,8 @@ def test_kpis_count_only_the_callers_orders(
 
 
 def test_a_wrong_period_is_a_problem(app_client: TestClient, merchant: MerchantCtx) -> None:
-    """An end before the start, a span over 92 days and a malformed date answer 422 problems;
+    """An end before the start, a span over 92 days, a malformed date and one at the calendar's
+    edge answer 422 problems;
     without a key, 401; with no dates, the last 7 days up to the merchant's today."""
     url = "/v1/analytics/kpis"
     backwards = app_client.get(
@@ -90,6 +91,8 @@ def test_a_wrong_period_is_a_problem(app_client: TestClient, merchant: MerchantC
     assert too_long.status_code == 422
     malformed = app_client.get(url, params={"from": "25/11/2026"}, headers=merchant.headers)
     assert malformed.status_code == 422
+    edge = app_client.get(url, params={"from": "9999-12-31"}, headers=merchant.headers)
+    assert edge.status_code == 422 and edge.json()["errors"][0]["field"] == "from"
     assert app_client.get(url).status_code == 401
     default = app_client.get(url, headers=merchant.headers).json()
     assert (default["from"], default["to"]) == ("2026-11-19", "2026-11-25")

@@ -17,6 +17,7 @@ from doorstep.domain.errors import FieldError, NotFound, Unprocessable
 
 MAX_DAYS = 92  # a quarter: the answer stays a few hundred kilobytes at most
 DEFAULT_DAYS = 7
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # far from datetime's edges
 
 
 def resolve_range(
@@ -25,6 +26,12 @@ def resolve_range(
     """The period asked for: both dates given, or ending today (local) / ``DEFAULT_DAYS`` long.
     Refuses an end before the start and a span over ``MAX_DAYS`` days (422)."""
     today = now.astimezone(ZoneInfo(timezone)).date()
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Unprocessable(
+                f"dates are from {EARLIEST} to {LATEST}",
+                errors=[FieldError(name, f"must be from {EARLIEST} to {LATEST}", "range")],
+            )
     if end is None:
         end = today if start is None else start + timedelta(days=DEFAULT_DAYS - 1)
     if start is None:
