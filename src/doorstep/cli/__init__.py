@@ -25,7 +25,15 @@ app = typer.Typer(
     help="Doorstep: self-hosted last-mile delivery built around the recipient.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    cls=lazy_group({"user": ("doorstep.cli.users:user_app", "Manage console users.")}),
+    cls=lazy_group(
+        {
+            "user": ("doorstep.cli.users:user_app", "Manage console users."),
+            "analytics": (
+                "doorstep.cli.analytics:analytics",
+                "A merchant's KPIs as JSON or a self-contained HTML report.",
+            ),
+        }
+    ),
 )
 merchant_app = typer.Typer(help="Manage merchants (tenants).", no_args_is_help=True)
 app.add_typer(merchant_app, name="merchant")
