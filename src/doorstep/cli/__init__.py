@@ -37,6 +37,10 @@ app = typer.Typer(
                 "doorstep.cli.worker:worker",
                 "Background jobs (outbox, ETA refresh, timers) in their own process(es).",
             ),
+            "analytics": (
+                "doorstep.cli.analytics:analytics",
+                "A merchant's KPIs as JSON or a self-contained HTML report.",
+            ),
         }
     ),
 )

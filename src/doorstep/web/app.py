@@ -15,6 +15,7 @@ from doorstep.live import publish_stored_positions
 from doorstep.runtime import Runtime
 from doorstep.web import docs_page, openapi, pages, problems
 from doorstep.web.api import (
+    analytics,
     dispatch,
     driving,
     exports,
@@ -123,5 +124,6 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(webhooks.router)
     app.include_router(messages.router)
     app.include_router(messages.settings_router)
+    app.include_router(analytics.router)
     openapi.install(app)
     return app

@@ -20,6 +20,7 @@ from doorstep.domain.accounts.users import LoginThrottle, warm_up
 from doorstep.domain.dispatch.signin import CodeThrottle
 from doorstep.runtime import Runtime
 from doorstep.web.pages import (
+    analytics,
     auth,
     console,
     dispatch,
@@ -61,6 +62,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(fleet.router)
     app.include_router(slots.router)
     app.include_router(settings.router)
+    app.include_router(analytics.router)
     tracking.install(app, runtime)
     app.include_router(driver.router)
     app.include_router(preferences.router)

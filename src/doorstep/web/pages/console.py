@@ -47,7 +47,12 @@ SECTIONS: tuple[Section, ...] = (
         "Zones, slot calendars, pickup points; how full each window is.",
     ),
     Section("Cases", "/console/cases", Action.CASES_READ, "Complaints and bad ratings."),
-    Section("Analytics", "/console/analytics", Action.ANALYTICS_READ, "On-time rate and CSAT."),
+    Section(
+        "Analytics",
+        "/console/analytics",
+        Action.ANALYTICS_READ,
+        "On-time and first-attempt rates, ETA accuracy, messages; by day, driver, zone.",
+    ),
     Section("Users", "/console/users", Action.USERS_MANAGE, "Who can use this console."),
     Section("Settings", "/console/settings", Action.SETTINGS_MANAGE, "Branding and defaults."),
     Section("My route", "/driver", Action.OWN_ROUTE, "Your stops in order."),

@@ -1,0 +1,99 @@
+"""``GET /v1/analytics/kpis`` on SQLite and PostgreSQL: the figures of a built day read from
+the event log, by day, driver and zone; only the caller's own orders; a wrong period is 422."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from doorstep.runtime import Runtime
+from tests.analytics_scene import build_day
+from tests.conftest import MerchantCtx
+
+ONE_DAY = {"from": "2026-11-25", "to": "2026-11-25"}
+
+
+def test_kpis_of_a_day_from_the_event_log(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """A, on time; B, failed then late but warned; C, late unwarned with a duplicate SMS; D not
+    delivered: the API's rates, ETA error, messages, zones, drivers and routes say so."""
+    scene = build_day(runtime, merchant.id)
+    answer = app_client.get("/v1/analytics/kpis", params=ONE_DAY, headers=merchant.headers)
+    assert answer.status_code == 200, answer.text
+    k = answer.json()
+    assert (k["from"], k["to"], k["timezone"]) == ("2026-11-25", "2026-11-25", "Europe/Monaco")
+    assert (k["orders"], k["delivered"], k["failed_attempts"]) == (4, 3, 1)
+    assert k["on_time_rate"] == round(1 / 3, 4)
+    assert k["first_attempt_rate"] == round(2 / 3, 4)
+    assert (k["late"], k["late_warned"], k["late_warned_share"]) == (2, 1, 0.5)
+    assert k["warning_lead_min"]["median"] == 30.0
+    assert k["eta_abs_error_min"]["1_stop"] == {"n": 1, "median": 2.0, "p90": 2.0}
+    # The first ETA within 5 stops came at 1 stop (6 stops before it): the same prediction.
+    assert k["eta_abs_error_min"]["5_stops"]["median"] == 2.0
+    assert k["eta_abs_error_min"]["route_start"]["median"] == 12.0
+    assert k["eta_window_coverage"] == {"route_start": 0.0, "5_stops": 1.0, "1_stop": 1.0}
+    assert k["messages_per_delivery"] == round(4 / 3, 2)
+    assert k["duplicate_messages"] == 1
+    assert k["self_service"]["instructions_changed"] == 1
+    assert (k["route_count"], k["distance_km"], k["driving_min"]) == (2, 33.5, 104.0)
+    assert [(g["key"], g["orders"]) for g in k["by_day"]] == [("2026-11-25", 4)]
+    zones = {g["label"]: (g["orders"], g["delivered"]) for g in k["by_zone"]}
+    assert zones == {"Monaco": (3, 2), "No zone": (1, 1)}
+    assert k["by_zone"][0]["key"] == scene.zone_id
+    drivers = {g["label"]: (g["key"], g["orders"], g["on_time_rate"]) for g in k["by_driver"]}
+    assert drivers == {
+        "Ann": (scene.drivers["Ann"], 2, 0.5),
+        "Bea": (scene.drivers["Bea"], 2, 0.0),
+    }
+    assert sorted((r["driver_name"], r["distance_km"]) for r in k["routes"]) == [
+        ("Ann", 21.5),
+        ("Bea", 12.0),
+    ]
+    two_days = app_client.get(
+        "/v1/analytics/kpis",
+        params={"from": "2026-11-25", "to": "2026-11-26"},
+        headers=merchant.headers,
+    ).json()
+    assert two_days["orders"] == 5 and [g["orders"] for g in two_days["by_day"]] == [4, 1]
+
+
+def test_kpis_count_only_the_callers_orders(
+    app_client: TestClient, runtime: Runtime, make_merchant: Callable[..., MerchantCtx]
+) -> None:
+    """Another merchant's day is invisible: its KPIs count none of the first one's orders."""
+    first = make_merchant("Riviera Florist")
+    other = make_merchant("Menton Grocer")
+    build_day(runtime, first.id)
+    mine = app_client.get("/v1/analytics/kpis", params=ONE_DAY, headers=first.headers).json()
+    theirs = app_client.get("/v1/analytics/kpis", params=ONE_DAY, headers=other.headers).json()
+    assert mine["orders"] == 4
+    assert (theirs["orders"], theirs["delivered"], theirs["route_count"]) == (0, 0, 0)
+    assert theirs["by_driver"] == [] and theirs["by_zone"] == []
+    assert theirs["on_time_rate"] is None
+
+
+def test_a_wrong_period_is_a_problem(app_client: TestClient, merchant: MerchantCtx) -> None:
+    """An end before the start, a span over 92 days, a malformed date and one at the calendar's
+    edge answer 422 problems;
+    without a key, 401; with no dates, the last 7 days up to the merchant's today."""
+    url = "/v1/analytics/kpis"
+    backwards = app_client.get(
+        url, params={"from": "2026-11-25", "to": "2026-11-24"}, headers=merchant.headers
+    )
+    assert backwards.status_code == 422
+    assert backwards.headers["content-type"].startswith("application/problem+json")
+    assert backwards.json()["errors"][0]["field"] == "to"
+    too_long = app_client.get(
+        url, params={"from": "2026-01-01", "to": "2026-12-31"}, headers=merchant.headers
+    )
+    assert too_long.status_code == 422
+    malformed = app_client.get(url, params={"from": "25/11/2026"}, headers=merchant.headers)
+    assert malformed.status_code == 422
+    edge = app_client.get(url, params={"from": "9999-12-31"}, headers=merchant.headers)
+    assert edge.status_code == 422 and edge.json()["errors"][0]["field"] == "from"
+    assert app_client.get(url).status_code == 401
+    default = app_client.get(url, headers=merchant.headers).json()
+    assert (default["from"], default["to"]) == ("2026-11-19", "2026-11-25")
+    assert len(default["by_day"]) == 7 and default["orders"] == 0
