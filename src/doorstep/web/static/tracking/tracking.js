@@ -102,9 +102,10 @@
 
   function applySnapshot(page) {
     root.setAttribute("data-status", page.status);
-    ["headline", "reason_text", "eta_text", "stops_text", "driver_text", "delivered_text"].forEach(
-      function (name) { setText(name, page[name]); }
-    );
+    [
+      "headline", "reason_text", "eta_text", "stops_text", "driver_text", "delivered_text",
+      "window_day", "window_text",
+    ].forEach(function (name) { setText(name, page[name]); });
     setTimeline(page.timeline || []);
     if (mapBox) mapBox.hidden = !page.driver_visible;
     if (page.driver_visible && page.driver) {
