@@ -257,9 +257,7 @@ def test_after_the_driver_set_off_the_section_says_why_and_changes_are_refused(
     text = visible_text(page)
     assert "Changes are closed. The driver is already on the way with your parcel." in text
     assert 'action="' + path + '/reschedule"' not in page
-    r = post(
-        app_client, path, "reschedule", {"window": f"{cal['id']}|{SATURDAY}"}, token=token
-    )
+    r = post(app_client, path, "reschedule", {"window": f"{cal['id']}|{SATURDAY}"}, token=token)
     assert r.status_code == 409
     assert "Too late to change this delivery." in r.text
     r = post(app_client, path, "instructions", {"instructions": "x"}, token=token)

@@ -84,12 +84,16 @@ def test_a_recipient_reschedules_to_a_saturday_window_in_the_browser(
     browser: Browser, live_server: str, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
     """Opening "Deliver at another time", picking Saturday 09:00-13:00 and pressing
-    Reschedule shows the confirmation and Saturday as the delivery window; the order's
+    Reschedule shows the confirmation and Saturday as the delivery window; the same link open
+    in another tab shows the new window and timeline entry live, without a reload; the order's
     timeline (GET /v1/orders/{id}/events) has order.rescheduled by the recipient."""
     from playwright.sync_api import expect
 
     order = _order(live_server, merchant)
     token = str(order["tracking_url"]).rsplit("/", 1)[1]
+    watcher = _open(browser, DESKTOP, f"{live_server}/t/{token}")
+    watcher.wait_for_selector("[data-track][data-live=on]")
+    watcher.evaluate("window.__notReloaded = true")
     page = _open(browser, PHONE, f"{live_server}/t/{token}")
     try:
         page.get_by_text("Deliver at another time").click()
@@ -99,8 +103,17 @@ def test_a_recipient_reschedules_to_a_saturday_window_in_the_browser(
         expect(page.get_by_role("status")).to_have_text("Your delivery has been rescheduled.")
         expect(page.locator('[data-live="window_day"]')).to_have_text("Saturday, 28 November 2026")
         expect(page.locator('[data-live="window_text"]')).to_have_text("09:00–13:00")
+        # The other tab follows over SSE.
+        expect(watcher.locator('[data-live="window_day"]')).to_have_text(
+            "Saturday, 28 November 2026"
+        )
+        expect(watcher.locator('[data-live-list="timeline"]')).to_contain_text(
+            "Delivery rescheduled"
+        )
+        assert watcher.evaluate("window.__notReloaded") is True
     finally:
         page.context.close()
+        watcher.context.close()
     with httpx.Client(base_url=live_server, timeout=30) as client:
         timeline = client.get(f"/v1/orders/{order['id']}/events", headers=merchant.headers)
     assert timeline.status_code == 200
