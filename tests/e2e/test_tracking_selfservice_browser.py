@@ -98,11 +98,11 @@ def test_a_recipient_reschedules_to_a_saturday_window_in_the_browser(
     try:
         page.get_by_text("Deliver at another time").click()
         saturday = page.get_by_role("group", name="Saturday, 28 November 2026")
-        saturday.get_by_label("09:00–13:00").check()
+        saturday.get_by_label("09:00\u201313:00").check()
         page.get_by_role("button", name="Reschedule").click()
         expect(page.get_by_role("status")).to_have_text("Your delivery has been rescheduled.")
         expect(page.locator('[data-live="window_day"]')).to_have_text("Saturday, 28 November 2026")
-        expect(page.locator('[data-live="window_text"]')).to_have_text("09:00–13:00")
+        expect(page.locator('[data-live="window_text"]')).to_have_text("09:00\u201313:00")
         # The other tab follows over SSE.
         expect(watcher.locator('[data-live="window_day"]')).to_have_text(
             "Saturday, 28 November 2026"
