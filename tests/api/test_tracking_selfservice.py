@@ -10,6 +10,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from doorstep.db.engine import transaction
+from doorstep.domain.accounts.models import Merchant
+from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
 from tests.slots_setup import EVERY_DAY, IN_MONACO, monaco_setup
 
@@ -348,3 +351,25 @@ def test_the_section_in_french(app_client: TestClient, merchant: MerchantCtx) ->
     r = post(app_client, path, "redirect", {"kind": "safe_place", "place": "garage"})
     assert r.status_code == 422
     assert "photo" in r.text and "please agree" not in r.text
+
+
+def test_the_merchants_cutoff_before_the_window_closes_the_section_in_finnish(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """With changes closing 1560 minutes (26 hours) before the window, a Finnish recipient's
+    page says so in Finnish and offers no form; a form from before is a 409."""
+    monaco_setup(app_client, merchant, windows=WINDOWS)
+    order = new_order(app_client, merchant, locale="fi")
+    path = path_of(order)
+    token = form_token_of(app_client.get(path).text)
+    with transaction(runtime.sessions) as s:
+        row = s.get(Merchant, merchant.id)
+        assert row is not None
+        row.config = {**row.config, "slots": {"self_service_cutoff_minutes": 1560}}
+    text = visible_text(app_client.get(path).text)
+    assert "Muutokset on suljettu." in text
+    assert "Muutokset sulkeutuvat 1560 minuuttia ennen toimitusikkunaa." in text
+    assert 'name="form_token"' not in app_client.get(path).text
+    r = post(app_client, path, "hold", {"until": "2026-12-01"}, token=token)
+    assert r.status_code == 409
+    assert "Tätä toimitusta on liian myöhäistä muuttaa." in r.text
