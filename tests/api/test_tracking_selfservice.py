@@ -373,3 +373,27 @@ def test_the_merchants_cutoff_before_the_window_closes_the_section_in_finnish(
     r = post(app_client, path, "hold", {"until": "2026-12-01"}, token=token)
     assert r.status_code == 409
     assert "Tätä toimitusta on liian myöhäistä muuttaa." in r.text
+
+
+def test_a_delivered_order_has_no_change_section_and_refuses_old_forms(
+    app_client: TestClient, merchant: MerchantCtx
+) -> None:
+    """Once delivered, the page has no "Change delivery" section at all, and a form kept from
+    before is a 409 that leaves the instructions as they were."""
+    monaco_setup(app_client, merchant, windows=WINDOWS)
+    order = new_order(app_client, merchant)
+    path = path_of(order)
+    token = form_token_of(app_client.get(path).text)
+    for status in ("picked_up", "out_for_delivery", "delivered"):
+        r = app_client.post(
+            f"/v1/orders/{order['id']}/status", headers=merchant.headers, json={"status": status}
+        )
+        assert r.status_code == 200, r.text
+    page = app_client.get(path).text
+    assert "Your parcel has been delivered" in page
+    assert "Change delivery" not in page and 'name="form_token"' not in page
+    r = post(app_client, path, "instructions", {"instructions": "Too late"}, token=token)
+    assert r.status_code == 409
+    assert "Too late to change this delivery." in r.text
+    got = app_client.get(f"/v1/orders/{order['id']}", headers=merchant.headers).json()
+    assert got["instructions"] == "Door code 1234"

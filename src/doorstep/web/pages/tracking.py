@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -156,9 +157,15 @@ class Opened:
 
 
 def _open(
-    runtime: Runtime, token: str, accept_language: str | None, *, options: bool = False
+    runtime: Runtime,
+    token: str,
+    accept_language: str | None,
+    *,
+    options: bool = False,
+    even_if_over: bool = False,
 ) -> Opened | None:
-    """What the token opens; with ``options``, also what the recipient may change."""
+    """What the token opens; with ``options``, also what the recipient may change (for a
+    delivery that is over only ``even_if_over``: to say why a form was refused)."""
     ttl = timedelta(hours=runtime.settings.tracking_link_ttl_hours)
     with runtime.read_sessions() as session, session.begin():
         order = find_order_by_token(session, token, now=runtime.clock.now(), ttl=ttl)
@@ -166,7 +173,7 @@ def _open(
             return None
         view = load_tracking_view(session, order)
         loaded = None
-        if options and view.is_active:
+        if options and (view.is_active or even_if_over):
             loaded = load_options(session, runtime.clock, runtime.settings, order)
     lang = choose_language(view.recipient_locale, accept_language, view.merchant_locale)
     return Opened(view, lang, loaded)
@@ -311,7 +318,9 @@ async def tracking_change(token: str, action: str, request: Request) -> Response
         return not_found(request)
     if outcome.kind == "done":
         return RedirectResponse(f"/t/{token}?done={action}#change-result", status_code=303)
-    opened = await run_in_threadpool(_open, runtime, token, accept, options=True)
+    opened = await run_in_threadpool(
+        partial(_open, runtime, token, accept, options=True, even_if_over=True)
+    )
     if opened is None:
         return not_found(request)
     if outcome.kind == "forbidden":

@@ -56,6 +56,7 @@ from doorstep.web.pages.tracking_view import Texts, day_text, range_text
 __all__ = [
     "ACTIONS",
     "FORM_FIELD",
+    "FormErrors",
     "FormRefused",
     "Options",
     "form_token",
