@@ -86,7 +86,8 @@ def test_a_recipient_reschedules_to_a_saturday_window_in_the_browser(
     """Opening "Deliver at another time", picking Saturday 09:00-13:00 and pressing
     Reschedule shows the confirmation and Saturday as the delivery window; the same link open
     in another tab shows the new window and timeline entry live, without a reload; the order's
-    timeline (GET /v1/orders/{id}/events) has order.rescheduled by the recipient."""
+    timeline (GET /v1/orders/{id}/events) has order.rescheduled by the recipient; once the
+    driver sets off, the open tab's forms close live and say why."""
     from playwright.sync_api import expect
 
     order = _order(live_server, merchant)
@@ -110,6 +111,20 @@ def test_a_recipient_reschedules_to_a_saturday_window_in_the_browser(
         expect(watcher.locator('[data-live-list="timeline"]')).to_contain_text(
             "Delivery rescheduled"
         )
+        assert watcher.evaluate("window.__notReloaded") is True
+        # Once the driver sets off, the open tab's forms close live and say why.
+        with httpx.Client(base_url=live_server, timeout=30) as client:
+            for status in ("picked_up", "out_for_delivery"):
+                r = client.post(
+                    f"/v1/orders/{order['id']}/status",
+                    headers=merchant.headers,
+                    json={"status": status},
+                )
+                assert r.status_code == 200, r.text
+        expect(watcher.locator("[data-change-closed]")).to_contain_text(
+            "The driver is already on the way with your parcel."
+        )
+        expect(watcher.locator("[data-change-forms]")).to_be_hidden()
         assert watcher.evaluate("window.__notReloaded") is True
     finally:
         page.context.close()
