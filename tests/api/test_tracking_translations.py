@@ -20,8 +20,10 @@ WEB = TEMPLATES_DIR.parent
 SOURCES = [
     (TEMPLATES_DIR / "tracking" / "page.html", babel_extract),
     (TEMPLATES_DIR / "tracking" / "not_found.html", babel_extract),
+    (TEMPLATES_DIR / "tracking" / "selfservice.html", babel_extract),
     (WEB / "pages" / "tracking_view.py", "python"),
     (WEB / "pages" / "tracking.py", "python"),
+    (WEB / "pages" / "tracking_selfservice.py", "python"),
 ]
 
 
@@ -73,5 +75,16 @@ def test_every_message_has_a_french_and_finnish_translation() -> None:
             entry = catalog.get(key)
             assert entry is not None and entry.string, f"{lang}: {key!r} untranslated"
             translated = entry.string if isinstance(entry.string, str) else entry.string[-1]
-            for placeholder in ("%(name)s", "%(merchant)s", "%(count)s", "%(time)s"):
+            for placeholder in (
+                "%(name)s",
+                "%(merchant)s",
+                "%(count)s",
+                "%(time)s",
+                "%(minutes)s",
+                "%(neighbour)s",
+                "%(house)s",
+                "%(place)s",
+                "%(point)s",
+                "%(day)s",
+            ):
                 assert (placeholder in key) == (placeholder in translated), (lang, key)

@@ -136,7 +136,11 @@ def load_period(
     order_rows = []
     for o in orders:
         driver_id, driver_name = drivers.get(o.id, (UNASSIGNED, "Unassigned"))
-        zone_id, zone_name = zones.of(o.lat, o.lon)
+        zone_id, zone_name = (
+            zones.of(o.lat, o.lon)
+            if o.lat is not None and o.lon is not None
+            else (NO_ZONE, "No zone")
+        )
         anchor = o.window_start or o.created_at
         order_rows.append(
             OrderRow(

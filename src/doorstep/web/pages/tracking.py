@@ -11,6 +11,9 @@
 * ``GET /t/{token}/calendar.ics``: the delivery window as an iCalendar event (stable UID,
   SEQUENCE = ``Order.window_sequence``).
 * ``GET /t/{token}/proof.jpg``: the proof-of-delivery photo, through the capability only.
+* ``POST /t/{token}/{reschedule|redirect|hold|instructions}``: the "Change delivery" forms
+  (``tracking_selfservice.py``): ``303`` back to the page with a confirmation, or the page
+  again with the form's errors (422, or 409 after the cut-off); 403 for a forged form.
 
 Unknown, malformed and expired tokens all get the same 404 page, byte for byte; every ``/t/``
 request counts against a per-client-IP rate limit (429 with ``Retry-After``).
@@ -25,24 +28,43 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from doorstep.db.engine import transaction
+from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.proof import load_proof_photo
+from doorstep.domain.errors import DomainError
+from doorstep.domain.slots.selfservice import order_for_merchant, recipient_change
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
 from doorstep.domain.tracking.view import POSITION_DECIMALS, TrackingView, load_tracking_view
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.i18n import choose_language, from_accept_language
 from doorstep.web.pages.dispatch_view import ink_for
+from doorstep.web.pages.tracking_selfservice import (
+    ACTIONS,
+    FORM_FIELD,
+    FormErrors,
+    FormRefused,
+    Options,
+    form_token,
+    form_token_ok,
+    load_options,
+    origin_ok,
+    parse_change,
+    present_options,
+    refusal,
+)
 from doorstep.web.pages.tracking_view import Texts, present
 from doorstep.web.ratelimit import RateLimiter
 from doorstep.web.templating import (
@@ -132,17 +154,30 @@ def rate_limited(request: Request, exc: Exception) -> Response:
 class Opened:
     view: TrackingView
     lang: str
+    options: Options | None = None
 
 
-def _open(runtime: Runtime, token: str, accept_language: str | None) -> Opened | None:
+def _open(
+    runtime: Runtime,
+    token: str,
+    accept_language: str | None,
+    *,
+    options: bool = False,
+    even_if_over: bool = False,
+) -> Opened | None:
+    """What the token opens; with ``options``, also what the recipient may change (for a
+    delivery that is over only ``even_if_over``: to say why a form was refused)."""
     ttl = timedelta(hours=runtime.settings.tracking_link_ttl_hours)
     with runtime.read_sessions() as session, session.begin():
         order = find_order_by_token(session, token, now=runtime.clock.now(), ttl=ttl)
         if order is None:
             return None
         view = load_tracking_view(session, order)
+        loaded = None
+        if options and (view.is_active or even_if_over):
+            loaded = load_options(session, runtime.clock, runtime.settings, order)
     lang = choose_language(view.recipient_locale, accept_language, view.merchant_locale)
-    return Opened(view, lang)
+    return Opened(view, lang, loaded)
 
 
 def _sha256_source(text: str) -> str:
@@ -158,7 +193,9 @@ def _page_headers(runtime: Runtime, view: TrackingView, brand_css: str) -> dict[
     if parts.scheme in ("http", "https") and parts.netloc:
         csp = csp.replace("img-src 'self'", f"img-src 'self' {parts.scheme}://{parts.netloc}")
     headers["Content-Security-Policy"] = csp
-    headers["Referrer-Policy"] = "no-referrer"
+    # Same-origin (not no-referrer): the page's own form POSTs then carry its real Origin,
+    # which the forms' guard checks; the token in the URL still never leaves this server.
+    headers["Referrer-Policy"] = "same-origin"
     headers["Vary"] = "Accept-Language"
     return headers
 
@@ -168,15 +205,25 @@ def _brand_css(view: TrackingView) -> str:
     return f":root{{--brand:{colour};--brand-ink:{ink_for(colour)}}}"
 
 
-@router.get("/{token}", name="tracking_page")
-def tracking_page(token: str, request: Request) -> Response:
-    runtime = _runtime(request)
-    opened = _open(runtime, token, request.headers.get("accept-language"))
-    if opened is None:
-        return not_found(request)
+def _render_page(
+    request: Request,
+    runtime: Runtime,
+    token: str,
+    opened: Opened,
+    *,
+    status: int = 200,
+    done: str | None = None,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
     view, lang = opened.view, opened.lang
     page = present(view, lang)
     brand_css = _brand_css(view)
+    change = None
+    if opened.options is not None:
+        change = present_options(
+            opened.options, lang, view.status, done=done, errors=errors, values=values
+        )
     body = _env.get_template("tracking/page.html").render(
         lang=lang,
         _=Texts(lang),
@@ -189,8 +236,114 @@ def tracking_page(token: str, request: Request) -> Response:
         has_proof_photo=view.proof is not None
         and view.proof.photo
         and getattr(request.app.state, "proof_photo_loader", None) is not None,
+        change=change,
+        form_field=FORM_FIELD,
+        form_token=form_token(request.app.state.tracking_form_secret, token),
     )
-    return _html(body, headers=_page_headers(runtime, view, brand_css))
+    return _html(body, status=status, headers=_page_headers(runtime, view, brand_css))
+
+
+@router.get("/{token}", name="tracking_page")
+def tracking_page(token: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    opened = _open(runtime, token, request.headers.get("accept-language"), options=True)
+    if opened is None:
+        return not_found(request)
+    return _render_page(request, runtime, token, opened, done=request.query_params.get("done"))
+
+
+@dataclass
+class Outcome:
+    kind: str  # missing|forbidden|done|refused
+    status: int = 200
+    errors: FormErrors | None = None
+
+
+def _apply(
+    runtime: Runtime,
+    token: str,
+    action: str,
+    form: dict[str, str],
+    accept_language: str | None,
+    secret: str,
+    same_site: bool,
+) -> Outcome:
+    """One recipient change in one transaction: the token first (unknown = the 404 of every
+    link), then the forgery guard, then the form, then the domain's verb."""
+    ttl = timedelta(hours=runtime.settings.tracking_link_ttl_hours)
+    try:
+        with transaction(runtime.sessions) as session:
+            found = find_order_by_token(session, token, now=runtime.clock.now(), ttl=ttl)
+            if found is None:
+                return Outcome("missing")
+            if not same_site or not form_token_ok(secret, token, form.get(FORM_FIELD)):
+                return Outcome("forbidden", 403)
+            order = order_for_merchant(session, found.merchant_id, found.id)
+            merchant = session.get(Merchant, order.merchant_id)
+            merchant_locale = merchant.locale if merchant is not None else None
+            lang = choose_language(order.recipient_locale, accept_language, merchant_locale)
+            try:
+                change = parse_change(action, form, lang)
+            except FormRefused as exc:
+                return Outcome("refused", 422, exc.errors)
+            try:
+                recipient_change(session, runtime.clock, runtime.settings, order, change)
+            except DomainError as exc:  # undo whatever the verb did before refusing
+                refused = Outcome("refused", exc.status_code, refusal(action, form, exc, lang))
+                raise _RolledBack(refused) from exc
+    except _RolledBack as rolled_back:
+        return rolled_back.outcome
+    return Outcome("done", 303)
+
+
+class _RolledBack(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.kind)
+        self.outcome = outcome
+
+
+@router.post("/{token}/{action}", name="tracking_change")
+async def tracking_change(token: str, action: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    if action not in ACTIONS:
+        return not_found(request)
+    raw = await request.form()
+    form = {k: v for k, v in raw.items() if isinstance(v, str)}
+    accept = request.headers.get("accept-language")
+    same_site = origin_ok(request.headers, str(request.base_url), runtime.settings.base_url)
+    secret: str = request.app.state.tracking_form_secret
+    outcome = await run_in_threadpool(
+        _apply, runtime, token, action, form, accept, secret, same_site
+    )
+    if outcome.kind == "missing":
+        return not_found(request)
+    if outcome.kind == "done":
+        return RedirectResponse(f"/t/{token}?done={action}#change-result", status_code=303)
+    opened = await run_in_threadpool(
+        partial(_open, runtime, token, accept, options=True, even_if_over=True)
+    )
+    if opened is None:
+        return not_found(request)
+    if outcome.kind == "forbidden":
+        _ = Texts(opened.lang)
+        body = _env.get_template("tracking/not_found.html").render(
+            lang=opened.lang,
+            _=_,
+            title=_("This form has expired"),
+            message=_("Please open your tracking link again and retry."),
+        )
+        headers = security_headers(runtime.settings.tiles_url)
+        return _html(body, status=403, headers=headers)
+    values = {k: v for k, v in form.items() if k != FORM_FIELD}
+    return _render_page(
+        request,
+        runtime,
+        token,
+        opened,
+        status=outcome.status,
+        errors=outcome.errors,
+        values=values,
+    )
 
 
 @router.get("/{token}/calendar.ics", name="tracking_calendar")
@@ -354,6 +507,7 @@ def tracking_anything_else(rest: str, request: Request) -> Response:
 def install(app: Any, runtime: Runtime) -> None:
     """Serve the tracking pages from ``app`` with their rate limiter."""
     app.state.tracking_limiter = RateLimiter(runtime.settings.tracking_rate_limit_per_minute)
+    app.state.tracking_form_secret = runtime.settings.effective_secret_key
     if not hasattr(app.state, "proof_photo_loader"):
         app.state.proof_photo_loader = load_proof_photo
     app.include_router(router)

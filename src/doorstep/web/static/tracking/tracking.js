@@ -52,6 +52,22 @@
     });
   }
 
+  // The "Change delivery" forms close once the driver sets off or the delivery is over.
+  var ON_THE_WAY = ["out_for_delivery", "delivery_delayed"];
+  var OVER = ["delivered", "cancelled", "return_to_sender"];
+  function closeChanges(status) {
+    var forms = document.querySelector("[data-change-forms]");
+    var note = document.querySelector("[data-change-closed]");
+    if (!forms || !note) return;
+    var onTheWay = ON_THE_WAY.indexOf(status) >= 0;
+    var over = OVER.indexOf(status) >= 0;
+    if (!onTheWay && !over) return;
+    forms.hidden = true;
+    note.hidden = false;
+    note.querySelector('[data-closed-when="on_the_way"]').hidden = !onTheWay;
+    note.querySelector('[data-closed-when="over"]').hidden = !over;
+  }
+
   function ensureMap() {
     if (map || !mapEl || typeof L === "undefined" || (mapBox && mapBox.hidden)) return;
     var data = mapEl.dataset;
@@ -102,10 +118,12 @@
 
   function applySnapshot(page) {
     root.setAttribute("data-status", page.status);
-    ["headline", "reason_text", "eta_text", "stops_text", "driver_text", "delivered_text"].forEach(
-      function (name) { setText(name, page[name]); }
-    );
+    [
+      "headline", "reason_text", "eta_text", "stops_text", "driver_text", "delivered_text",
+      "window_day", "window_text",
+    ].forEach(function (name) { setText(name, page[name]); });
     setTimeline(page.timeline || []);
+    closeChanges(page.status);
     if (mapBox) mapBox.hidden = !page.driver_visible;
     if (page.driver_visible && page.driver) {
       moveDriver(page.driver.lat, page.driver.lon);
