@@ -29,10 +29,11 @@ from doorstep.domain.errors import (
     NotFound,
     Unprocessable,
 )
-from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
+from doorstep.domain.orders.csv_import import ImportRejected
 from doorstep.domain.orders.events import append_event, change_status
+from doorstep.domain.orders.imports import check_import
 from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
-from doorstep.domain.orders.queries import existing_references, get_order
+from doorstep.domain.orders.queries import get_order
 from doorstep.domain.orders.schemas import (
     OrderCreate,
     OrderEdit,
@@ -159,6 +160,7 @@ def _order_values(
         "tracking_nonce": link.nonce,
         "attempts": 0,
         "delivered_at": None,
+        "import_id": None,
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -495,34 +497,29 @@ def import_orders(
 ) -> Imported:
     """Create every order of a CSV file in the caller's transaction, or none.
 
-    Rows are validated with the JSON API's rules; a reference repeated in the file or already
-    used is an error too. Any error raises :class:`ImportRejected` (422) listing every problem
-    by spreadsheet row and column. Rows go in with one executemany per table, not one ORM
-    object each."""
-    parsed = parse_orders_csv(content, max_rows=max_rows, timezone=timezone)
-    now = clock.now()
-    errors: list[RowError] = list(parsed.errors)
-    taken = existing_references(session, merchant_id, (o.order.reference for o in parsed.orders))
-    for item in parsed.orders:
-        if item.order.reference in taken:
-            errors.append(
-                RowError(item.row, "reference", "an order with this reference exists", "duplicate")
-            )
-        for err in _window_errors(item.order.window, now):
-            errors.append(RowError(item.row, "window_end", err.message, err.code))
-    if errors:
-        raise ImportRejected(errors)
+    Rows are checked by :func:`~doorstep.domain.orders.imports.check_import` (the preview's dry
+    run): the JSON API's rules, a reference repeated in the file or already used. Each order
+    stores the import's id, so the import can be undone as a whole. Any error raises
+    :class:`ImportRejected` (422) listing every problem by spreadsheet row and column. Rows go
+    in with one executemany per table, not one ORM object each."""
+    checked = check_import(
+        session, clock, merchant_id, content, max_rows=max_rows, timezone=timezone
+    )
+    if checked.errors:
+        raise ImportRejected(checked.errors)
 
+    now = clock.now()
     import_id = new_id("imp", now)
     order_rows: list[dict[str, Any]] = []
     parcel_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
     imported: list[ImportedOrderRow] = []
-    for item in parsed.orders:
+    for item in checked.orders:
         order_id = new_id("ord", now)
         values, parcels = _order_values(
             item.order, order_id=order_id, merchant_id=merchant_id, now=now, secret_key=secret_key
         )
+        values["import_id"] = import_id
         order_rows.append(values)
         parcel_rows.extend(parcels)
         event_rows.append(
