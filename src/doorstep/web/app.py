@@ -18,6 +18,7 @@ from doorstep.web.api import (
     dispatch,
     exports,
     health,
+    imports,
     ingest,
     merchant,
     orders,
@@ -93,6 +94,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     pages.install(app, runtime)
     app.include_router(health.router)
     app.include_router(orders.router)
+    app.include_router(imports.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
     app.include_router(tracks.router)

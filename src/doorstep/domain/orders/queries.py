@@ -91,7 +91,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return at, order_id
 
 
-def _day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The first instant of ``day`` in ``timezone`` and of the day after, as aware times."""
     tz = ZoneInfo(timezone)
     start = datetime.combine(day, time(0), tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tz)
@@ -102,7 +103,7 @@ def _filtered(query: Select[Order], filters: OrderFilters, timezone: str) -> Sel
     if filters.statuses:
         query = query.where(Order.status.in_([s.value for s in filters.statuses]))
     if filters.window_date is not None:
-        start, end = _day_bounds(filters.window_date, timezone)
+        start, end = day_bounds(filters.window_date, timezone)
         query = query.where(Order.window_start >= start, Order.window_start < end)
     if filters.reference is not None:
         query = query.where(Order.reference == filters.reference)
