@@ -96,17 +96,18 @@ class UndoneImport:
     kept: dict[str, str]  # order id -> status
 
 
-def import_orders_of(session: Session, merchant_id: str, import_id: str) -> list[Order]:
-    """The merchant's orders that import ``import_id`` created, in file order; NotFound when
-    there are none (an unknown id, or another merchant's import)."""
-    orders = list(
-        session.scalars(
-            select(Order)
-            .where(Order.merchant_id == merchant_id, Order.import_id == import_id)
-            .order_by(Order.id)
-            .with_for_update()
-        )
+def import_orders_of(
+    session: Session, merchant_id: str, import_id: str, *, lock: bool = True
+) -> list[Order]:
+    """The merchant's orders that import ``import_id`` created, by reference (locked for
+    update unless ``lock`` is false); NotFound when there are none (an unknown id, or another
+    merchant's import)."""
+    query = (
+        select(Order)
+        .where(Order.merchant_id == merchant_id, Order.import_id == import_id)
+        .order_by(Order.reference)
     )
+    orders = list(session.scalars(query.with_for_update() if lock else query))
     if not orders:
         raise NotFound(f"no import {import_id!r}")
     return orders
