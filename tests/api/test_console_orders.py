@@ -25,7 +25,7 @@ from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.slots.schemas import ZoneIn
 from doorstep.domain.slots.zones import create_zone
 from doorstep.runtime import Runtime
-from tests.conftest import NOW, MerchantCtx
+from tests.conftest import MerchantCtx
 from tests.console_session import csrf_of, make_user, sign_in
 from tests.factories import local, make_depot, make_order
 
