@@ -211,7 +211,7 @@ def test_moving_the_window_logs_it_and_the_timeline_says_so(
     page = _follow(client, answer)
     text = _text(page)
     assert "Moved the window of MV-1 to Wed 25 Nov, 14:00–16:00." in text
-    assert "Window moved window Wed 25 Nov, 09:00–11:00 → Wed 25 Nov, 14:00–16:00" in text
+    assert "Window moved Wed 25 Nov, 09:00–11:00 → Wed 25 Nov, 14:00–16:00" in text
     assert "Disp" in text  # who did it: the signed-in user's name
     with transaction(runtime.sessions) as s:
         order = s.get(Order, order_id)

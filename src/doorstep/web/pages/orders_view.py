@@ -159,8 +159,11 @@ def describe(event: DeliveryEvent, tz: ZoneInfo, users: Mapping[str, str]) -> En
     elif event.type == "order.updated":
         changes = data.get("changes") or {}
         moved = "window.start" in changes or "window.end" in changes
-        kind, title = "change", "Window moved" if moved and len(changes) <= 2 else "Details changed"
+        only_window = moved and all(name.startswith("window.") for name in changes)
+        kind, title = "change", "Window moved" if only_window else "Details changed"
         detail = _changes(data, tz)
+        if only_window:
+            detail = detail.removeprefix("window ")
     elif event.type == "order.rescheduled":
         kind, title = "change", "Window moved"
         by = "the recipient" if data.get("by") == "recipient" else "the merchant"
