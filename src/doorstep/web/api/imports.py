@@ -60,7 +60,12 @@ class UndoOut(BaseModel):
         "used and windows already over; nothing is written. Answers 200 with every error by "
         "spreadsheet `row` and `field`, or `ok: true`."
     ),
-    responses={**AUTH, 413: _problem("File too large"), 415: _problem("Not CSV")},
+    responses={
+        **AUTH,
+        413: _problem("File too large"),
+        415: _problem("Not CSV"),
+        422: _problem("Not UTF-8 text"),
+    },
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
