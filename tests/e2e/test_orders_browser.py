@@ -1,8 +1,9 @@
 """The orders screen in a real browser, at desktop and phone sizes: a dispatcher signs in,
 finds an order by typing part of the recipient's name, opens its page, moves its window with
 the form, and sees the new window and a "Window moved" line in the timeline. axe-core finds no
-serious or critical violation on the list, the order's page or the import preview; no console
-errors, no failed requests.
+serious or critical violation on the list, the order's page or the import preview. A file
+with an error is previewed and not imported; a clean one is imported from its preview (the
+file's text intact through the form) and undone. No console errors, no failed requests.
 
 Screenshots for a person to look at: /tmp/orders-desktop*.png, /tmp/orders-phone*.png."""
 
@@ -150,6 +151,22 @@ def test_find_an_order_open_it_and_move_its_window(
         assert "1 problem in 1 row" in page.locator("#preview-summary").inner_text()
         page.screenshot(path=f"{shot}-preview.png", full_page=True)
         _no_serious_violations(page)
+
+        csv.write_text(
+            "reference,recipient_name,address_line1,city,country,lat,lon,instructions\n"
+            'NEW-3,Ada,1 Rue Basse,Monaco,MC,43.73,7.42,"Ring twice,\nthen wait"\n'
+            "NEW-4,Bo,2 Rue Basse,Monaco,MC,43.73,7.42,\n"
+        )
+        page.get_by_role("link", name="Choose another file").click()
+        page.get_by_label("CSV file").set_input_files(str(csv))
+        page.get_by_role("button", name="Preview").click()
+        page.get_by_role("button", name="Import 2 orders").click()
+        page.locator("#flash").wait_for()
+        assert page.locator("#flash").inner_text() == "Imported 2 orders."
+        page.get_by_role("button", name="Undo import: cancel 2 orders").click()
+        page.wait_for_function("document.querySelector('#flash').innerText.startsWith('Undid')")
+        assert "cancelled 2 orders" in page.locator("#flash").inner_text()
+        assert page.locator(".order-status--cancelled").count() == 2
         assert errors == []
     finally:
         context.close()
@@ -157,4 +174,7 @@ def test_find_an_order_open_it_and_move_its_window(
         order = s.get(Order, order_id)
         assert order is not None
         assert order.window_start == local(DAY, 15)
-        assert s.query(Order).filter(Order.reference.like("NEW-%")).count() == 0
+        assert s.query(Order).filter(Order.reference.in_(["NEW-1", "NEW-2"])).count() == 0
+        kept = s.query(Order).filter_by(reference="NEW-3").one()
+        assert kept.instructions == "Ring twice,\nthen wait"  # the preview kept the file intact
+        assert kept.status == "cancelled"

@@ -6,7 +6,8 @@ rows or none), and undo an import as a whole from its page
 (:func:`~doorstep.domain.orders.imports.undo_import`).
 
 Between the preview and the import the file travels back with the form (a hidden field), so
-the server keeps nothing between the two steps and what is imported is what was previewed.
+the server keeps nothing between the two steps and what is imported is what was previewed
+(line breaks, which browsers rewrite as CRLF, are made LF at both steps).
 """
 
 from __future__ import annotations
@@ -47,22 +48,33 @@ router = APIRouter(prefix=PAGE_PATH, include_in_schema=False)
 
 PREVIEW_ROWS = 200  # valid rows shown in a preview (all errors are shown, up to the domain's cap)
 MAX_FILE_BYTES = 5_000_000
+NOT_UTF8 = "The file is not UTF-8 text; save it as 'CSV UTF-8' from your spreadsheet."
 
 
 async def _upload(request: Request) -> dict[str, str]:
-    """The posted fields, the uploaded file's text under ``content`` (a file that is not UTF-8
-    stays bytes-decoded with replacement marks, for the check to report)."""
+    """The posted fields, and the uploaded file's text under ``content`` (``not_utf8`` set
+    instead when the file is not UTF-8 text)."""
     form = await request.form(max_files=1, max_fields=10)
     fields: dict[str, str] = {}
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             data = await value.read(MAX_FILE_BYTES + 1)
-            fields["content"] = data.decode("utf-8", errors="replace")
+            try:
+                fields["content"] = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                fields["content"], fields["not_utf8"] = "", "1"
             fields["filename"] = value.filename or ""
             fields["too_large"] = "1" if len(data) > MAX_FILE_BYTES else ""
         elif isinstance(value, str):
             fields[key] = value
+    fields["content"] = _lines(fields.get("content", ""))
     return fields
+
+
+def _lines(text: str) -> str:
+    """``text`` with every line break a plain LF. Browsers send a form's line breaks as CRLF,
+    so the previewed file and the one posted back are made alike before either is read."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 Upload = Annotated[dict[str, str], Depends(_upload)]
@@ -110,6 +122,8 @@ def preview(
     content = form.get("content", "")
     if form.get("too_large"):
         return _form_page(request, me, "The file is larger than 5 MB; split it.", 413)
+    if form.get("not_utf8"):
+        return _form_page(request, me, NOT_UTF8, 422)
     if not content.strip():
         return _form_page(request, me, "Choose a CSV file to import.", 422)
     try:
@@ -155,7 +169,8 @@ def commit(
         return _form_page(request, me, f"Nothing was imported. {refusal(exc)}", 422)
     except DomainError as exc:
         return _form_page(request, me, f"Nothing was imported. {refusal(exc)}", exc.status_code)
-    message = ("success", f"Imported {len(done.orders)} orders.")
+    count = len(done.orders)
+    message = ("success", f"Imported {count} order{'' if count == 1 else 's'}.")
     return redirect(request, session, message, f"{PAGE_PATH}/imports/{done.import_id}")
 
 
@@ -197,7 +212,8 @@ def undo(
             )
     except NotFound:
         return not_found(request, me, "import")
-    text = f"Undid the import: cancelled {len(done.cancelled)} orders."
+    cancelled = len(done.cancelled)
+    text = f"Undid the import: cancelled {cancelled} order{'' if cancelled == 1 else 's'}."
     if done.kept:
         text += f" {len(done.kept)} had already left and keep their status."
     return redirect(request, session, ("success", text), f"{PAGE_PATH}/imports/{import_id}")
