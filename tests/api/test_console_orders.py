@@ -399,3 +399,35 @@ def test_a_clean_file_is_imported_after_its_preview_and_undone_as_a_whole(
     assert statuses == {"I-1": "cancelled", "I-2": "cancelled", "I-3": "out_for_delivery"}
     assert events == 2
     assert client.get(f"{PAGE}/imports/imp_UNKNOWN").status_code == 404
+
+
+def test_a_file_that_is_not_utf8_is_named_as_such_and_another_merchants_import_is_404(
+    client: TestClient,
+    token: str,
+    runtime: Runtime,
+    merchant: MerchantCtx,
+    make_merchant: Callable[..., MerchantCtx],
+) -> None:
+    """A Latin-1 file is refused with the way to fix it; another merchant's import can be
+    neither seen nor undone from this console, and its orders stay."""
+    latin1 = f"{CSV_HEADER}\nL-1,Zoé,1 Rue,Monaco,MC,43.73,7.42,,\n".encode("latin-1")
+    page = client.post(
+        f"{PAGE}/import/preview",
+        data={"csrf_token": token},
+        files={"file": ("orders.csv", latin1, "text/csv")},
+    )
+    assert page.status_code == 422
+    assert "not UTF-8 text; save it as 'CSV UTF-8'" in _text(page)
+
+    rival = make_merchant("Rival Roses")
+    body = f"{CSV_HEADER}\nR-1,Ada,1 Rue,Monaco,MC,43.73,7.42,,\n".encode()
+    created = client.post(
+        "/v1/orders/import", content=body, headers={**rival.headers, "Content-Type": "text/csv"}
+    ).json()
+    theirs = created["import_id"]
+    assert client.get(f"{PAGE}/imports/{theirs}").status_code == 404
+    assert (
+        client.post(f"{PAGE}/imports/{theirs}/undo", data={"csrf_token": token}).status_code == 404
+    )
+    with transaction(runtime.sessions) as s:
+        assert s.query(Order).filter_by(import_id=theirs).one().status == "pending"
