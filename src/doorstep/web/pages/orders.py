@@ -21,11 +21,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
-from doorstep.domain.accounts.models import User
 from doorstep.domain.accounts.users import Action
 from doorstep.domain.errors import Actor, DomainError, FieldError, NotFound
 from doorstep.domain.orders import queries, service
@@ -235,11 +233,6 @@ def _window_values(order: Any, tz: ZoneInfo, today: date) -> dict[str, str]:
     }
 
 
-def _user_names(session: Session, merchant_id: str) -> dict[str, str]:
-    rows = session.execute(select(User.id, User.name).where(User.merchant_id == merchant_id))
-    return {user_id: name for user_id, name in rows}
-
-
 def _order_page(
     request: Request,
     me: ConsoleUser,
@@ -252,13 +245,12 @@ def _order_page(
     status_code: int = 200,
 ) -> Response:
     try:
-        order = queries.get_order(session, me.merchant.id, order_id)
+        history = queries.order_history(session, me.merchant.id, order_id)
     except NotFound:
         return not_found(request, me)
+    order = history.order
     tz = ZoneInfo(me.merchant.timezone)
-    events = queries.order_timeline(session, me.merchant.id, order_id)
-    users = _user_names(session, me.merchant.id)
-    timeline = [view.describe(e, tz, users) for e in reversed(events)]  # newest first
+    timeline = [view.describe(e, tz, history.user_names) for e in reversed(history.events)]
     today = today_for(clock, me.merchant.timezone)
     context = {
         "order": order,
