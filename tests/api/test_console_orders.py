@@ -195,10 +195,26 @@ def test_moving_the_window_logs_it_and_the_timeline_says_so(
     client: TestClient, token: str, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
     """The window form moves the window through the domain verb (sequence +1, event logged)
-    and the order's page shows the new window and a "Window moved" line with the times."""
-    order_id = _orders(runtime, merchant.id, {"reference": "MV-1", "window": window(DAY, 9, 11)})[
-        "MV-1"
-    ]
+    and the order's page shows the new window, a "Window moved" line with the times, and a
+    link to the recipient's tracking page, which shows the new window too."""
+    created = client.post(
+        "/v1/orders",
+        json={
+            "reference": "MV-1",
+            "recipient": {"name": "Ada Marin"},
+            "address": {
+                "line1": "1 Rue Basse",
+                "city": "Monaco",
+                "country": "MC",
+                "lat": 43.73,
+                "lon": 7.42,
+            },
+            "window": {"start": local(DAY, 9).isoformat(), "end": local(DAY, 11).isoformat()},
+        },
+        headers=merchant.headers,
+    )
+    assert created.status_code == 201, created.text
+    order_id = created.json()["id"]
     answer = client.post(
         f"{PAGE}/{order_id}/window",
         data={
@@ -213,6 +229,9 @@ def test_moving_the_window_logs_it_and_the_timeline_says_so(
     assert "Moved the window of MV-1 to Wed 25 Nov, 14:00–16:00." in text
     assert "Window moved Wed 25 Nov, 09:00–11:00 → Wed 25 Nov, 14:00–16:00" in text
     assert "Disp" in text  # who did it: the signed-in user's name
+    tracking = re.search(r'href="(/t/[^"]+)" id="tracking-link"', page.text)
+    assert tracking, "no link to the recipient's tracking page"
+    assert "14:00" in client.get(tracking.group(1)).text  # the recipient sees the new window
     with transaction(runtime.sessions) as s:
         order = s.get(Order, order_id)
         assert order is not None

@@ -32,6 +32,7 @@ from doorstep.domain.orders.schemas import OrderPatch, field_errors
 from doorstep.domain.orders.search import SORT_LABELS, OrderSearch, Sort, search_orders
 from doorstep.domain.orders.status import TRANSITIONS, Status
 from doorstep.domain.slots.zones import list_zones
+from doorstep.domain.tracking.links import tracking_token_for
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
 from doorstep.web.deps import ClockDep, SessionDep
 from doorstep.web.pages import orders_view as view
@@ -249,6 +250,7 @@ def _order_page(
     except NotFound:
         return not_found(request, me)
     order = history.order
+    secret = request.app.state.runtime.settings.effective_secret_key
     tz = ZoneInfo(me.merchant.timezone)
     timeline = [view.describe(e, tz, history.user_names) for e in reversed(history.events)]
     today = today_for(clock, me.merchant.timezone)
@@ -261,6 +263,7 @@ def _order_page(
         "edit": edit or FormState(_edit_values(order)),
         "window": window or FormState(_window_values(order, tz, today)),
         "cancel_form": FormState({}),
+        "tracking_path": f"/t/{tracking_token_for(secret, order)}",
         "can_write": me.can(Action.ORDERS_WRITE),
         "editable": view.editable(order),
         "cancellable": Status.CANCELLED in TRANSITIONS[Status(order.status)],
