@@ -229,6 +229,7 @@ def test_moving_the_window_logs_it_and_the_timeline_says_so(
     assert "Moved the window of MV-1 to Wed 25 Nov, 14:00–16:00." in text
     assert "Window moved Wed 25 Nov, 09:00–11:00 → Wed 25 Nov, 14:00–16:00" in text
     assert "Disp" in text  # who did it: the signed-in user's name
+    assert "Order created through the API" in text
     tracking = re.search(r'href="(/t/[^"]+)" id="tracking-link"', page.text)
     assert tracking, "no link to the recipient's tracking page"
     assert "14:00" in client.get(tracking.group(1)).text  # the recipient sees the new window

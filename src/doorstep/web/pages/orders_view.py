@@ -155,7 +155,9 @@ def describe(event: DeliveryEvent, tz: ZoneInfo, users: Mapping[str, str]) -> En
         if data.get("source") == "csv":
             detail = f"from CSV import {data.get('import', '')}".strip()
         elif data.get("reservation_id"):
-            detail = "with a reserved window"
+            detail = "through the API, with a reserved window"
+        elif data.get("source") == "api":
+            detail = "through the API"
     elif event.type == "order.updated":
         changes = data.get("changes") or {}
         moved = "window.start" in changes or "window.end" in changes
