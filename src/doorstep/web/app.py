@@ -20,6 +20,7 @@ from doorstep.web.api import (
     driving,
     exports,
     health,
+    imports,
     ingest,
     merchant,
     messages,
@@ -114,6 +115,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     pages.install(app, runtime)
     app.include_router(health.router)
     app.include_router(orders.router)
+    app.include_router(imports.router)
     app.include_router(exports.router)
     app.include_router(dispatch.router)
     app.include_router(tracks.router)

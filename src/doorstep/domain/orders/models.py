@@ -32,6 +32,8 @@ class Order(Base):
         Index("ix_orders_merchant_location", "merchant_id", "location_state"),
         # The list endpoint's keyset pagination walks this index.
         Index("ix_orders_merchant_created", "merchant_id", "created_at", "id"),
+        # Undoing a CSV import finds its orders through this index.
+        Index("ix_orders_merchant_import", "merchant_id", "import_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -91,6 +93,8 @@ class Order(Base):
 
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The CSV import that created the order (``imp_...``), None for orders created one by one.
+    import_id: Mapped[str | None] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

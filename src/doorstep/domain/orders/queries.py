@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from doorstep.domain.accounts.models import User
 from doorstep.domain.errors import DomainError, FieldError, NotFound
 from doorstep.domain.orders.events import timeline
 from doorstep.domain.orders.models import DeliveryEvent, Order
@@ -91,7 +92,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return at, order_id
 
 
-def _day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The first instant of ``day`` in ``timezone`` and of the day after, as aware times."""
     tz = ZoneInfo(timezone)
     start = datetime.combine(day, time(0), tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tz)
@@ -102,7 +104,7 @@ def _filtered(query: Select[Order], filters: OrderFilters, timezone: str) -> Sel
     if filters.statuses:
         query = query.where(Order.status.in_([s.value for s in filters.statuses]))
     if filters.window_date is not None:
-        start, end = _day_bounds(filters.window_date, timezone)
+        start, end = day_bounds(filters.window_date, timezone)
         query = query.where(Order.window_start >= start, Order.window_start < end)
     if filters.reference is not None:
         query = query.where(Order.reference == filters.reference)
@@ -151,6 +153,31 @@ def order_timeline(session: Session, merchant_id: str, order_id: str) -> list[De
     if exists is None:
         raise NotFound(f"no order {order_id!r}")
     return timeline(session, merchant_id, order_id)
+
+
+@dataclass(frozen=True)
+class OrderHistory:
+    """An order, its events oldest first, and the names of the merchant's console users (by
+    user id), so a timeline can say who did what."""
+
+    order: Order
+    events: list[DeliveryEvent]
+    user_names: dict[str, str]
+
+
+def order_history(session: Session, merchant_id: str, order_id: str) -> OrderHistory:
+    """The merchant's order with its timeline and the names of those who acted on it;
+    :class:`NotFound` for another merchant's or no order."""
+    order = get_order(session, merchant_id, order_id)
+    events = timeline(session, merchant_id, order_id)
+    user_ids = {e.actor_id for e in events if e.actor_type == "user" and e.actor_id}
+    names: dict[str, str] = {}
+    if user_ids:
+        rows = session.execute(
+            select(User.id, User.name).where(User.merchant_id == merchant_id, User.id.in_(user_ids))
+        )
+        names = {user_id: name for user_id, name in rows}
+    return OrderHistory(order=order, events=events, user_names=names)
 
 
 def existing_references(session: Session, merchant_id: str, references: Iterable[str]) -> set[str]:

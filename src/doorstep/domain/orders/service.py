@@ -31,8 +31,9 @@ from doorstep.domain.errors import (
     Unprocessable,
 )
 from doorstep.domain.notifications.outbox import enqueue_for_inserted_events
-from doorstep.domain.orders.csv_import import ImportRejected, RowError, parse_orders_csv
+from doorstep.domain.orders.csv_import import ImportRejected, RowError
 from doorstep.domain.orders.events import append_event, change_status
+from doorstep.domain.orders.imports import check_import
 from doorstep.domain.orders.location import (
     NEEDS_LOCATION,
     SOURCE_MERCHANT,
@@ -42,7 +43,7 @@ from doorstep.domain.orders.location import (
     queued,
 )
 from doorstep.domain.orders.models import DeliveryEvent, Order, Parcel
-from doorstep.domain.orders.queries import existing_references, get_order
+from doorstep.domain.orders.queries import get_order
 from doorstep.domain.orders.schemas import (
     OrderCreate,
     OrderEdit,
@@ -192,6 +193,7 @@ def _order_values(
         "requires_pin": payload.requires_pin,
         "delivery_pin": new_delivery_pin() if payload.requires_pin else None,
         "delivered_at": None,
+        "import_id": None,
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -587,25 +589,23 @@ def import_orders(
 ) -> Imported:
     """Create every order of a CSV file in the caller's transaction, or none.
 
-    Rows are validated with the JSON API's rules; a reference repeated in the file or already
-    used is an error too. Any error raises :class:`ImportRejected` (422) listing every problem
-    by spreadsheet row and column. Rows without coordinates are geocoded, or, with a remote
-    (rate-limited) geocoder, queued for the worker job ``run_geocode_pending``. Rows go in
-    with one executemany per table, not one ORM object each."""
-    parsed = parse_orders_csv(content, max_rows=max_rows, timezone=timezone)
+    Rows are checked by :func:`~doorstep.domain.orders.imports.check_import` (the preview's dry
+    run): the JSON API's rules, a reference repeated in the file or already used. Rows without
+    coordinates are then geocoded, or, with a remote (rate-limited) geocoder, queued for the
+    worker job ``run_geocode_pending``. Each order stores the import's id, so the import can be
+    undone as a whole. Any error raises :class:`ImportRejected` (422) listing every problem by
+    spreadsheet row and column. Rows go in with one executemany per table, not one ORM object
+    each."""
+    checked = check_import(
+        session, clock, merchant_id, content, max_rows=max_rows, timezone=timezone
+    )
+    if checked.errors:
+        raise ImportRejected(checked.errors)
     now = clock.now()
-    errors: list[RowError] = list(parsed.errors)
-    taken = existing_references(session, merchant_id, (o.order.reference for o in parsed.orders))
-    for item in parsed.orders:
-        if item.order.reference in taken:
-            errors.append(
-                RowError(item.row, "reference", "an order with this reference exists", "duplicate")
-            )
-        for err in _window_errors(item.order.window, now):
-            errors.append(RowError(item.row, "window_end", err.message, err.code))
+    errors: list[RowError] = []
     placements: list[Placement] = []
     later = bool(getattr(geocoder, "remote", False))  # a rate-limited server: the worker
-    for item in parsed.orders:
+    for item in checked.orders:
         if later and (item.order.address.lat is None or item.order.address.lon is None):
             placements.append(queued())
             continue
@@ -616,12 +616,13 @@ def import_orders(
     if errors:
         raise ImportRejected(errors)
 
+    now = clock.now()
     import_id = new_id("imp", now)
     order_rows: list[dict[str, Any]] = []
     parcel_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
     imported: list[ImportedOrderRow] = []
-    for item, placement in zip(parsed.orders, placements, strict=True):
+    for item, placement in zip(checked.orders, placements, strict=True):
         order_id = new_id("ord", now)
         values, parcels = _order_values(
             item.order,
@@ -631,6 +632,7 @@ def import_orders(
             secret_key=secret_key,
             placement=placement,
         )
+        values["import_id"] = import_id
         order_rows.append(values)
         parcel_rows.extend(parcels)
         event_rows.append(

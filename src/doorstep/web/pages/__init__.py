@@ -28,6 +28,8 @@ from doorstep.web.pages import (
     driver,
     fleet,
     fleet_device,
+    orders,
+    orders_import,
     preferences,
     settings,
     slots,
@@ -60,6 +62,8 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(dispatch.router)
     app.include_router(fleet_device.router)  # before fleet's catch-all /{kind}/{id}/{change}
     app.include_router(fleet.router)
+    app.include_router(orders_import.router)  # before orders' catch-all /{order_id}
+    app.include_router(orders.router)
     app.include_router(slots.router)
     app.include_router(settings.router)
     app.include_router(analytics.router)

@@ -38,7 +38,7 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("Dispatch", "/console/dispatch", Action.PLANS_READ, "Today's plan on a map."),
-    Section("Orders", "/console/orders", Action.ORDERS_READ, "Find, create and import orders."),
+    Section("Orders", "/console/orders", Action.ORDERS_READ, "Find, change and import orders."),
     Section("Drivers", "/console/drivers", Action.DRIVERS_MANAGE, "Drivers, vehicles, shifts."),
     Section(
         "Delivery options",
