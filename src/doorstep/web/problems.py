@@ -91,6 +91,7 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
             errors=exc.errors,
             headers=headers,
+            **exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
