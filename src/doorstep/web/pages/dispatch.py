@@ -43,6 +43,7 @@ from doorstep.web.csrf import csrf_ok
 from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep
 from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
 from doorstep.web.pages.console import render_console
+from doorstep.web.pages.dispatch_marks import STOP_STATUS
 from doorstep.web.pages.dispatch_view import (
     Fmt,
     attention_for,
@@ -157,6 +158,7 @@ def dispatch_page(
             "time_limit": Fmt.limit(runtime.settings.plan_time_limit_s),
             "today": today_for(clock, me.merchant.timezone),
             "fmt": Fmt,
+            "marks": STOP_STATUS,
             "page_url": page_url,
             "previous_day": data.day - timedelta(days=1),
             "next_day": data.day + timedelta(days=1),
