@@ -86,7 +86,7 @@ def change_status(
         raise InvalidTransition(
             transition_refusal(current, target),
             extensions={
-                "status": current.value,
+                "current": current.value,
                 "requested": target.value,
                 "allowed": [s.value for s in next_statuses(current)],
             },

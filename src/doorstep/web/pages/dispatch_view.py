@@ -401,9 +401,7 @@ def plan_geojson(
             )
             mark = status_mark(stop.status)
             if mark is not None:
-                props.update(
-                    status_key=mark.key, status_label=mark.label, status_glyph=mark.glyph
-                )
+                props.update(status_key=mark.key, status_label=mark.label, status_glyph=mark.glyph)
     return collection
 
 
