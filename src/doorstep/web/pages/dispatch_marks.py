@@ -41,7 +41,7 @@ class StatusMark:
 # The statuses a dispatcher follows during the day. Planned/scheduled stops need no mark.
 STOP_STATUS: dict[str, StatusMark] = {
     "out_for_delivery": StatusMark("out", "Out for delivery", "\u279c"),  # ➜
-    "delivery_delayed": StatusMark("delayed", "Delayed", "\u23f1"),  # ⏱
+    "delivery_delayed": StatusMark("delayed", "Delayed", "\u25f7"),  # ◷ (a clock face)
     "delivered": StatusMark("delivered", "Delivered", "\u2713"),  # ✓
     "delivery_failed": StatusMark("failed", "Failed", "\u2715"),  # ✕
 }

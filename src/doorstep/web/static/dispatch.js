@@ -54,7 +54,7 @@
 
   var STATUS_MARKS = {
     out_for_delivery: { key: "out", label: "Out for delivery", glyph: "\u279c" },
-    delivery_delayed: { key: "delayed", label: "Delayed", glyph: "\u23f1" },
+    delivery_delayed: { key: "delayed", label: "Delayed", glyph: "\u25f7" },
     delivered: { key: "delivered", label: "Delivered", glyph: "\u2713" },
     delivery_failed: { key: "failed", label: "Failed", glyph: "\u2715" },
   };
