@@ -50,15 +50,15 @@ def test_vehicle_moves_and_late_stop_is_listed_without_reload(
         page.goto(f"{live_server}/console/dispatch")
         page.wait_for_selector("#dispatch-map.is-ready[data-live=on]")
         page.evaluate("window.__notReloaded = true")
-        assert page.locator(".vehicle-marker").count() == 0
+        assert page.locator(".leaflet-marker-pane .vehicle-marker").count() == 0
 
         write_position(runtime, scene, 43.7301, 7.4201)
         attr = f"data-vehicle-{scene.route_id}"
         page.wait_for_selector(f"#dispatch-map[{attr}='43.73010,7.42010']")
-        assert page.locator(".vehicle-marker").count() == 1
+        assert page.locator(".leaflet-marker-pane .vehicle-marker").count() == 1
         write_position(runtime, scene, 43.7355, 7.4251)
         page.wait_for_selector(f"#dispatch-map[{attr}='43.73550,7.42510']")
-        assert page.locator(".vehicle-marker").count() == 1
+        assert page.locator(".leaflet-marker-pane .vehicle-marker").count() == 1
 
         with httpx.Client(base_url=live_server, timeout=30) as client:
             set_status(client, scene, 2, "delivery_delayed", reason="weather_delay")
