@@ -164,7 +164,6 @@ def _check_map(page: Page, scene: Scene, *, phone: bool) -> None:
     assert layers.get_attribute("open") is None
 
     # Two stops at one address: fanned out, each can be clicked and opens its own popup.
-    page.evaluate("window.scrollTo(0, 0)")
     twins = page.locator('.leaflet-marker-pane .stop-marker[title*="TWIN-"]')
     assert twins.count() == 2
     twin_a = page.locator('.leaflet-marker-pane .stop-marker[title*="TWIN-A"]')
