@@ -4,6 +4,7 @@ all without reloading the page."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import httpx
@@ -68,6 +69,11 @@ def test_vehicle_moves_and_late_stop_is_listed_without_reload(
         expect(first).to_contain_text("SO-1003")
         expect(first).to_contain_text("Late")
         expect(page.locator("[data-attention-count]")).to_have_text("1")
+        # The map marks the stop too: the delayed shape and symbol, and the late "!".
+        marker = page.locator('.leaflet-marker-pane .stop-marker[title*="SO-1003"]')
+        expect(marker).to_have_class(re.compile(r"stop-marker--delayed.*is-problem"))
+        expect(marker.locator(".stop-marker__badge")).to_have_text("\u25f7")
+        expect(row.locator("[data-stop-status]")).to_have_class(re.compile("status-tag--delayed"))
         assert page.evaluate("window.__notReloaded") is True
         page.screenshot(path="/tmp/dispatch-live.png")
         assert errors == []
