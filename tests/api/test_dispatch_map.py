@@ -254,7 +254,8 @@ def test_publishing_a_plan_with_problems_asks_for_confirmation(
     assert "Publish anyway, with 1 problem" in page
 
     refused = html.unescape(_publish_form(client, token, planned).text)
-    assert "The plan has 1 problem on its routes; confirm" in refused
+    assert "Not published: this plan has 1 problem on its routes." in refused
+    assert "tick “Publish anyway, with 1 problem” and publish again" in refused
     assert _plan_status(runtime, planned) == "draft"
     stale = _publish_form(client, token, planned, confirm_violations="2")
     assert "has 1 problem" in html.unescape(stale.text)

@@ -219,21 +219,34 @@ def publish(
     _check_csrf(request, csrf_token)
     confirmed = int(confirm_violations) if confirm_violations.isdigit() else 0
 
+    back = page_url(depot, day_text, plan_id)
+
     def action() -> tuple[str, str, str]:
-        with transaction(runtime.sessions) as session:
-            view = publishing.publish_plan(
-                session,
-                runtime.clock,
-                me.merchant.id,
-                plan_id,
-                actor=_actor(me),
-                confirm_violations=confirmed,
+        try:
+            with transaction(runtime.sessions) as session:
+                view = publishing.publish_plan(
+                    session,
+                    runtime.clock,
+                    me.merchant.id,
+                    plan_id,
+                    actor=_actor(me),
+                    confirm_violations=confirmed,
+                )
+        except publishing.UnconfirmedViolations as exc:
+            count = int(exc.extensions["violations"])
+            noun = "problem" if count == 1 else "problems"
+            return (
+                "warning",
+                f"Not published: this plan has {count} {noun} on its routes. Fix "
+                f"{'it' if count == 1 else 'them'}, or tick “Publish anyway, with {count} "
+                f"{noun}” and publish again.",
+                back,
             )
         routes = sum(1 for r in view.plan.routes if r.stops)
         text = f"Published: the drivers of {routes} route(s) now have their stops."
         return "success", text, page_url(view.plan.depot_id, view.plan.date, view.plan.id)
 
-    return _act(request, page_url(depot, day_text, plan_id), action)
+    return _act(request, back, action)
 
 
 @router.post("/plans/{plan_id}/replan", name="console_dispatch_replan")
