@@ -152,6 +152,8 @@ def test_plan_the_day_and_see_it_on_the_map(
         bad.locator(".violations").scroll_into_view_if_needed()
         page.screenshot(path=DESKTOP.replace(".png", "-move.png"))
 
+        # The plan now breaks a rule: publishing it needs the box that says so ticked.
+        page.get_by_label("Publish anyway, with 1 problem").check()
         page.get_by_role("button", name="Publish").click()
         page.locator("#dispatch-map.is-ready").wait_for()
         assert "Published" in page.locator(".plan-summary .status").inner_text()

@@ -4,6 +4,7 @@ all without reloading the page."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import httpx
@@ -50,15 +51,15 @@ def test_vehicle_moves_and_late_stop_is_listed_without_reload(
         page.goto(f"{live_server}/console/dispatch")
         page.wait_for_selector("#dispatch-map.is-ready[data-live=on]")
         page.evaluate("window.__notReloaded = true")
-        assert page.locator(".vehicle-marker").count() == 0
+        assert page.locator(".leaflet-marker-pane .vehicle-marker").count() == 0
 
         write_position(runtime, scene, 43.7301, 7.4201)
         attr = f"data-vehicle-{scene.route_id}"
         page.wait_for_selector(f"#dispatch-map[{attr}='43.73010,7.42010']")
-        assert page.locator(".vehicle-marker").count() == 1
+        assert page.locator(".leaflet-marker-pane .vehicle-marker").count() == 1
         write_position(runtime, scene, 43.7355, 7.4251)
         page.wait_for_selector(f"#dispatch-map[{attr}='43.73550,7.42510']")
-        assert page.locator(".vehicle-marker").count() == 1
+        assert page.locator(".leaflet-marker-pane .vehicle-marker").count() == 1
 
         with httpx.Client(base_url=live_server, timeout=30) as client:
             set_status(client, scene, 2, "delivery_delayed", reason="weather_delay")
@@ -68,6 +69,11 @@ def test_vehicle_moves_and_late_stop_is_listed_without_reload(
         expect(first).to_contain_text("SO-1003")
         expect(first).to_contain_text("Late")
         expect(page.locator("[data-attention-count]")).to_have_text("1")
+        # The map marks the stop too: the delayed shape and symbol, and the late "!".
+        marker = page.locator('.leaflet-marker-pane .stop-marker[title*="SO-1003"]')
+        expect(marker).to_have_class(re.compile(r"stop-marker--delayed.*is-problem"))
+        expect(marker.locator(".stop-marker__badge")).to_have_text("\u25f7")
+        expect(row.locator("[data-stop-status]")).to_have_class(re.compile("status-tag--delayed"))
         assert page.evaluate("window.__notReloaded") is True
         page.screenshot(path="/tmp/dispatch-live.png")
         assert errors == []

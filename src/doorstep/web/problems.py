@@ -53,7 +53,8 @@ def problem(
         body["instance"] = instance
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message, "code": e.code} for e in errors]
-    body.update(extra)
+    # Extension members never replace the standard ones (RFC 9457 section 3.2).
+    body.update({k: v for k, v in extra.items() if k not in body})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -91,6 +92,7 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
             errors=exc.errors,
             headers=headers,
+            **exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)

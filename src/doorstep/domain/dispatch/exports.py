@@ -309,7 +309,13 @@ def to_gpx(sheet: RouteSheet) -> str:
     return gpx.to_xml(version="1.1")
 
 
+# Every row names its route (date, driver, vehicle, the local time it leaves the depot), so a
+# printed page or a pasted row still says whose it is, and the file stays one rectangular table.
 MANIFEST_COLUMNS = [
+    "date",
+    "driver",
+    "vehicle",
+    "route_start",
     "stop",
     "planned_arrival",
     "window",
@@ -327,16 +333,24 @@ MANIFEST_COLUMNS = [
 
 
 def to_manifest_csv(sheet: RouteSheet) -> str:
-    """A printable manifest (header row, local times). Opens cleanly in spreadsheets."""
+    """A printable manifest (header row, local times). Opens cleanly in spreadsheets. Each row
+    names the route's date, driver, vehicle and start time (leaving the depot)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(MANIFEST_COLUMNS)
+    route = [
+        sheet.plan_date,
+        sheet.driver_name,
+        sheet.vehicle_name,
+        _hhmm(sheet.start_at, sheet.timezone),
+    ]
     for stop in sheet.stops:
         window = (
             f"{_hhmm(stop.window_start, sheet.timezone)}-{_hhmm(stop.window_end, sheet.timezone)}"
         )
         writer.writerow(
             [
+                *route,
                 stop.sequence,
                 _hhmm(stop.planned_arrival, sheet.timezone),
                 window if stop.window_start else "",

@@ -216,10 +216,46 @@ def published_plan(session: Session, merchant_id: str, depot_id: str, day: date)
     )
 
 
+class UnconfirmedViolations(Conflict):
+    """The plan breaks rules on its routes and the caller did not confirm that many."""
+
+    title = "Plan has violations"
+    type_slug = "violations-unconfirmed"
+
+
+def violation_count(plan: Plan) -> int:
+    """How many problems (late stops, overloads, missing skills...) the plan's routes have."""
+    return sum(len(route.violations or []) for route in plan.routes)
+
+
+def check_confirmation(plan: Plan, confirm_violations: int | None) -> None:
+    """Refuse a plan with violations unless ``confirm_violations`` says exactly how many the
+    caller saw and accepts. ``None`` is the API's default (no check, as before); a number that
+    no longer matches (the plan changed meanwhile) must be confirmed again."""
+    if confirm_violations is None:
+        return
+    count = violation_count(plan)
+    if count and confirm_violations != count:
+        noun = "problem" if count == 1 else "problems"
+        raise UnconfirmedViolations(
+            f"the plan has {count} {noun} on its routes; confirm that you publish it with "
+            f"{'this' if count == 1 else 'these'} {count} {noun}",
+            extensions={"violations": count, "confirmed": confirm_violations},
+        )
+
+
 def publish_plan(
-    session: Session, clock: Clock, merchant_id: str, plan_id: str, *, actor: Actor
+    session: Session,
+    clock: Clock,
+    merchant_id: str,
+    plan_id: str,
+    *,
+    actor: Actor,
+    confirm_violations: int | None = None,
 ) -> PlanView:
-    """Make a draft the depot's plan for its day; the previous one becomes ``superseded``."""
+    """Make a draft the depot's plan for its day; the previous one becomes ``superseded``.
+    With ``confirm_violations`` (the console always sends it), a plan whose routes break rules
+    is published only if that is their number (:func:`check_confirmation`)."""
     plan = load_plan(session, merchant_id, plan_id)
     if plan.status != "draft":
         raise Conflict(f"the plan is {plan.status}; only a draft can be published")
@@ -229,6 +265,7 @@ def publish_plan(
     session.refresh(plan)
     if plan.status != "draft":
         raise Conflict(f"the plan is {plan.status}; only a draft can be published")
+    check_confirmation(plan, confirm_violations)
     previous = published_plan(session, merchant_id, plan.depot_id, plan.date)
     if plan.parent_plan_id is not None and (previous is None or previous.id != plan.parent_plan_id):
         raise Conflict("the plan this re-plan started from is no longer published; re-plan again")

@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 from doorstep.clock import Clock
 from doorstep.domain.errors import Actor, InvalidTransition
 from doorstep.domain.orders.models import DeliveryEvent, Order
-from doorstep.domain.orders.status import Reason, Status, can_transition
+from doorstep.domain.orders.status import (
+    Reason,
+    Status,
+    can_transition,
+    next_statuses,
+    transition_refusal,
+)
 from doorstep.ids import new_id
 
 # Event types for status changes: integrators subscribe to these names.
@@ -77,7 +83,14 @@ def change_status(
     """Move ``order`` to ``target`` through the transition table, or raise 409."""
     current = Status(order.status)
     if not can_transition(current, target):
-        raise InvalidTransition(f"an order that is {current.value} cannot become {target.value}")
+        raise InvalidTransition(
+            transition_refusal(current, target),
+            extensions={
+                "current": current.value,
+                "requested": target.value,
+                "allowed": [s.value for s in next_statuses(current)],
+            },
+        )
     order.status = target.value
     order.reason = reason.value if reason is not None else None
     order.updated_at = clock.now()

@@ -601,7 +601,6 @@ def import_orders(
     )
     if checked.errors:
         raise ImportRejected(checked.errors)
-    now = clock.now()
     errors: list[RowError] = []
     placements: list[Placement] = []
     later = bool(getattr(geocoder, "remote", False))  # a rate-limited server: the worker

@@ -180,3 +180,22 @@ PLANNABLE: frozenset[Status] = frozenset(
 
 def can_transition(current: Status, target: Status) -> bool:
     return target in TRANSITIONS[current]
+
+
+def status_words(status: Status) -> str:
+    """``out_for_delivery`` -> ``out for delivery``."""
+    return status.value.replace("_", " ")
+
+
+def next_statuses(current: Status) -> list[Status]:
+    """The statuses ``current`` may become, in the enum's (lifecycle) order."""
+    return [s for s in Status if s in TRANSITIONS[current]]
+
+
+def transition_refusal(current: Status, target: Status) -> str:
+    """Why ``current`` cannot become ``target``, and what it can become instead."""
+    allowed = [s for s in next_statuses(current) if s is not current]
+    head = f"an order that is {status_words(current)} cannot become {status_words(target)}"
+    if not allowed:
+        return f"{head}: {status_words(current)} is final"
+    return f"{head}; it can become: {', '.join(status_words(s) for s in allowed)}"

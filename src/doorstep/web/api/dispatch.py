@@ -499,12 +499,43 @@ async def get_plan(plan_id: str, api: ApiCallDep) -> Response:
 @router.post(
     "/plans/{plan_id}/publish",
     response_model=PlanOut,
-    responses=_idempotent({**READ, **_problems(e409="Not a draft, or its orders changed")}),
+    responses=_idempotent(
+        {
+            **READ,
+            **_problems(
+                e409="Not a draft, its orders changed, or violations not confirmed "
+                "(`confirm_violations`)"
+            ),
+        }
+    ),
     summary="Publish a draft: schedule its orders, supersede the previous plan",
 )
-async def publish_plan(plan_id: str, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+async def publish_plan(
+    plan_id: str,
+    api: ApiCallDep,
+    idem: IdempotencyKeyDep,
+    confirm_violations: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description=(
+                "The number of violations on the plan's routes you accept (0: publish only a "
+                "plan without any). When given and the plan has violations in another number, "
+                "the answer is a 409 `violations-unconfirmed` problem whose `violations` says "
+                "how many. Omitted: published whatever its violations."
+            ),
+        ),
+    ] = None,
+) -> Response:
     def action(session: Session, c: Caller) -> Answer:
-        view = publishing.publish_plan(session, c.clock, c.merchant_id, plan_id, actor=c.actor)
+        view = publishing.publish_plan(
+            session,
+            c.clock,
+            c.merchant_id,
+            plan_id,
+            actor=c.actor,
+            confirm_violations=confirm_violations,
+        )
         return Answer(200, plan_out(view).model_dump(mode="json"))
 
     return await api.idempotent(idem, action)

@@ -32,7 +32,6 @@ from doorstep.db.engine import transaction
 from doorstep.domain.accounts.users import Action
 from doorstep.domain.dispatch import moves, planning, publishing, replanning, views
 from doorstep.domain.dispatch.exports import (
-    load_plan_sheets,
     load_route_sheet,
     to_geojson,
     to_gpx,
@@ -45,13 +44,13 @@ from doorstep.web.csrf import csrf_ok
 from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep
 from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
 from doorstep.web.pages.console import render_console
+from doorstep.web.pages.dispatch_marks import STOP_STATUS
 from doorstep.web.pages.dispatch_view import (
     Fmt,
     attention_for,
     load_dispatch_day,
-    plan_geojson,
+    map_collection,
     today_for,
-    vehicle_features,
 )
 
 __all__ = ["page_url", "router"]
@@ -160,6 +159,7 @@ def dispatch_page(
             "time_limit": Fmt.limit(runtime.settings.plan_time_limit_s),
             "today": today_for(clock, me.merchant.timezone),
             "fmt": Fmt,
+            "marks": STOP_STATUS,
             "page_url": page_url,
             "previous_day": data.day - timedelta(days=1),
             "next_day": data.day + timedelta(days=1),
@@ -212,20 +212,42 @@ def publish(
     csrf_token: CsrfField = "",
     depot: IdField = "",
     day_text: Annotated[str, Form(alias="date", max_length=32)] = "",
+    confirm_violations: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Publish a draft: its orders are scheduled and the drivers get their routes."""
+    """Publish a draft: its orders are scheduled and the drivers get their routes. A plan with
+    violations is published only when the form confirms their number (the "Publish anyway
+    with N problems" box); without it, the page says how many and asks."""
     _check_csrf(request, csrf_token)
+    confirmed = int(confirm_violations) if confirm_violations.isdigit() else 0
+
+    back = page_url(depot, day_text, plan_id)
 
     def action() -> tuple[str, str, str]:
-        with transaction(runtime.sessions) as session:
-            view = publishing.publish_plan(
-                session, runtime.clock, me.merchant.id, plan_id, actor=_actor(me)
+        try:
+            with transaction(runtime.sessions) as session:
+                view = publishing.publish_plan(
+                    session,
+                    runtime.clock,
+                    me.merchant.id,
+                    plan_id,
+                    actor=_actor(me),
+                    confirm_violations=confirmed,
+                )
+        except publishing.UnconfirmedViolations as exc:
+            count = int(exc.extensions["violations"])
+            noun = "problem" if count == 1 else "problems"
+            return (
+                "warning",
+                f"Not published: this plan has {count} {noun} on its routes. Fix "
+                f"{'it' if count == 1 else 'them'}, or tick “Publish anyway, with {count} "
+                f"{noun}” and publish again.",
+                back,
             )
         routes = sum(1 for r in view.plan.routes if r.stops)
         text = f"Published: the drivers of {routes} route(s) now have their stops."
         return "success", text, page_url(view.plan.depot_id, view.plan.date, view.plan.id)
 
-    return _act(request, page_url(depot, day_text, plan_id), action)
+    return _act(request, back, action)
 
 
 @router.post("/plans/{plan_id}/replan", name="console_dispatch_replan")
@@ -377,12 +399,11 @@ def _attachment(body: str | bytes, media_type: str, filename: str) -> Response:
 
 
 @router.get("/plans/{plan_id}.geojson", name="console_dispatch_plan_geojson")
-def plan_map_data(plan_id: str, me: Reader, session: SessionDep) -> Response:
-    """The plan for the map: GeoJSON with colours and display times (404 for other merchants'
-    plans, as a problem document)."""
-    sheets = load_plan_sheets(session, me.merchant.id, plan_id)
-    collection = plan_geojson(sheets)
-    collection["features"].extend(vehicle_features(session, me.merchant.id, sheets))
+def plan_map_data(plan_id: str, me: Reader, session: SessionDep, clock: ClockDep) -> Response:
+    """The plan for the map: GeoJSON with colours, display times, stop statuses and problems,
+    the orders left out and the vehicles (404 for other merchants' plans, as a problem
+    document)."""
+    collection = map_collection(session, clock, me.merchant.id, me.merchant.timezone, plan_id)
     return Response(
         json.dumps(collection),
         media_type="application/geo+json",

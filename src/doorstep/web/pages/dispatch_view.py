@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.clock import Clock
 from doorstep.domain.dispatch import resources, views
-from doorstep.domain.dispatch.exports import RouteSheet, to_geojson
+from doorstep.domain.dispatch.exports import RouteSheet, load_plan_sheets, to_geojson
 from doorstep.domain.dispatch.models import Depot
 from doorstep.domain.dispatch.plan_schemas import (
     PlanOut,
@@ -29,6 +29,12 @@ from doorstep.domain.dispatch.plan_schemas import (
 from doorstep.domain.errors import NotFound
 from doorstep.domain.tracking.watch import latest_positions, watch_stops
 from doorstep.web.pages.auth import ConsoleUser
+from doorstep.web.pages.dispatch_marks import (
+    UnassignedGroup,
+    status_mark,
+    unassigned_features,
+    unassigned_groups,
+)
 
 __all__ = [
     "DASH",
@@ -43,6 +49,7 @@ __all__ = [
     "attention_for",
     "ink_for",
     "load_dispatch_day",
+    "map_collection",
     "plan_geojson",
     "route_colour",
     "today_for",
@@ -238,6 +245,7 @@ class PlanPanel:
     plan: PlanOut
     cards: list[RouteCard]
     skipped: list[SkippedShift] = field(default_factory=list)
+    groups: list[UnassignedGroup] = field(default_factory=list)  # left out, by reason
 
     @property
     def editable(self) -> bool:
@@ -270,7 +278,7 @@ def _panel(view: views.PlanView) -> PlanPanel:
             )
         )
     skipped = [_skipped_shift(note, view) for note in views.skipped_shifts(view.plan)]
-    return PlanPanel(out, cards, skipped)
+    return PlanPanel(out, cards, skipped, unassigned_groups(view))
 
 
 @dataclass
@@ -357,10 +365,19 @@ def _hhmm(value: datetime | None, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%H:%M") if value is not None else ""
 
 
-def plan_geojson(sheets: list[RouteSheet]) -> dict[str, Any]:
+def plan_geojson(
+    sheets: list[RouteSheet],
+    problems: dict[str, str] | None = None,
+    attention: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The plan's FeatureCollection (:func:`to_geojson`) with what the map draws added: each
     route's number, colour and ink; each stop's colour, driver, recipient's first name, and
-    window and planned arrival as local ``HH:MM``."""
+    window and planned arrival as local ``HH:MM``; the status mark (``status_key``,
+    ``status_label``, ``status_glyph``) of a stop out for delivery, delayed, delivered or
+    failed; what the stop breaks (``problem``, from ``problems`` by order id) and whether it is
+    late or at risk now (``attention``)."""
+    problems = problems or {}
+    attention = attention or {}
     collection = to_geojson(sheets)
     by_route = {s.route_id: s for s in sheets}
     for feature in collection["features"]:
@@ -381,7 +398,31 @@ def plan_geojson(sheets: list[RouteSheet]) -> dict[str, Any]:
                 recipient=(stop.recipient_name.split() or [""])[0],
                 window=window,
                 arrival=_hhmm(stop.planned_arrival, tz),
+                problem=problems.get(stop.order_id, ""),
+                attention=attention.get(stop.order_id, ""),
             )
+            mark = status_mark(stop.status)
+            if mark is not None:
+                props.update(status_key=mark.key, status_label=mark.label, status_glyph=mark.glyph)
+    return collection
+
+
+def map_collection(
+    session: Session, clock: Clock, merchant_id: str, timezone: str, plan_id: str
+) -> dict[str, Any]:
+    """Everything the dispatch map draws for a plan of this merchant (404 otherwise): the
+    depot, routes and stops (:func:`plan_geojson`, with each stop's violations and live
+    attention), the orders the plan left out (``kind: unassigned``) and the vehicles."""
+    panel = _panel(views.load_plan_view(session, merchant_id, plan_id))
+    sheets = load_plan_sheets(session, merchant_id, plan_id)
+    problems = {order_id: text for card in panel.cards for order_id, text in card.late.items()}
+    attention = {
+        item.order_id: item.attention
+        for item in attention_for(session, clock, panel, merchant_id, timezone)
+    }
+    collection = plan_geojson(sheets, problems, attention)
+    collection["features"].extend(unassigned_features(panel.groups, UNASSIGNED_LABELS))
+    collection["features"].extend(vehicle_features(session, merchant_id, sheets))
     return collection
 
 
