@@ -359,5 +359,5 @@ def test_a_refused_status_change_says_what_may_follow(
     assert caught.value.extensions["current"] == "scheduled"
     assert str(caught.value) == (
         "an order that is scheduled cannot become delivered; it can become: pending, "
-        "picked up, delivery delayed, cancelled, on hold"
+        "picked up, out for delivery, delivery delayed, cancelled, on hold"
     )

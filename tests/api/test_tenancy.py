@@ -112,6 +112,17 @@ def _world(client: TestClient, a: MerchantCtx) -> dict[str, str]:
     )
     ids["reservation_id"] = _create(client, a, "/v1/slots/reservations", _reservation(ids))
     ids["stop_id"] = plan.json()["routes"][0]["stops"][0]["id"]
+    csv = (
+        "reference,recipient_name,address_line1,city,country,lat,lon\n"
+        "IMP-1,Ada Lovelace,1 Avenue de la Costa,Monaco,MC,43.7405,7.4263\n"
+    )
+    imported = client.post(
+        "/v1/orders/import",
+        content=csv.encode(),
+        headers={**a.headers, "Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 201, imported.text
+    ids["import_id"] = str(imported.json()["import_id"])
     return ids
 
 

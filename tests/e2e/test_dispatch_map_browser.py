@@ -178,6 +178,7 @@ def _check_map(page: Page, scene: Scene, *, phone: bool) -> None:
         popup.wait_for()
         assert ref in popup.inner_text()
         page.keyboard.press("Escape")
+        popup.wait_for(state="detached")  # the closing popup fades out before the next opens
 
 
 @pytest.mark.browser
@@ -193,6 +194,7 @@ def test_the_map_shows_what_is_wrong_and_publishing_asks(
     phone = size == "phone"
     context = browser.new_context(viewport=PHONE if phone else DESKTOP)
     page = context.new_page()
+    page.set_default_timeout(60_000)  # a loaded CI machine; nothing here is a timing claim
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     page.on(

@@ -65,7 +65,9 @@ def test_clicking_the_map_places_an_order_that_needs_a_location(
     item.locator("details.locate-spot summary").click()
     box = page.locator("#dispatch-map").bounding_box()
     assert box is not None
-    page.locator("#dispatch-map").click(position={"x": box["width"] - 60, "y": 80})
+    page.locator("#dispatch-map").click(
+        position={"x": box["width"] * 0.3, "y": box["height"] * 0.4}
+    )
     lat = item.get_by_label("Latitude").input_value()
     lon = item.get_by_label("Longitude").input_value()
     assert 43.6 < float(lat) < 43.9 and 7.3 < float(lon) < 7.6

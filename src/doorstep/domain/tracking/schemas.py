@@ -47,7 +47,7 @@ class DriverPositionOut(BaseModel):
     recorded_at: datetime
 
 
-class DriverOut(BaseModel):
+class TrackingDriverOut(BaseModel):
     first_name: str | None
     visible: bool = Field(description="Whether the recipient may see the driver on a map now")
     position: DriverPositionOut | None
@@ -79,7 +79,7 @@ class TrackingOut(BaseModel):
     window: TrackingWindowOut | None
     eta: EtaOut | None
     stops_before: int | None = Field(description="Open stops on the route before this one")
-    driver: DriverOut
+    driver: TrackingDriverOut
     pin: str | None = Field(description="The delivery PIN, when the order requires one")
     proof: ProofOut | None
     delivered_at: datetime | None
@@ -143,7 +143,7 @@ class TrackingOut(BaseModel):
             window=window,
             eta=eta,
             stops_before=view.stops_before,
-            driver=DriverOut(
+            driver=TrackingDriverOut(
                 first_name=view.driver_first_name, visible=view.driver_visible, position=position
             ),
             pin=view.pin,

@@ -186,6 +186,8 @@ def orders_changed_since(
             DeliveryEvent.merchant_id == merchant_id,
             DeliveryEvent.seq > after_seq,
             DeliveryEvent.order_id.is_not(None),
+            # Messages about an order (message.sent, ...) change nothing on the map.
+            ~DeliveryEvent.type.startswith("message."),
         )
         .group_by(DeliveryEvent.order_id)
         .order_by(func.max(DeliveryEvent.seq))

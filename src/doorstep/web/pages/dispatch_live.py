@@ -123,7 +123,9 @@ async def dispatch_events(request: Request, me: Reader) -> Response:
                     continue
                 if message.get("kind") == "position":
                     yield _vehicle(message)
-                elif message.get("order_id"):
+                elif message.get("order_id") and not str(message.get("type", "")).startswith(
+                    "message."
+                ):  # a message sent about an order changes nothing on the map
                     for payload in await run_in_threadpool(states, [message["order_id"]]):
                         payload["route_id"] = message.get("route_id")
                         yield {
