@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from doorstep.domain.dispatch.models import Stop
+from doorstep.domain.notifications.outbox import MESSAGE_EVENT_PREFIX
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.orders.status import Status
 from doorstep.domain.tracking.models import Position
@@ -187,7 +188,7 @@ def orders_changed_since(
             DeliveryEvent.seq > after_seq,
             DeliveryEvent.order_id.is_not(None),
             # Messages about an order (message.sent, ...) change nothing on the map.
-            ~DeliveryEvent.type.startswith("message."),
+            ~DeliveryEvent.type.startswith(MESSAGE_EVENT_PREFIX),
         )
         .group_by(DeliveryEvent.order_id)
         .order_by(func.max(DeliveryEvent.seq))

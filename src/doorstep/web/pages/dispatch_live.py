@@ -26,6 +26,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from doorstep.domain.accounts.users import Action
+from doorstep.domain.notifications.outbox import MESSAGE_EVENT_PREFIX
 from doorstep.domain.tracking.watch import (
     StopWatch,
     became_late,
@@ -124,7 +125,7 @@ async def dispatch_events(request: Request, me: Reader) -> Response:
                 if message.get("kind") == "position":
                     yield _vehicle(message)
                 elif message.get("order_id") and not str(message.get("type", "")).startswith(
-                    "message."
+                    MESSAGE_EVENT_PREFIX
                 ):  # a message sent about an order changes nothing on the map
                     for payload in await run_in_threadpool(states, [message["order_id"]]):
                         payload["route_id"] = message.get("route_id")
