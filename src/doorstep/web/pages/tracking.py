@@ -5,7 +5,8 @@
 * ``GET /t/{token}/events``: Server-Sent Events. The first message is a ``snapshot`` of the
   page's texts; each event on the order or its route sends a new one (its SSE id is the
   latest event's sequence number), each position a ``position`` while the driver may be shown.
-  A reconnecting browser simply gets a fresh snapshot. Streams end after
+  A reconnecting browser simply gets a fresh snapshot. Every page of one link in a process
+  shares one feed (``tracking_live.py``): one read per event, not one per page. Streams end after
   ``live_stream_max_s`` (the browser reconnects) or with an ``end`` message once the
   delivery is over.
 * ``GET /t/{token}/calendar.ics``: the delivery window as an iCalendar event (stable UID,
@@ -23,8 +24,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,11 +45,13 @@ from doorstep.domain.dispatch.proof import load_proof_photo
 from doorstep.domain.errors import DomainError
 from doorstep.domain.slots.selfservice import order_for_merchant, recipient_change
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
-from doorstep.domain.tracking.view import POSITION_DECIMALS, TrackingView, load_tracking_view
+from doorstep.domain.tracking.view import TrackingView, load_tracking_view
+from doorstep.live.fanout import fanout_of
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.i18n import choose_language, from_accept_language
 from doorstep.web.pages.dispatch_view import ink_for
+from doorstep.web.pages.tracking_live import TrackingFeed
 from doorstep.web.pages.tracking_selfservice import (
     ACTIONS,
     FORM_FIELD,
@@ -96,6 +97,9 @@ def _rate_limit(request: Request) -> None:
     if wait:
         raise RateLimited(wait)
 
+
+# A live stream whose socket takes no data for this long is closed (a dead or stuck client).
+SEND_TIMEOUT_S = 30.0
 
 router = APIRouter(prefix="/t", include_in_schema=False, dependencies=[Depends(_rate_limit)])
 
@@ -400,100 +404,38 @@ def tracking_proof_photo(token: str, request: Request) -> Response:
     )
 
 
-# Events about other orders on the route that can change this page (the stops before it, the
-# route itself); the rest (their ETAs, messages, edits) cannot, and are not re-read for.
-ROUTE_EVENTS_THAT_MATTER = frozenset(
-    {
-        "delivery.delivered",
-        "delivery.failed",
-        "delivery.return_to_sender",
-        "delivery.on_hold",
-        "order.cancelled",
-        "order.held",
-        "order.redirected",
-    }
-)
-
-
-def _concerns(message: dict[str, Any], order_id: str) -> bool:
-    """Whether an event message may change the page of ``order_id``."""
-    kind = str(message.get("type", ""))
-    return (
-        message.get("order_id") == order_id
-        or kind.startswith("route.")
-        or kind in ROUTE_EVENTS_THAT_MATTER
-    )
-
-
-def _snapshot(page: dict[str, Any]) -> dict[str, Any]:
-    return {"event": "snapshot", "id": str(page["seq"]), "data": json.dumps(page)}
-
-
-def _position(message: dict[str, Any], view: TrackingView) -> dict[str, Any] | None:
-    """A driver position the recipient may see (rounded), or ``None``."""
-    if not view.driver_visible or message.get("route_id") != view.route_id:
-        return None
-    heading = message.get("heading")
-    data = {
-        "lat": round(float(message["lat"]), POSITION_DECIMALS),
-        "lon": round(float(message["lon"]), POSITION_DECIMALS),
-        "heading": round(float(heading)) if isinstance(heading, int | float) else None,
-    }
-    return {"event": "position", "data": json.dumps(data)}
+def _view(runtime: Runtime, token: str) -> TrackingView | None:
+    """What ``token`` opens now (``None``: unknown or expired), for the live stream."""
+    opened = _open(runtime, token, None)
+    return opened.view if opened is not None else None
 
 
 @router.get("/{token}/events", name="tracking_events")
 async def tracking_events(token: str, request: Request) -> Response:
+    """The page's live stream: a mailbox on the link's shared feed (``tracking_live.py``)."""
     runtime = _runtime(request)
     accept = request.headers.get("accept-language")
-    opened = await run_in_threadpool(_open, runtime, token, accept)
-    if opened is None:
-        return not_found(request)
-    order_id = opened.view.order_id
-    max_s = runtime.settings.live_stream_max_s
+    fanout = fanout_of(request.app.state)
 
-    async def stream() -> AsyncIterator[dict[str, Any]]:
-        sub = runtime.live.subscribe([f"order:{order_id}"])
+    def make() -> TrackingFeed:
+        return TrackingFeed(runtime.live, partial(_view, runtime, token))
+
+    joined = await fanout.join(token, make, accept)
+    if joined is None:
+        return not_found(request)
+    feed, mailbox = joined
+
+    async def stream() -> AsyncIterator[bytes]:
         try:
-            current = await run_in_threadpool(_open, runtime, token, accept)
-            if current is None:
-                return
-            if current.view.route_id:
-                sub.add(f"route:{current.view.route_id}")
-            yield _snapshot(present(current.view, current.lang))
-            deadline = time.monotonic() + max_s
-            while current.view.is_active:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                message = await sub.get(timeout=min(left, 30.0))
-                if message is None:
-                    continue
-                # Handle a burst at once: positions as they come, one snapshot at the end.
-                stale = False
-                for item in [message, *sub.drain()]:
-                    if item.get("kind") == "position":
-                        out = _position(item, current.view)
-                        if out is not None:
-                            yield out
-                    elif _concerns(item, current.view.order_id):
-                        stale = True
-                if not stale:
-                    continue
-                fresh = await run_in_threadpool(_open, runtime, token, accept)
-                if fresh is None:  # expired meanwhile
-                    return
-                current = fresh
-                if current.view.route_id:
-                    sub.add(f"route:{current.view.route_id}")
-                yield _snapshot(present(current.view, current.lang))
-            yield {"event": "end", "data": "{}"}
+            async for chunk in mailbox.stream(runtime.settings.live_stream_max_s):
+                yield chunk
         finally:
-            sub.close()
+            fanout.leave(token, feed, mailbox)
 
     return EventSourceResponse(
         stream(),
         ping=runtime.settings.live_ping_s,
+        send_timeout=SEND_TIMEOUT_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 

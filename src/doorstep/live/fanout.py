@@ -1,0 +1,290 @@
+"""Fan-out that costs per event, not per page.
+
+A thousand tracking pages open on the same delivery want the same thing after each bus message:
+one database read, one encoded SSE message, and that message written to a thousand sockets.
+This module is the part in between, in each server process:
+
+* a :class:`Feed` is what every client watching the same thing (one tracking link, one
+  merchant's dispatch map) shares: **one** bus subscription, one task that reads it, one
+  computation per message (a re-read of the database when the message can change the page,
+  none for a position), and the SSE bytes encoded once;
+* a :class:`Mailbox` is each client's side: the newest chunk **per key** (``snapshot``,
+  ``position``, ``stop:<order>``, ...), in the order of their latest update. A client that falls
+  behind is not sent every stale message when it catches up, only the newest state; the mailbox
+  never holds more than its number of keys, and one with more keys than its limit is closed (the
+  browser reconnects and starts from a fresh state). A slow client's socket therefore never
+  holds up the feed, nor the other clients;
+* :class:`FanOut` is the registry: it makes a feed on the first client of a key, and closes it
+  (and its bus subscription) when the last one leaves.
+
+Everything here runs in the server's event loop; database work is the feeds' business
+(``run_in_threadpool``), and a feed's computation runs once per batch of bus messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from sse_starlette import ServerSentEvent
+
+from doorstep.live.bus import LiveBus, Subscription
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FanOut", "Feed", "Mailbox", "fanout_of", "sse_chunk"]
+
+FEEDS = Gauge("doorstep_live_feeds", "Shared live feeds open in this process", ["kind"])
+CLIENTS = Gauge("doorstep_live_clients", "Live stream clients connected to this process", ["kind"])
+SUPERSEDED = Counter(
+    "doorstep_live_superseded_total",
+    "Live messages replaced by a newer one before a slow client read them",
+    ["kind"],
+)
+OVERFLOWED = Counter(
+    "doorstep_live_overflowed_total", "Live clients closed for falling too far behind", ["kind"]
+)
+
+
+class Mailbox:
+    """What one client still has to receive: the newest chunk per key, oldest update first.
+
+    :meth:`put` replaces a pending chunk of the same key (and moves it last, so the order of
+    the latest updates is kept); :meth:`take` hands over everything pending. After
+    :meth:`finish` the client gets what is pending, then the end of its stream; after
+    :meth:`close` only the end."""
+
+    def __init__(self, kind: str, limit: int) -> None:
+        self.kind = kind
+        self.limit = limit
+        self._pending: dict[str, bytes] = {}
+        self._ready = asyncio.Event()
+        self.finishing = False
+        self.closed = False
+
+    def put(self, key: str, chunk: bytes) -> None:
+        if self.closed or self.finishing:
+            return
+        if self._pending.pop(key, None) is not None:
+            SUPERSEDED.labels(self.kind).inc()
+        self._pending[key] = chunk
+        if len(self._pending) > self.limit:
+            OVERFLOWED.labels(self.kind).inc()
+            self.close()
+            return
+        self._ready.set()
+
+    def discard(self, key: str) -> None:
+        """Forget a pending chunk that is no longer true."""
+        self._pending.pop(key, None)
+
+    def finish(self) -> None:
+        """End the stream once what is pending has been taken."""
+        self.finishing = True
+        self._ready.set()
+
+    def close(self) -> None:
+        """End the stream now, dropping what is pending."""
+        self.closed = True
+        self._pending.clear()
+        self._ready.set()
+
+    async def stream(self, max_s: float, idle_s: float = 30.0) -> AsyncIterator[bytes]:
+        """The chunks as they come (pending ones joined in one write), for ``max_s`` seconds
+        at most or until the stream is over."""
+        deadline = time.monotonic() + max_s
+        while (left := deadline - time.monotonic()) > 0:
+            chunks = await self.take(min(left, idle_s))
+            if chunks is None:
+                return
+            if chunks:
+                yield b"".join(chunks)
+
+    async def take(self, timeout: float | None) -> list[bytes] | None:
+        """The pending chunks in order (waiting up to ``timeout`` s for one; ``[]`` if none
+        came), or ``None`` once the stream is over."""
+        if not self._pending and not (self.closed or self.finishing):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout)
+        self._ready.clear()
+        if self.closed:
+            return None
+        if not self._pending:
+            return None if self.finishing else []
+        chunks = list(self._pending.values())
+        self._pending.clear()
+        return chunks
+
+
+class Feed:
+    """The shared side of a live stream (see the module's text). Subclasses implement
+    :meth:`load` (the first state, once subscribed; ``False`` when there is nothing to watch)
+    and :meth:`handle` (a batch of bus messages), and send with :meth:`broadcast`."""
+
+    kind = "feed"
+    mailbox_limit = 16
+    # Wake :meth:`tick` at most this often (``None``: never).
+    tick_s: float | None = None
+
+    def __init__(self, bus: LiveBus) -> None:
+        self.bus = bus
+        self.clients: dict[Mailbox, Any] = {}
+        self._sub: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        # Set when the feed has nothing more to say (the link expired, the delivery is over):
+        # clients arriving after that get a new feed, which reads the state afresh.
+        self.retired = False
+
+    # --- what subclasses write -------------------------------------------------------------
+
+    def channels(self) -> Iterable[str]:
+        """The bus channels to subscribe to before the first :meth:`load`."""
+        raise NotImplementedError
+
+    async def load(self) -> bool:
+        """Read the first state; ``False`` if there is nothing to watch (then the feed ends)."""
+        raise NotImplementedError
+
+    async def handle(self, batch: list[dict[str, Any]]) -> None:
+        """React to a batch of bus messages (everything that arrived while the last ran)."""
+        raise NotImplementedError
+
+    async def tick(self) -> None:
+        """Periodic work, every :attr:`tick_s` seconds."""
+        return None
+
+    def welcome(self, mailbox: Mailbox, meta: Any) -> None:
+        """Put what a new client must see first (the current state) in its mailbox."""
+        return None
+
+    # --- for subclasses --------------------------------------------------------------------
+
+    def subscribe_also(self, channel: str) -> None:
+        if self._sub is not None:
+            self._sub.add(channel)
+
+    def broadcast(self, key: str, chunk: bytes) -> None:
+        for mailbox in self.clients:
+            mailbox.put(key, chunk)
+
+    def end_all(self, *, finish: bool) -> None:
+        """End every client's stream (after what is pending with ``finish``)."""
+        for mailbox in list(self.clients):
+            if finish:
+                mailbox.finish()
+            else:
+                mailbox.close()
+
+    # --- life cycle (the registry's) -------------------------------------------------------
+
+    async def open(self) -> bool:
+        self._sub = self.bus.subscribe(self.channels())
+        try:
+            found = await self.load()
+        except Exception:
+            log.exception("live: %s feed could not load", self.kind)
+            found = False
+        if found:
+            FEEDS.labels(self.kind).inc()
+            self._task = asyncio.create_task(self._run(), name=f"doorstep-live-{self.kind}")
+        else:
+            self._sub.close()
+        self.ready.set_result(found)
+        return found
+
+    async def _run(self) -> None:
+        assert self._sub is not None
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + self.tick_s if self.tick_s is not None else None
+        while True:
+            wait = None if next_tick is None else max(0.0, next_tick - loop.time())
+            message = await self._sub.get(timeout=wait)
+            try:
+                if message is not None:
+                    await self.handle([message, *self._sub.drain()])
+                if next_tick is not None and loop.time() >= next_tick:
+                    await self.tick()
+                    next_tick = loop.time() + (self.tick_s or 0.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad message must not end everyone's stream
+                log.exception("live: %s feed failed on a message", self.kind)
+
+    def join(self, meta: Any) -> Mailbox:
+        mailbox = Mailbox(self.kind, self.mailbox_limit)
+        self.clients[mailbox] = meta
+        CLIENTS.labels(self.kind).inc()
+        self.welcome(mailbox, meta)
+        return mailbox
+
+    def leave(self, mailbox: Mailbox) -> bool:
+        """Forget ``mailbox``; ``True`` when it was the last client."""
+        if self.clients.pop(mailbox, None) is not None:
+            CLIENTS.labels(self.kind).dec()
+        mailbox.close()
+        return not self.clients
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+            FEEDS.labels(self.kind).dec()
+        if self._sub is not None:
+            self._sub.close()
+
+
+class FanOut:
+    """The feeds of one process, by key and event loop (tests run several loops)."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[tuple[asyncio.AbstractEventLoop, str], Feed] = {}
+
+    def feed_count(self) -> int:
+        return len(self._feeds)
+
+    async def join(
+        self, key: str, make: Callable[[], Feed], meta: Any = None
+    ) -> tuple[Feed, Mailbox] | None:
+        """A mailbox on the feed of ``key`` (made with ``make`` for its first client), or
+        ``None`` when that feed has nothing to watch."""
+        slot = (asyncio.get_running_loop(), key)
+        feed = self._feeds.get(slot)
+        if feed is None or feed.retired:
+            feed = make()
+            self._feeds[slot] = feed
+            opened: Awaitable[bool] = feed.open()
+        else:
+            opened = asyncio.shield(feed.ready)
+        if not await opened:
+            if self._feeds.get(slot) is feed:
+                del self._feeds[slot]
+            return None
+        return feed, feed.join(meta)
+
+    def leave(self, key: str, feed: Feed, mailbox: Mailbox) -> None:
+        if feed.leave(mailbox):
+            slot = (asyncio.get_running_loop(), key)
+            if self._feeds.get(slot) is feed:
+                del self._feeds[slot]
+            feed.stop()
+
+
+def sse_chunk(event: str, data: str, ident: str | None = None) -> bytes:
+    """One Server-Sent Event, encoded once for every client that gets it."""
+    return ServerSentEvent(data=data, event=event, id=ident).encode()
+
+
+def fanout_of(state: Any) -> FanOut:
+    """The app's :class:`FanOut` (made on first use; ``state`` is ``app.state``)."""
+    registry = getattr(state, "live_fanout", None)
+    if registry is None:
+        registry = FanOut()
+        state.live_fanout = registry
+    assert isinstance(registry, FanOut)
+    return registry
