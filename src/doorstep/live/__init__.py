@@ -13,6 +13,7 @@ from doorstep.live.hooks import (
     position_message,
     publish_after_commit,
     publish_stored_positions,
+    publish_taken_positions,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "position_message",
     "publish_after_commit",
     "publish_stored_positions",
+    "publish_taken_positions",
 ]

@@ -128,8 +128,6 @@ class Feed:
 
     kind = "feed"
     mailbox_limit = 16
-    # Wake :meth:`tick` at most this often (``None``: never).
-    tick_s: float | None = None
 
     def __init__(self, bus: LiveBus) -> None:
         self.bus = bus
@@ -155,8 +153,12 @@ class Feed:
         """React to a batch of bus messages (everything that arrived while the last ran)."""
         raise NotImplementedError
 
+    def tick_s(self) -> float | None:
+        """How often :meth:`tick` runs (``None``: never)."""
+        return None
+
     async def tick(self) -> None:
-        """Periodic work, every :attr:`tick_s` seconds."""
+        """Periodic work, every :meth:`tick_s` seconds."""
         return None
 
     def welcome(self, mailbox: Mailbox, meta: Any) -> None:
@@ -201,7 +203,8 @@ class Feed:
     async def _run(self) -> None:
         assert self._sub is not None
         loop = asyncio.get_running_loop()
-        next_tick = loop.time() + self.tick_s if self.tick_s is not None else None
+        every = self.tick_s()
+        next_tick = loop.time() + every if every is not None else None
         while True:
             wait = None if next_tick is None else max(0.0, next_tick - loop.time())
             message = await self._sub.get(timeout=wait)
@@ -210,7 +213,7 @@ class Feed:
                     await self.handle([message, *self._sub.drain()])
                 if next_tick is not None and loop.time() >= next_tick:
                     await self.tick()
-                    next_tick = loop.time() + (self.tick_s or 0.0)
+                    next_tick = loop.time() + (self.tick_s() or 0.0)
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad message must not end everyone's stream

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from doorstep.domain.dispatch.models import Plan, Route, Stop
 from doorstep.domain.orders.models import DeliveryEvent
 from doorstep.domain.tracking.models import Position
-from doorstep.domain.tracking.writer import StoredPosition
+from doorstep.domain.tracking.writer import PendingPosition, StoredPosition
 from doorstep.live.bus import ERRORS, LiveBus
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,21 @@ def channels_for(message: dict[str, Any]) -> list[str]:
     return out
 
 
+def _pending_message(p: PendingPosition, row_id: int | None) -> dict[str, Any]:
+    return {
+        "kind": "position",
+        "id": row_id,
+        "merchant_id": p.merchant_id,
+        "driver_id": p.driver_id,
+        "route_id": p.route_id,
+        "lat": p.fix.lat,
+        "lon": p.fix.lon,
+        "heading": p.fix.heading_deg,
+        "speed": p.fix.speed_mps,
+        "recorded_at": p.fix.recorded_at.isoformat(),
+    }
+
+
 def publish_stored_positions(bus: LiveBus) -> Callable[[Sequence[StoredPosition]], None]:
     """A listener for the ingest's ``PositionWriter.on_written`` (positions are written by
     bulk INSERT there, which the session hook does not see): publishes each committed
@@ -82,19 +97,24 @@ def publish_stored_positions(bus: LiveBus) -> Callable[[Sequence[StoredPosition]
 
     def listener(stored: Sequence[StoredPosition]) -> None:
         for row in stored:
-            p = row.position
-            message = {
-                "kind": "position",
-                "id": row.id,
-                "merchant_id": p.merchant_id,
-                "driver_id": p.driver_id,
-                "route_id": p.route_id,
-                "lat": p.fix.lat,
-                "lon": p.fix.lon,
-                "heading": p.fix.heading_deg,
-                "speed": p.fix.speed_mps,
-                "recorded_at": p.fix.recorded_at.isoformat(),
-            }
+            message = _pending_message(row.position, row.id)
+            for channel in channels_for(message):
+                bus.publish(channel, message)
+
+    return listener
+
+
+def publish_taken_positions(bus: LiveBus) -> Callable[[Sequence[PendingPosition]], None]:
+    """A listener for ``PositionIngest.on_current``: publishes each fix that moved a driver's
+    current position as soon as the ingest takes it, on its route's and merchant's channels
+    (``id`` ``None``: the row is written by the next flush of the write buffer, within
+    ``position_flush_ms``). Waiting for that flush would add up to its whole interval to what
+    a recipient sees; the fix is screened and buffered, and a position is only ever shown as
+    the newest state, so nothing downstream depends on the row being there yet."""
+
+    def listener(taken: Sequence[PendingPosition]) -> None:
+        for p in taken:
+            message = _pending_message(p, None)
             for channel in channels_for(message):
                 bus.publish(channel, message)
 

@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from doorstep import __version__
 from doorstep.db.migrate import upgrade
 from doorstep.domain.tracking.ingest import PositionIngest
-from doorstep.live import publish_stored_positions
+from doorstep.live import publish_taken_positions
 from doorstep.runtime import Runtime
 from doorstep.web import docs_page, openapi, pages, problems
 from doorstep.web.api import (
@@ -44,8 +44,9 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         upgrade(runtime.engine)
 
     position_ingest = PositionIngest.for_runtime(runtime)
-    # Positions are bulk-inserted, out of the session hook's sight: publish them when written.
-    position_ingest.writer.on_written.append(publish_stored_positions(runtime.live))
+    # Positions are bulk-inserted, out of the session hook's sight: publish each driver's new
+    # current fix as soon as it is taken, not after the write buffer's next flush (ADR 0020).
+    position_ingest.on_current.append(publish_taken_positions(runtime.live))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

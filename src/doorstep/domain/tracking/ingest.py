@@ -16,10 +16,11 @@ becomes active is picked up within that time.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from doorstep.clock import Clock
@@ -41,6 +42,8 @@ from doorstep.domain.tracking.writer import (
 from doorstep.observability import POSITIONS_ACCEPTED, POSITIONS_DROPPED, POSITIONS_REFUSED
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 __all__ = ["IngestResult", "PositionIngest", "Sighting", "run_prune_positions"]
 
@@ -82,6 +85,9 @@ class PositionIngest:
         self.writer = PositionWriter(
             sessions, flush_ms=settings.position_flush_ms, batch=settings.position_flush_batch
         )
+        # Called (in the request's thread; keep them quick) with the fixes of each request that
+        # moved a driver's current position, once buffered: the live bus publishes them.
+        self.on_current: list[Callable[[list[PendingPosition]], None]] = []
 
     @classmethod
     def for_runtime(cls, runtime: Runtime) -> PositionIngest:
@@ -118,9 +124,18 @@ class PositionIngest:
         self.writer.add(pending)
         if pending:
             POSITIONS_ACCEPTED.labels(source).inc(len(pending))
+            self._announce(pending)
         result.accepted = len(pending)
         result.dropped = dict(dropped)
         return result
+
+    def _announce(self, pending: list[PendingPosition]) -> None:
+        current = [p for p in pending if self.screen.is_current(p.driver_id, p.fix)]
+        for listener in self.on_current:
+            try:
+                listener(current)
+            except Exception:
+                log.exception("a current-position listener failed")
 
     def _bindings(
         self, keys: Iterable[tuple[str, ...]], now: datetime

@@ -122,6 +122,13 @@ class Screen:
                 state.current = fix
             return None
 
+    def is_current(self, driver_id: str, fix: Fix) -> bool:
+        """Whether ``fix`` (taken by :meth:`check`) is the driver's newest one, not a late
+        fix taken in passing."""
+        with self._lock:
+            state = self._drivers.get(driver_id)
+            return state is not None and state.current is fix
+
     def _too_fast(self, a: Fix, b: Fix) -> bool:
         seconds = abs((b.recorded_at - a.recorded_at).total_seconds())
         # Both fixes may be off by their accuracy; give them that much room.

@@ -8,14 +8,15 @@ what happens in the signed-in user's merchant, for ``static/dispatch.js`` to app
   reconnecting with ``Last-Event-ID`` first gets the state of every order that changed
   meanwhile (up to 500).
 
-Streams end after ``live_stream_max_s``; the browser reconnects by itself.
+Every dispatcher of one merchant in a process shares one feed (:class:`DispatchFeed`): one
+read per batch of events, whatever the number of screens. Streams end after
+``live_stream_max_s``; the browser reconnects by itself.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,7 @@ from doorstep.domain.tracking.watch import (
     orders_changed_since,
     watch_stops,
 )
+from doorstep.live.fanout import Feed, fanout_of, sse_chunk
 from doorstep.runtime import Runtime
 from doorstep.web.pages.auth import ConsoleUser, require_permission
 
@@ -44,6 +46,9 @@ Reader = Annotated[ConsoleUser, Depends(require_permission(Action.PLANS_READ))]
 # How often the stream looks for stops that became late by the clock alone.
 LATE_CHECK_S = 60.0
 ATTENTION_LABELS = {"late": "Late", "at_risk": "At risk"}
+# A stream whose socket takes no data for this long is closed (a dead or stuck browser).
+SEND_TIMEOUT_S = 30.0
+READY = sse_chunk("ready", "{}")
 
 
 def stop_payload(watch: StopWatch, timezone: str) -> dict[str, Any]:
@@ -61,20 +66,87 @@ def stop_payload(watch: StopWatch, timezone: str) -> dict[str, Any]:
     }
 
 
-def _vehicle(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "event": "vehicle",
-        "data": json.dumps(
-            {
-                "route_id": message.get("route_id"),
-                "driver_id": message.get("driver_id"),
-                "lat": message.get("lat"),
-                "lon": message.get("lon"),
-                "heading": message.get("heading"),
-                "recorded_at": message.get("recorded_at"),
-            }
-        ),
+def _vehicle(message: dict[str, Any]) -> bytes:
+    data = {
+        "route_id": message.get("route_id"),
+        "driver_id": message.get("driver_id"),
+        "lat": message.get("lat"),
+        "lon": message.get("lon"),
+        "heading": message.get("heading"),
+        "recorded_at": message.get("recorded_at"),
     }
+    return sse_chunk("vehicle", json.dumps(data))
+
+
+def _changes_map(message: dict[str, Any]) -> bool:
+    """An event about an order, other than a message sent about it (which changes nothing on
+    the map)."""
+    return bool(message.get("order_id")) and not str(message.get("type", "")).startswith(
+        MESSAGE_EVENT_PREFIX
+    )
+
+
+class DispatchFeed(Feed):
+    """One merchant's map, live, shared by every dispatcher of it in this process: one read of
+    the changed stops per batch of events, one encoded message per vehicle fix, one check a
+    minute for stops late by the clock alone. Each dispatcher's mailbox keeps the newest
+    message per vehicle and per stop."""
+
+    kind = "dispatch"
+    mailbox_limit = 5000  # vehicles and stops waiting for one slow dispatcher
+
+    def __init__(self, runtime: Runtime, merchant_id: str, timezone: str) -> None:
+        super().__init__(runtime.live)
+        self.runtime = runtime
+        self.merchant_id = merchant_id
+        self.timezone = timezone
+        self._checked = runtime.clock.now()
+
+    def tick_s(self) -> float:
+        return LATE_CHECK_S
+
+    def channels(self) -> Iterable[str]:
+        return [f"merchant:{self.merchant_id}"]
+
+    async def load(self) -> bool:
+        return True  # the page itself shows the state; the stream sends changes
+
+    def _states(self, order_ids: list[str]) -> list[dict[str, Any]]:
+        runtime = self.runtime
+        with runtime.read_sessions() as session, session.begin():
+            watched = watch_stops(session, self.merchant_id, order_ids, runtime.clock.now())
+        return [stop_payload(w, self.timezone) for w in watched]
+
+    def _late_since(self, since: datetime) -> tuple[datetime, list[dict[str, Any]]]:
+        now = self.runtime.clock.now()
+        with self.runtime.read_sessions() as session, session.begin():
+            watched = became_late(session, self.merchant_id, since, now)
+        return now, [stop_payload(w, self.timezone) for w in watched]
+
+    async def handle(self, batch: list[dict[str, Any]]) -> None:
+        changed: dict[str, dict[str, Any]] = {}  # order id -> its newest event message
+        for item in batch:
+            if item.get("kind") == "position":
+                self.broadcast(f"vehicle:{item.get('route_id')}", _vehicle(item))
+            elif _changes_map(item):
+                changed.pop(str(item["order_id"]), None)
+                changed[str(item["order_id"])] = item
+        if not changed:
+            return
+        payloads = await run_in_threadpool(self._states, list(changed))
+        by_order = {p["order_id"]: p for p in payloads}
+        for order_id, message in changed.items():  # in the order of their newest events
+            payload = by_order.get(order_id)
+            if payload is None:
+                continue
+            payload["route_id"] = message.get("route_id")
+            chunk = sse_chunk("stop", json.dumps(payload), str(message.get("seq", "")))
+            self.broadcast(f"stop:{order_id}", chunk)
+
+    async def tick(self) -> None:
+        self._checked, late = await run_in_threadpool(self._late_since, self._checked)
+        for payload in late:
+            self.broadcast(f"stop:{payload['order_id']}", sse_chunk("stop", json.dumps(payload)))
 
 
 @router.get("/events", name="console_dispatch_events")
@@ -82,63 +154,39 @@ async def dispatch_events(request: Request, me: Reader) -> Response:
     runtime: Runtime = request.app.state.runtime
     merchant_id, timezone = me.merchant.id, me.merchant.timezone
     last_id = request.headers.get("last-event-id", "")
-    max_s = runtime.settings.live_stream_max_s
+    fanout = fanout_of(request.app.state)
+    key = f"dispatch:{merchant_id}:{timezone}"
 
-    def states(order_ids: list[str]) -> list[dict[str, Any]]:
-        with runtime.read_sessions() as session, session.begin():
-            watched = watch_stops(session, merchant_id, order_ids, runtime.clock.now())
-        return [stop_payload(w, timezone) for w in watched]
-
-    def missed(after: int) -> list[tuple[int, dict[str, Any]]]:
+    def missed(after: int) -> list[bytes]:
         with runtime.read_sessions() as session, session.begin():
             changed = orders_changed_since(session, merchant_id, after)
             seq_of = {order_id: seq for seq, order_id in changed}
             watched = watch_stops(session, merchant_id, seq_of, runtime.clock.now())
-        return sorted((seq_of[w.order_id], stop_payload(w, timezone)) for w in watched)
+        replay = sorted((seq_of[w.order_id], stop_payload(w, timezone)) for w in watched)
+        return [sse_chunk("stop", json.dumps(p), str(seq)) for seq, p in replay]
 
-    def late_since(since: datetime) -> tuple[datetime, list[dict[str, Any]]]:
-        now = runtime.clock.now()
-        with runtime.read_sessions() as session, session.begin():
-            watched = became_late(session, merchant_id, since, now)
-        return now, [stop_payload(w, timezone) for w in watched]
+    def make() -> DispatchFeed:
+        return DispatchFeed(runtime, merchant_id, timezone)
 
-    async def stream() -> AsyncIterator[dict[str, Any]]:
-        sub = runtime.live.subscribe([f"merchant:{merchant_id}"])
-        checked = runtime.clock.now()
-        next_check = time.monotonic() + LATE_CHECK_S
+    # Joined before the replay is read: nothing committed from now on can be missed.
+    joined = await fanout.join(key, make)
+    assert joined is not None  # a merchant's map always has something to watch
+    feed, mailbox = joined
+
+    async def stream() -> AsyncIterator[bytes]:
         try:
             if last_id.isdigit():
-                for seq, payload in await run_in_threadpool(missed, int(last_id)):
-                    yield {"event": "stop", "id": str(seq), "data": json.dumps(payload)}
-            yield {"event": "ready", "data": "{}"}
-            deadline = time.monotonic() + max_s
-            while (left := deadline - time.monotonic()) > 0:
-                if time.monotonic() >= next_check:
-                    checked, late = await run_in_threadpool(late_since, checked)
-                    next_check = time.monotonic() + LATE_CHECK_S
-                    for payload in late:
-                        yield {"event": "stop", "data": json.dumps(payload)}
-                wait = min(left, max(0.0, next_check - time.monotonic()))
-                message = await sub.get(timeout=wait)
-                if message is None:
-                    continue
-                if message.get("kind") == "position":
-                    yield _vehicle(message)
-                elif message.get("order_id") and not str(message.get("type", "")).startswith(
-                    MESSAGE_EVENT_PREFIX
-                ):  # a message sent about an order changes nothing on the map
-                    for payload in await run_in_threadpool(states, [message["order_id"]]):
-                        payload["route_id"] = message.get("route_id")
-                        yield {
-                            "event": "stop",
-                            "id": str(message.get("seq", "")),
-                            "data": json.dumps(payload),
-                        }
+                for chunk in await run_in_threadpool(missed, int(last_id)):
+                    yield chunk
+            yield READY
+            async for chunk in mailbox.stream(runtime.settings.live_stream_max_s):
+                yield chunk
         finally:
-            sub.close()
+            fanout.leave(key, feed, mailbox)
 
     return EventSourceResponse(
         stream(),
         ping=runtime.settings.live_ping_s,
+        send_timeout=SEND_TIMEOUT_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
