@@ -1,37 +1,43 @@
-"""``doorstep bench live``: how long a driver position takes to reach the tracking pages.
+"""``doorstep bench live``: how long a driver's GPS fix takes to reach the tracking pages.
 
-A server (uvicorn, in this process, on a free 127.0.0.1 port) serves one out-for-delivery order
-whose tracking stream ``/t/{token}/events`` is opened ``pages`` times. Then ``positions`` GPS
-fixes of its route are written through the domain, one at a time; for each, the time from just
-before its commit to its arrival as an SSE ``position`` message is recorded at every page. The
-figures: p50/p99/max of those latencies, and how many arrivals were missed (waited at most
-``timeout_s`` per fix). With ``redis_url`` the messages go through Redis pub/sub.
+Set-up: a scratch database (SQLite, or a fresh one on a PostgreSQL server) with one merchant
+and ``orders`` out-for-delivery orders, five to a route (so every recipient may see the driver:
+the default limit is five stops), each route's driver with an OsmAnd device id; one real
+``doorstep serve`` process on it (its worker running, as in production: the ETA engine writes
+``delivery.eta_updated`` events while the vans move).
 
-The clients share the process (and its GIL) with the server, so the figures are an upper
-bound of what a separate browser population would see.
+Clients: ``pages`` tracking streams ``/t/{token}/events``, spread evenly over the orders, held
+by ``clients`` **separate processes** (plain asyncio sockets, a few microseconds per message),
+so the server's CPU is its own and the clients' is not counted against it.
+
+Measured: every ``interval_ms`` the bench posts one fix per route to ``/ingest/osmand`` (the
+OsmAnd query form, exactly as a phone sends it); each fix moves the van 111 m north, so each
+page can tell which fix a ``position`` message is from its latitude (rounded to 3 decimals,
+as pages get it). The latency of a (fix, page) pair is from just before the POST is sent to the
+moment the page's process reads the message; both ends read the same system-wide monotonic
+clock (``CLOCK_MONOTONIC``). A pair not received within ``timeout_s`` is missed; so is a fix a
+slow page never got because a newer one replaced it (the pages' mailboxes keep the newest).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import multiprocessing
 import secrets
-import socket
-import statistics
-import tempfile
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from multiprocessing.connection import Connection
+from typing import Any
 
 import httpx
-import uvicorn
 
-from doorstep.bench.local_server import scratch_database
-from doorstep.clock import SystemClock
-from doorstep.db.engine import transaction
+from doorstep.bench.http_load import ensure_loopback, percentile
+from doorstep.bench.local_server import ServerProcess, scratch_database, scratch_workdir
+from doorstep.clock import Clock, SystemClock
+from doorstep.db.engine import make_engine, make_sessionmaker, transaction
 from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant
 from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Stop, Vehicle
@@ -40,15 +46,19 @@ from doorstep.domain.orders.events import change_status
 from doorstep.domain.orders.schemas import OrderCreate
 from doorstep.domain.orders.service import create_order
 from doorstep.domain.orders.status import Status
+from doorstep.domain.tracking.devices import propose_device_id
 from doorstep.domain.tracking.links import tracking_token_for
-from doorstep.domain.tracking.models import Position
+from doorstep.domain.tracking.payloads import KNOT_MPS
 from doorstep.ids import new_id
-from doorstep.runtime import Runtime
-from doorstep.settings import Settings
-from doorstep.web.app import create_app
+
+__all__ = ["MAX_PAGES", "MAX_POSITIONS", "LiveBenchResult", "run_live_bench"]
 
 MAX_PAGES = 5000
 MAX_POSITIONS = 1000
+STOPS_PER_ROUTE = 5  # the default tracking_driver_visible_stops: every page may see its van
+START = (43.700, 7.400)  # south-west of Monaco
+STEP_DEG = 0.001  # one fix = 111 m north: one step of the 3-decimal rounding pages see
+FIX_EVERY_S = 5  # recorded times of successive fixes (22 m/s: a plausible van, no teleport)
 
 
 @dataclass(frozen=True)
@@ -56,267 +66,378 @@ class LiveBenchResult:
     database: str
     bus: str
     pages: int
+    orders: int
+    routes: int
     positions: int
+    interval_ms: int
+    client_processes: int
     deliveries: int
     missed: int
     p50_ms: float
+    p95_ms: float
     p99_ms: float
     max_ms: float
+    post_p50_ms: float
+    server_cpu_ms_per_fix: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
 
 
-def _seed(runtime: Runtime) -> tuple[str, str, str, str]:
-    """A merchant, one route with one out-for-delivery order; answers (merchant, driver,
-    route, token)."""
-    clock = runtime.clock
+@dataclass(frozen=True)
+class _Scene:
+    devices: list[str]  # one per route
+    pages: list[tuple[str, int]]  # (tracking path, route index), one per page
+
+
+def _order_payload(now: datetime, index: int, route: int) -> OrderCreate:
+    return OrderCreate.model_validate(
+        {
+            "reference": f"BENCH-{index + 1}",
+            "recipient": {"name": "Ada Lovelace", "phone": "+37799999999"},
+            "address": {
+                "line1": "1 Avenue de la Costa",
+                "city": "Monaco",
+                "country": "MC",
+                "lat": 43.7405 + 0.001 * (index % STOPS_PER_ROUTE),
+                "lon": 7.4263 + 0.001 * route,
+            },
+            "window": {
+                "start": (now + timedelta(hours=1)).isoformat(),
+                "end": (now + timedelta(hours=3)).isoformat(),
+            },
+            "service_level": "same_day",
+            "parcels": [{"weight_kg": 1.0}],
+        }
+    )
+
+
+def _seed(url: str, clock: Clock, secret: str, orders: int, pages: int) -> _Scene:
+    """Migrate; one merchant, ``ceil(orders / 5)`` active routes of five out-for-delivery
+    stops each, one driver with a device id per route; the pages' paths, round-robin."""
+    engine = make_engine(url)
     now = clock.now()
     system = Actor.system()
-    with transaction(runtime.sessions) as s:
-        merchant = create_merchant(s, clock, name="Bench Florist", timezone="UTC")
-        payload = OrderCreate.model_validate(
-            {
-                "reference": "BENCH-1",
-                "recipient": {"name": "Ada Lovelace", "phone": "+37799999999"},
-                "address": {
-                    "line1": "1 Avenue de la Costa",
-                    "city": "Monaco",
-                    "country": "MC",
-                    "lat": 43.7405,
-                    "lon": 7.4263,
-                },
-                "window": {
-                    "start": (now + timedelta(hours=1)).isoformat(),
-                    "end": (now + timedelta(hours=3)).isoformat(),
-                },
-                "service_level": "same_day",
-                "parcels": [{"weight_kg": 1.0}],
-            }
-        )
-        secret = runtime.settings.effective_secret_key
-        order = create_order(s, clock, merchant.id, payload, actor=system, secret_key=secret)
-        for status in (Status.SCHEDULED, Status.PICKED_UP, Status.OUT_FOR_DELIVERY):
-            change_status(s, clock, order, status, actor=system)
-        depot = Depot(
-            id=new_id("dep", now),
-            merchant_id=merchant.id,
-            name="Depot",
-            address_line1="Quai",
-            city="Monaco",
-            country="MC",
-            lat=43.7285,
-            lon=7.415,
-            opening_hours={},
-            created_at=now,
-        )
-        vehicle = Vehicle(
-            id=new_id("veh", now),
-            merchant_id=merchant.id,
-            name="Van",
-            capacity_weight_kg=300,
-            capacity_parcels=60,
-            created_at=now,
-        )
-        driver = Driver(
-            id=new_id("drv", now),
-            merchant_id=merchant.id,
-            name="Marco Rossi",
-            device_id="bench-" + secrets.token_hex(6),
-            created_at=now,
-        )
-        s.add_all([depot, vehicle, driver])
-        s.flush()
-        shift = Shift(
-            id=new_id("shf", now),
-            merchant_id=merchant.id,
-            driver_id=driver.id,
-            vehicle_id=vehicle.id,
-            depot_id=depot.id,
-            start_at=now,
-            end_at=now + timedelta(hours=8),
-            created_at=now,
-        )
-        plan = Plan(
-            id=new_id("pln", now),
-            merchant_id=merchant.id,
-            depot_id=depot.id,
-            date=now.date(),
-            status="published",
-            seed=1,
-            time_limit_s=1.0,
-            travel_provider="straight",
-            created_at=now,
-            published_at=now,
-        )
-        s.add_all([shift, plan])
-        s.flush()
-        route = Route(
-            id=new_id("rte", now),
-            merchant_id=merchant.id,
-            plan_id=plan.id,
-            shift_id=shift.id,
-            driver_id=driver.id,
-            vehicle_id=vehicle.id,
-            position=0,
-            status="active",
-        )
-        s.add(route)
-        s.flush()
-        s.add(
-            Stop(
-                id=new_id("stp", now),
+    routes = math.ceil(orders / STOPS_PER_ROUTE)
+    try:
+        upgrade(engine)
+        with transaction(make_sessionmaker(engine)) as s:
+            merchant = create_merchant(s, clock, name="Bench Florist", timezone="UTC")
+            depot = Depot(
+                id=new_id("dep", now),
                 merchant_id=merchant.id,
-                route_id=route.id,
-                order_id=order.id,
-                sequence=1,
-                status="planned",
-                planned_arrival=now + timedelta(hours=2),
+                name="Depot",
+                address_line1="Quai",
+                city="Monaco",
+                country="MC",
+                lat=START[0],
+                lon=START[1],
+                opening_hours={},
+                created_at=now,
             )
-        )
-        token = tracking_token_for(secret, order)
-        return merchant.id, driver.id, route.id, token
-
-
-def _write_position(runtime: Runtime, ids: tuple[str, str, str], lat: float) -> None:
-    merchant_id, driver_id, route_id = ids
-    now = runtime.clock.now()
-    with transaction(runtime.sessions) as s:
-        s.add(
-            Position(
-                merchant_id=merchant_id,
-                driver_id=driver_id,
-                route_id=route_id,
-                source="sim",
-                recorded_at=now,
-                received_at=now,
-                lat=lat,
-                lon=7.42,
+            plan = Plan(
+                id=new_id("pln", now),
+                merchant_id=merchant.id,
+                depot_id=depot.id,
+                date=now.date(),
+                status="published",
+                seed=1,
+                time_limit_s=1.0,
+                travel_provider="straight",
+                created_at=now,
+                published_at=now,
             )
+            s.add(depot)
+            s.flush()
+            s.add(plan)
+            devices: list[str] = []
+            route_rows: list[Route] = []
+            for r in range(routes):
+                vehicle = Vehicle(
+                    id=new_id("veh", now),
+                    merchant_id=merchant.id,
+                    name=f"Van {r + 1}",
+                    capacity_weight_kg=300,
+                    capacity_parcels=60,
+                    created_at=now,
+                )
+                driver = Driver(
+                    id=new_id("drv", now),
+                    merchant_id=merchant.id,
+                    name=f"Marco {r + 1}",
+                    device_id=propose_device_id(),
+                    created_at=now,
+                )
+                s.add_all([vehicle, driver])
+                s.flush()
+                shift = Shift(
+                    id=new_id("shf", now),
+                    merchant_id=merchant.id,
+                    driver_id=driver.id,
+                    vehicle_id=vehicle.id,
+                    depot_id=depot.id,
+                    start_at=now - timedelta(hours=1),
+                    end_at=now + timedelta(hours=8),
+                    status="active",
+                    created_at=now,
+                )
+                s.add(shift)
+                s.flush()
+                route = Route(
+                    id=new_id("rte", now),
+                    merchant_id=merchant.id,
+                    plan_id=plan.id,
+                    shift_id=shift.id,
+                    driver_id=driver.id,
+                    vehicle_id=vehicle.id,
+                    position=r,
+                    status="active",
+                )
+                s.add(route)
+                s.flush()
+                devices.append(driver.device_id or "")
+                route_rows.append(route)
+            paths: list[tuple[str, int]] = []
+            for i in range(orders):
+                r = i // STOPS_PER_ROUTE
+                order = create_order(
+                    s,
+                    clock,
+                    merchant.id,
+                    _order_payload(now, i, r),
+                    actor=system,
+                    secret_key=secret,
+                )
+                for status in (Status.SCHEDULED, Status.PICKED_UP, Status.OUT_FOR_DELIVERY):
+                    change_status(s, clock, order, status, actor=system)
+                s.add(
+                    Stop(
+                        id=new_id("stp", now),
+                        merchant_id=merchant.id,
+                        route_id=route_rows[r].id,
+                        order_id=order.id,
+                        sequence=i % STOPS_PER_ROUTE + 1,
+                        status="planned",
+                        planned_arrival=now + timedelta(hours=2),
+                    )
+                )
+                paths.append((f"/t/{tracking_token_for(secret, order)}/events", r))
+        return _Scene(devices, [paths[i % orders] for i in range(pages)])
+    finally:
+        engine.dispose()
+
+
+# --- the clients (in their own processes) --------------------------------------------------
+
+
+async def _watch(
+    host: str, port: int, path: str, index: int, arrivals: list[list[int]], ready: Any
+) -> None:
+    """One tracking page: a raw HTTP/1.1 GET, then SSE lines as they come."""
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    try:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
+            f"Accept-Language: en\r\n\r\n".encode()
         )
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"{path}: {status!r}")
+        while await reader.readline() not in (b"\r\n", b""):
+            pass  # headers
+        event = b""
+        row = arrivals[index]
+        while line := await reader.readline():
+            if line.startswith(b"event:"):
+                event = line[6:].strip()
+            elif line.startswith(b"data:"):
+                if event == b"position":
+                    fix = round((json.loads(line[5:])["lat"] - START[0]) / STEP_DEG)
+                    if 0 < fix < len(row) and not row[fix]:
+                        row[fix] = time.monotonic_ns()
+                elif event == b"snapshot":
+                    ready(index)
+    finally:
+        writer.close()
 
 
-class _Server:
-    def __init__(self, runtime: Runtime) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        app = create_app(runtime, migrate=False)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
+async def _client_loop(
+    conn: Connection, host: str, port: int, paths: list[str], fixes: int
+) -> None:
+    arrivals = [[0] * (fixes + 1) for _ in paths]
+    seen: set[int] = set()
+    all_ready = asyncio.Event()
 
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bench server did not start")
-            time.sleep(0.02)
-        return self
+    def ready(index: int) -> None:
+        seen.add(index)
+        if len(seen) == len(paths):
+            all_ready.set()
 
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
+    tasks = []
+    for i, path in enumerate(paths):
+        tasks.append(asyncio.create_task(_watch(host, port, path, i, arrivals, ready)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # connect in waves, as pages open over time
+    waiter = asyncio.create_task(all_ready.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], timeout=120, return_when="FIRST_COMPLETED")
+    failed = [t for t in tasks if t.done()]
+    if waiter not in done or failed:
+        errors = [repr(t.exception()) for t in failed if t.exception() is not None][:3]
+        conn.send(("failed", f"{len(seen)}/{len(paths)} pages connected; {errors}"))
+    else:
+        conn.send(("ready", len(paths)))
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    conn.send(("arrivals", arrivals))
 
 
-async def _measure(
-    url: str,
-    path: str,
-    pages: int,
-    positions: int,
-    timeout_s: float,
-    write: Callable[[float], None],
-) -> tuple[list[float], int]:
-    arrivals: list[dict[int, float]] = [{} for _ in range(pages)]
-    ready = asyncio.Event()
-    connected = 0
-    limits = httpx.Limits(max_connections=pages + 10, max_keepalive_connections=pages + 10)
-    timeout = httpx.Timeout(10.0, read=60.0)  # streams get a ping every 15 s
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+def _client_main(conn: Connection, host: str, port: int, paths: list[str], fixes: int) -> None:
+    """Entry point of a client process."""
+    asyncio.run(_client_loop(conn, host, port, paths, fixes))
 
-        async def page(index: int) -> None:
-            nonlocal connected
-            async with client.stream("GET", path) as resp:
-                event = ""
-                async for line in resp.aiter_lines():
-                    if line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:") and event == "snapshot":
-                        connected += 1
-                        if connected == pages:
-                            ready.set()
-                    elif line.startswith("data:") and event == "position":
-                        fix = round((json.loads(line[5:])["lat"] - 43.0) * 1000)
-                        arrivals[index][fix] = time.perf_counter()
 
-        tasks = [asyncio.create_task(page(i)) for i in range(pages)]
-        await asyncio.wait_for(ready.wait(), timeout=max(30.0, pages * 0.05))
-        latencies: list[float] = []
-        missed = 0
-        for fix in range(1, positions + 1):
-            started = time.perf_counter()
-            await asyncio.to_thread(write, 43.0 + fix / 1000)
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline and any(fix not in a for a in arrivals):
-                await asyncio.sleep(0.002)
-            for a in arrivals:
-                if fix in a:
-                    latencies.append((a[fix] - started) * 1000)
-                else:
-                    missed += 1
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return latencies, missed
+# --- the driver (this process) -------------------------------------------------------------
+
+
+async def _drive(
+    base_url: str, devices: list[str], positions: int, interval_s: float, t0: datetime
+) -> tuple[list[list[int]], list[float]]:
+    """Post fix ``k`` (1..positions) of every route every ``interval_s``; the monotonic time
+    (ns) just before each POST, by route and fix, and each POST's round trip (ms)."""
+    sent = [[0] * (positions + 1) for _ in devices]
+    round_trips: list[float] = []
+    limits = httpx.Limits(max_connections=len(devices) + 2)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, trust_env=False) as client:
+
+        async def post(r: int, k: int) -> None:
+            params = {
+                "id": devices[r],
+                "timestamp": str(int((t0 + timedelta(seconds=FIX_EVERY_S * k)).timestamp())),
+                "lat": f"{START[0] + k * STEP_DEG:.6f}",
+                "lon": f"{START[1] + r * 0.01:.6f}",
+                "speed": f"{STEP_DEG * 111_000 / FIX_EVERY_S / KNOT_MPS:.1f}",
+                "bearing": "0",
+                "accuracy": "5",
+            }
+            sent[r][k] = time.monotonic_ns()
+            answer = await client.get("/ingest/osmand", params=params)
+            round_trips.append((time.monotonic_ns() - sent[r][k]) / 1e6)
+            if answer.status_code != 200:
+                raise RuntimeError(f"/ingest/osmand answered {answer.status_code}: {answer.text}")
+
+        start = time.monotonic()
+        for k in range(1, positions + 1):
+            await asyncio.gather(*(post(r, k) for r in range(len(devices))))
+            await asyncio.sleep(max(0.0, start + k * interval_s - time.monotonic()))
+    return sent, round_trips
+
+
+def _spread(pages: list[tuple[str, int]], processes: int) -> list[list[int]]:
+    """Page indices per client process, round-robin."""
+    return [list(range(p, len(pages), processes)) for p in range(processes)]
 
 
 def run_live_bench(
     *,
     pages: int = 100,
     positions: int = 20,
+    orders: int = 1,
     database_url: str | None = None,
     redis_url: str | None = None,
+    interval_ms: int = 500,
+    clients: int = 2,
     timeout_s: float = 5.0,
 ) -> LiveBenchResult:
-    with tempfile.TemporaryDirectory(prefix="doorstep-bench-live-") as tmp:
-        workdir = Path(tmp)
-        with scratch_database(database_url, workdir) as db_url:
-            settings = Settings(
-                data_dir=workdir / "data",
-                database_url=db_url,
-                redis_url=redis_url,
-                secret_key=secrets.token_urlsafe(48),
-                tracking_rate_limit_per_minute=pages * 4 + 100,
-            )
-            runtime = Runtime.from_settings(settings, SystemClock())
+    """Run the benchmark (see the module's text) on a scratch database and return figures."""
+    orders = max(1, min(orders, pages))
+    clients = max(1, min(clients, pages))
+    clock = SystemClock()
+    secret = secrets.token_urlsafe(48)
+    t0 = clock.now() - timedelta(seconds=FIX_EVERY_S * (positions + 1) + 60)
+    with scratch_workdir() as workdir, scratch_database(database_url, workdir) as url:
+        scene = _seed(url, clock, secret, orders, pages)
+        env = {
+            "DOORSTEP_SECRET_KEY": secret,
+            "DOORSTEP_TRACKING_RATE_LIMIT_PER_MINUTE": str(pages * 4 + 100),
+        }
+        if redis_url:
+            env["DOORSTEP_REDIS_URL"] = redis_url
+        with ServerProcess(url, workdir, env=env) as server:
+            ensure_loopback(server.base_url)
+            host, port = "127.0.0.1", server.port
+            spread = _spread(scene.pages, clients)
+            context = multiprocessing.get_context("spawn")
+            links: list[Connection] = []
+            procs = []
             try:
-                upgrade(runtime.engine)
-                merchant_id, driver_id, route_id, token = _seed(runtime)
-                ids = (merchant_id, driver_id, route_id)
-                with _Server(runtime) as server:
-                    latencies, missed = asyncio.run(
-                        _measure(
-                            server.url,
-                            f"/t/{token}/events",
-                            pages,
-                            positions,
-                            timeout_s,
-                            lambda lat: _write_position(runtime, ids, lat),
-                        )
+                for indices in spread:
+                    parent, child = context.Pipe()
+                    paths = [scene.pages[i][0] for i in indices]
+                    proc = context.Process(
+                        target=_client_main,
+                        args=(child, host, port, paths, positions),
+                        daemon=True,
                     )
+                    proc.start()
+                    links.append(parent)
+                    procs.append(proc)
+                for link in links:
+                    if not link.poll(180):
+                        raise RuntimeError("a client process did not report in 180 s")
+                    kind, detail = link.recv()
+                    if kind != "ready":
+                        raise RuntimeError(f"client process: {detail}")
+                cpu_before = server.cpu_seconds()
+                sent, round_trips = asyncio.run(
+                    _drive(server.base_url, scene.devices, positions, interval_ms / 1000, t0)
+                )
+                time.sleep(timeout_s)
+                cpu = server.cpu_seconds() - cpu_before
+                arrivals: list[list[int]] = [[] for _ in scene.pages]
+                for link, indices in zip(links, spread, strict=True):
+                    link.send("stop")
+                    if not link.poll(60):
+                        raise RuntimeError("a client process did not answer in 60 s")
+                    _, rows = link.recv()
+                    for i, row in zip(indices, rows, strict=True):
+                        arrivals[i] = row
             finally:
-                runtime.close()
-    ordered = sorted(latencies) or [float("nan")]
-    p99_index = min(len(ordered) - 1, max(0, round(0.99 * len(ordered)) - 1))
+                for proc in procs:
+                    proc.join(10)
+                    if proc.is_alive():
+                        proc.kill()
+    latencies: list[float] = []
+    missed = 0
+    for (_, route), row in zip(scene.pages, arrivals, strict=True):
+        for k in range(1, positions + 1):
+            got, start = row[k], sent[route][k]
+            latency = (got - start) / 1e6
+            if got and latency <= timeout_s * 1000:
+                latencies.append(latency)
+            else:
+                missed += 1
+    ordered = sorted(latencies)
+    fixes = positions * len(scene.devices)
     return LiveBenchResult(
         database="postgresql" if database_url else "sqlite",
         bus="redis" if redis_url else "in-process",
         pages=pages,
+        orders=orders,
+        routes=len(scene.devices),
         positions=positions,
+        interval_ms=interval_ms,
+        client_processes=clients,
         deliveries=len(latencies),
         missed=missed,
-        p50_ms=statistics.median(ordered),
-        p99_ms=ordered[p99_index],
-        max_ms=ordered[-1],
+        p50_ms=percentile(ordered, 50),
+        p95_ms=percentile(ordered, 95),
+        p99_ms=percentile(ordered, 99),
+        max_ms=ordered[-1] if ordered else math.nan,
+        post_p50_ms=percentile(sorted(round_trips), 50),
+        server_cpu_ms_per_fix=cpu * 1000 / fixes if fixes else math.nan,
     )

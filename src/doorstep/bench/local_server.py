@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -99,12 +99,20 @@ def free_port() -> int:
 class ServerProcess:
     """``doorstep serve`` on 127.0.0.1 in a subprocess, as a context manager.
 
-    The server gets a fresh data directory under ``workdir``, the given database, and
-    ``DOORSTEP_LOG_LEVEL=WARNING``; its output goes to ``workdir/server.log``, whose tail is
-    shown if it fails to start."""
+    The server gets a fresh data directory under ``workdir``, the given database,
+    ``DOORSTEP_LOG_LEVEL=WARNING`` and any other ``env`` given; its output goes to
+    ``workdir/server.log``, whose tail is shown if it fails to start."""
 
-    def __init__(self, database_url: str, workdir: Path, *, port: int = 0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        workdir: Path,
+        *,
+        port: int = 0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.database_url = database_url
+        self.extra_env = dict(env or {})
         self.workdir = workdir
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -119,6 +127,7 @@ class ServerProcess:
             DOORSTEP_BASE_URL=self.base_url,
             DOORSTEP_LOG_LEVEL="WARNING",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
