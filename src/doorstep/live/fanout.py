@@ -24,9 +24,7 @@ Everything here runs in the server's event loop; database work is the feeds' bus
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -94,28 +92,27 @@ class Mailbox:
         self._pending.clear()
         self._ready.set()
 
-    async def stream(self, max_s: float, idle_s: float = 30.0) -> AsyncIterator[bytes]:
+    async def stream(self, max_s: float) -> AsyncIterator[bytes]:
         """The chunks as they come (pending ones joined in one write), for ``max_s`` seconds
         at most or until the stream is over."""
-        deadline = time.monotonic() + max_s
-        while (left := deadline - time.monotonic()) > 0:
-            chunks = await self.take(min(left, idle_s))
-            if chunks is None:
-                return
-            if chunks:
+        deadline = asyncio.get_running_loop().call_later(max_s, self.finish)
+        try:
+            while (chunks := await self.take()) is not None:
                 yield b"".join(chunks)
+        finally:
+            deadline.cancel()
 
-    async def take(self, timeout: float | None) -> list[bytes] | None:
-        """The pending chunks in order (waiting up to ``timeout`` s for one; ``[]`` if none
-        came), or ``None`` once the stream is over."""
-        if not self._pending and not (self.closed or self.finishing):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout)
-        self._ready.clear()
-        if self.closed:
+    async def take(self) -> list[bytes] | None:
+        """The pending chunks in order (waiting for one), or ``None`` once the stream is over.
+
+        No timeout here: ``asyncio.wait_for`` makes a task per call, which at a thousand
+        clients per message was most of the fan-out's cost; :meth:`stream`'s one timer per
+        client ends the stream instead."""
+        while not (self._pending or self.closed or self.finishing):
+            self._ready.clear()
+            await self._ready.wait()
+        if self.closed or not self._pending:
             return None
-        if not self._pending:
-            return None if self.finishing else []
         chunks = list(self._pending.values())
         self._pending.clear()
         return chunks
