@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from doorstep.domain.accounts.users import Action
@@ -34,7 +33,7 @@ from doorstep.domain.tracking.watch import (
     orders_changed_since,
     watch_stops,
 )
-from doorstep.live.fanout import Feed, fanout_of, sse_chunk
+from doorstep.live.fanout import Feed, LiveResponse, fanout_of, sse_chunk
 from doorstep.runtime import Runtime
 from doorstep.web.pages.auth import ConsoleUser, require_permission
 
@@ -184,7 +183,7 @@ async def dispatch_events(request: Request, me: Reader) -> Response:
         finally:
             fanout.leave(key, feed, mailbox)
 
-    return EventSourceResponse(
+    return LiveResponse(
         stream(),
         ping=runtime.settings.live_ping_s,
         send_timeout=SEND_TIMEOUT_S,

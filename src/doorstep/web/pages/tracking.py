@@ -36,7 +36,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
-from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from doorstep.db.engine import transaction
@@ -46,7 +45,7 @@ from doorstep.domain.errors import DomainError
 from doorstep.domain.slots.selfservice import order_for_merchant, recipient_change
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
 from doorstep.domain.tracking.view import TrackingView, load_tracking_view
-from doorstep.live.fanout import fanout_of
+from doorstep.live.fanout import LiveResponse, fanout_of
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 from doorstep.web.i18n import choose_language, from_accept_language
@@ -432,7 +431,7 @@ async def tracking_events(token: str, request: Request) -> Response:
         finally:
             fanout.leave(token, feed, mailbox)
 
-    return EventSourceResponse(
+    return LiveResponse(
         stream(),
         ping=runtime.settings.live_ping_s,
         send_timeout=SEND_TIMEOUT_S,
