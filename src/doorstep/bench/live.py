@@ -11,18 +11,19 @@ by ``clients`` **separate processes** (plain asyncio sockets, a few microseconds
 so the server's CPU is its own and the clients' is not counted against it.
 
 Measured: every ``interval_ms`` the bench posts one fix per route to ``/ingest/osmand`` (the
-OsmAnd query form, exactly as a phone sends it); each fix moves the van 111 m north, so each
-page can tell which fix a ``position`` message is from its latitude (rounded to 3 decimals,
-as pages get it). The latency of a (fix, page) pair is from just before the POST is sent to the
-moment the page's process reads the message; both ends read the same system-wide monotonic
-clock (``CLOCK_MONOTONIC``). A pair not received within ``timeout_s`` is missed; so is a fix a
-slow page never got because a newer one replaced it (the pages' mailboxes keep the newest).
+OsmAnd query form, exactly as a phone sends it), after one unmeasured fix per route (a driver's
+first fix in a process looks the device up in the database, once a day); each fix moves the van
+111 m north, so each page can tell which fix a ``position`` message is from its latitude
+(rounded to 3 decimals, as pages get it; :mod:`~doorstep.bench.live_clients`). The latency of
+a (fix, page) pair is from just before the POST is sent to the moment the page's process reads
+the message; both ends read the same system-wide monotonic clock (``CLOCK_MONOTONIC``). A pair
+not received within ``timeout_s`` is missed; so is a fix a slow page never got because a newer
+one replaced it (the pages' mailboxes keep the newest).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import multiprocessing
 import secrets
@@ -35,6 +36,7 @@ from typing import Any
 import httpx
 
 from doorstep.bench.http_load import ensure_loopback, percentile
+from doorstep.bench.live_clients import START_LAT, STEP_DEG, client_main
 from doorstep.bench.local_server import ServerProcess, scratch_database, scratch_workdir
 from doorstep.clock import Clock, SystemClock
 from doorstep.db.engine import make_engine, make_sessionmaker, transaction
@@ -56,8 +58,7 @@ __all__ = ["MAX_PAGES", "MAX_POSITIONS", "LiveBenchResult", "run_live_bench"]
 MAX_PAGES = 5000
 MAX_POSITIONS = 1000
 STOPS_PER_ROUTE = 5  # the default tracking_driver_visible_stops: every page may see its van
-START = (43.700, 7.400)  # south-west of Monaco
-STEP_DEG = 0.001  # one fix = 111 m north: one step of the 3-decimal rounding pages see
+START = (START_LAT, 7.400)  # south-west of Monaco
 FIX_EVERY_S = 5  # recorded times of successive fixes (22 m/s: a plausible van, no teleport)
 
 
@@ -230,85 +231,14 @@ def _seed(url: str, clock: Clock, secret: str, orders: int, pages: int) -> _Scen
         engine.dispose()
 
 
-# --- the clients (in their own processes) --------------------------------------------------
-
-
-async def _watch(
-    host: str, port: int, path: str, index: int, arrivals: list[list[int]], ready: Any
-) -> None:
-    """One tracking page: a raw HTTP/1.1 GET, then SSE lines as they come."""
-    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
-    try:
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
-            f"Accept-Language: en\r\n\r\n".encode()
-        )
-        status = await reader.readline()
-        if b" 200 " not in status:
-            raise RuntimeError(f"{path}: {status!r}")
-        while await reader.readline() not in (b"\r\n", b""):
-            pass  # headers
-        event = b""
-        row = arrivals[index]
-        while line := await reader.readline():
-            if line.startswith(b"event:"):
-                event = line[6:].strip()
-            elif line.startswith(b"data:"):
-                if event == b"position":
-                    fix = round((json.loads(line[5:])["lat"] - START[0]) / STEP_DEG)
-                    if 0 < fix < len(row) and not row[fix]:
-                        row[fix] = time.monotonic_ns()
-                elif event == b"snapshot":
-                    ready(index)
-    finally:
-        writer.close()
-
-
-async def _client_loop(
-    conn: Connection, host: str, port: int, paths: list[str], fixes: int
-) -> None:
-    arrivals = [[0] * (fixes + 1) for _ in paths]
-    seen: set[int] = set()
-    all_ready = asyncio.Event()
-
-    def ready(index: int) -> None:
-        seen.add(index)
-        if len(seen) == len(paths):
-            all_ready.set()
-
-    tasks = []
-    for i, path in enumerate(paths):
-        tasks.append(asyncio.create_task(_watch(host, port, path, i, arrivals, ready)))
-        if i % 50 == 49:
-            await asyncio.sleep(0.05)  # connect in waves, as pages open over time
-    waiter = asyncio.create_task(all_ready.wait())
-    done, _ = await asyncio.wait([waiter, *tasks], timeout=120, return_when="FIRST_COMPLETED")
-    failed = [t for t in tasks if t.done()]
-    if waiter not in done or failed:
-        errors = [repr(t.exception()) for t in failed if t.exception() is not None][:3]
-        conn.send(("failed", f"{len(seen)}/{len(paths)} pages connected; {errors}"))
-    else:
-        conn.send(("ready", len(paths)))
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    conn.send(("arrivals", arrivals))
-
-
-def _client_main(conn: Connection, host: str, port: int, paths: list[str], fixes: int) -> None:
-    """Entry point of a client process."""
-    asyncio.run(_client_loop(conn, host, port, paths, fixes))
-
-
 # --- the driver (this process) -------------------------------------------------------------
 
 
 async def _drive(
     base_url: str, devices: list[str], positions: int, interval_s: float, t0: datetime
 ) -> tuple[list[list[int]], list[float]]:
-    """Post fix ``k`` (1..positions) of every route every ``interval_s``; the monotonic time
-    (ns) just before each POST, by route and fix, and each POST's round trip (ms)."""
+    """Post fix ``k`` (0..positions) of every route every ``interval_s``; the monotonic time
+    (ns) just before each POST, by route and fix, and each measured POST's round trip (ms)."""
     sent = [[0] * (positions + 1) for _ in devices]
     round_trips: list[float] = []
     limits = httpx.Limits(max_connections=len(devices) + 2)
@@ -330,6 +260,11 @@ async def _drive(
             if answer.status_code != 200:
                 raise RuntimeError(f"/ingest/osmand answered {answer.status_code}: {answer.text}")
 
+        # Fix 0 is not measured: a driver's first fix in a process costs a database lookup of
+        # the device (then cached), once a day, not once a fix.
+        await asyncio.gather(*(post(r, 0) for r in range(len(devices))))
+        round_trips.clear()
+        await asyncio.sleep(interval_s)
         start = time.monotonic()
         for k in range(1, positions + 1):
             await asyncio.gather(*(post(r, k) for r in range(len(devices))))
@@ -379,7 +314,7 @@ def run_live_bench(
                     parent, child = context.Pipe()
                     paths = [scene.pages[i][0] for i in indices]
                     proc = context.Process(
-                        target=_client_main,
+                        target=client_main,
                         args=(child, host, port, paths, positions),
                         daemon=True,
                     )
@@ -396,16 +331,17 @@ def run_live_bench(
                 sent, round_trips = asyncio.run(
                     _drive(server.base_url, scene.devices, positions, interval_ms / 1000, t0)
                 )
-                time.sleep(timeout_s)
-                cpu = server.cpu_seconds() - cpu_before
+                deadline = max(sent[r][positions] for r in range(len(scene.devices)))
+                for link in links:
+                    link.send(("collect", deadline + int(timeout_s * 1e9)))
                 arrivals: list[list[int]] = [[] for _ in scene.pages]
                 for link, indices in zip(links, spread, strict=True):
-                    link.send("stop")
-                    if not link.poll(60):
+                    if not link.poll(timeout_s + 60):
                         raise RuntimeError("a client process did not answer in 60 s")
                     _, rows = link.recv()
                     for i, row in zip(indices, rows, strict=True):
                         arrivals[i] = row
+                cpu = server.cpu_seconds() - cpu_before
             finally:
                 for proc in procs:
                     proc.join(10)
