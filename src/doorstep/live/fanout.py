@@ -122,8 +122,9 @@ class Mailbox:
 
 class Feed:
     """The shared side of a live stream (see the module's text). Subclasses implement
-    :meth:`load` (the first state, once subscribed; ``False`` when there is nothing to watch)
-    and :meth:`handle` (a batch of bus messages), and send with :meth:`broadcast`."""
+        :meth:`load` (the first state, once subscribed; ``False`` when there is nothing to watch)
+        and :meth:`handle` (a batch of bus messages, at once) and :meth:`refresh` (database reads, in
+    a task of their own), and send with :meth:`broadcast`."""
 
     kind = "feed"
     mailbox_limit = 16
@@ -133,6 +134,8 @@ class Feed:
         self.clients: dict[Mailbox, Any] = {}
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._dirty = False
         self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         # Set when the feed has nothing more to say (the link expired, the delivery is over):
         # clients arriving after that get a new feed, which reads the state afresh.
@@ -148,15 +151,20 @@ class Feed:
         """Read the first state; ``False`` if there is nothing to watch (then the feed ends)."""
         raise NotImplementedError
 
-    async def handle(self, batch: list[dict[str, Any]]) -> None:
-        """React to a batch of bus messages (everything that arrived while the last ran)."""
+    def handle(self, batch: list[dict[str, Any]]) -> None:
+        """React at once to a batch of bus messages (everything that arrived since the last):
+        send what needs no database, :meth:`request_refresh` for what does."""
         raise NotImplementedError
+
+    async def refresh(self) -> None:
+        """Read what changed and send it (run by :meth:`request_refresh`)."""
+        return None
 
     def tick_s(self) -> float | None:
         """How often :meth:`tick` runs (``None``: never)."""
         return None
 
-    async def tick(self) -> None:
+    def tick(self) -> None:
         """Periodic work, every :meth:`tick_s` seconds."""
         return None
 
@@ -169,6 +177,22 @@ class Feed:
     def subscribe_also(self, channel: str) -> None:
         if self._sub is not None:
             self._sub.add(channel)
+
+    def request_refresh(self) -> None:
+        """Run :meth:`refresh` in a task of its own, so that positions keep flowing while it
+        reads the database; requests made while it runs are served by one more run after it
+        (a burst of events costs two reads at most, not one each)."""
+        self._dirty = True
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_loop())
+
+    async def _refresh_loop(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("live: %s feed could not refresh", self.kind)
 
     def broadcast(self, key: str, chunk: bytes) -> None:
         for mailbox in self.clients:
@@ -209,12 +233,10 @@ class Feed:
             message = await self._sub.get(timeout=wait)
             try:
                 if message is not None:
-                    await self.handle([message, *self._sub.drain()])
+                    self.handle([message, *self._sub.drain()])
                 if next_tick is not None and loop.time() >= next_tick:
-                    await self.tick()
+                    self.tick()
                     next_tick = loop.time() + (self.tick_s() or 0.0)
-            except asyncio.CancelledError:
-                raise
             except Exception:  # one bad message must not end everyone's stream
                 log.exception("live: %s feed failed on a message", self.kind)
 
@@ -233,6 +255,9 @@ class Feed:
         return not self.clients
 
     def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
         if self._task is not None:
             self._task.cancel()
             self._task = None

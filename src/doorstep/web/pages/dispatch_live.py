@@ -100,6 +100,8 @@ class DispatchFeed(Feed):
         self.merchant_id = merchant_id
         self.timezone = timezone
         self._checked = runtime.clock.now()
+        self._changed: dict[str, dict[str, Any]] = {}  # order id -> its newest event message
+        self._late_due = False
 
     def tick_s(self) -> float:
         return LATE_CHECK_S
@@ -122,30 +124,38 @@ class DispatchFeed(Feed):
             watched = became_late(session, self.merchant_id, since, now)
         return now, [stop_payload(w, self.timezone) for w in watched]
 
-    async def handle(self, batch: list[dict[str, Any]]) -> None:
-        changed: dict[str, dict[str, Any]] = {}  # order id -> its newest event message
+    def handle(self, batch: list[dict[str, Any]]) -> None:
         for item in batch:
             if item.get("kind") == "position":
                 self.broadcast(f"vehicle:{item.get('route_id')}", _vehicle(item))
             elif _changes_map(item):
-                changed.pop(str(item["order_id"]), None)
-                changed[str(item["order_id"])] = item
-        if not changed:
-            return
-        payloads = await run_in_threadpool(self._states, list(changed))
-        by_order = {p["order_id"]: p for p in payloads}
-        for order_id, message in changed.items():  # in the order of their newest events
-            payload = by_order.get(order_id)
-            if payload is None:
-                continue
-            payload["route_id"] = message.get("route_id")
-            chunk = sse_chunk("stop", json.dumps(payload), str(message.get("seq", "")))
-            self.broadcast(f"stop:{order_id}", chunk)
+                order_id = str(item["order_id"])
+                self._changed.pop(order_id, None)  # keep them in the order of their newest event
+                self._changed[order_id] = item
+                self.request_refresh()
 
-    async def tick(self) -> None:
-        self._checked, late = await run_in_threadpool(self._late_since, self._checked)
-        for payload in late:
-            self.broadcast(f"stop:{payload['order_id']}", sse_chunk("stop", json.dumps(payload)))
+    def tick(self) -> None:
+        self._late_due = True
+        self.request_refresh()
+
+    async def refresh(self) -> None:
+        changed, self._changed = self._changed, {}
+        if changed:
+            payloads = await run_in_threadpool(self._states, list(changed))
+            by_order = {p["order_id"]: p for p in payloads}
+            for order_id, message in changed.items():
+                payload = by_order.get(order_id)
+                if payload is None:
+                    continue
+                payload["route_id"] = message.get("route_id")
+                chunk = sse_chunk("stop", json.dumps(payload), str(message.get("seq", "")))
+                self.broadcast(f"stop:{order_id}", chunk)
+        if self._late_due:
+            self._late_due = False
+            self._checked, late = await run_in_threadpool(self._late_since, self._checked)
+            for payload in late:
+                chunk = sse_chunk("stop", json.dumps(payload))
+                self.broadcast(f"stop:{payload['order_id']}", chunk)
 
 
 @router.get("/events", name="console_dispatch_events")

@@ -171,16 +171,17 @@ class TrackingFeed(Feed):
         data = {"lat": lat, "lon": lon, "heading": rounded_heading}
         return sse_chunk("position", json.dumps(data))
 
-    async def handle(self, batch: list[dict[str, Any]]) -> None:
-        stale = False
+    def handle(self, batch: list[dict[str, Any]]) -> None:
         for item in batch:
             if item.get("kind") == "position":
                 chunk = self._position(item)
                 if chunk is not None:
                     self.broadcast("position", chunk)
             elif concerns(item, self.order_id):
-                stale = True
-        if not stale:
+                self.request_refresh()
+
+    async def refresh(self) -> None:
+        if self.retired:
             return
         if not await self._refresh():  # the link expired meanwhile
             self.retired = True
