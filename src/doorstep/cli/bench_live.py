@@ -56,7 +56,9 @@ def live(
     )
     _console.print(
         f"{result.deliveries} deliveries, {result.missed} missed; POST /ingest/osmand p50 "
-        f"{_ms(result.post_p50_ms)}; server CPU {result.server_cpu_ms_per_fix:,.1f} ms per fix"
+        f"{_ms(result.post_p50_ms)}, p99 {_ms(result.post_p99_ms)}; last page after the first "
+        f"p99 {_ms(result.spread_p99_ms)}; server CPU {result.server_cpu_ms_per_fix:,.1f} ms "
+        "per fix"
     )
     _console.print(
         f"fix posted -> SSE event received: p50 {_ms(result.p50_ms)}, p95 {_ms(result.p95_ms)}, "
