@@ -14,10 +14,10 @@ positions/s to the baseline (target: at least 0.5). After the server is stopped 
 its buffer is written) the positions in the database are counted: every accepted fix must be
 there.
 
-Part 2 (not here yet): position -> SSE event p99 with 1,000 tracking pages connected. It needs
-the live bus (``src/doorstep/live/``, another branch): open 1,000 ``/t/{token}/events`` streams
-on the same server, post a position on each watched route, and time from the POST to the
-matching ``data:`` line. :attr:`TrackingBenchRun.sse` is where its figures go.
+Part 2, with ``live_pages``: position -> SSE event latency with that many tracking pages
+connected, by :func:`doorstep.bench.live.run_live_bench` (a fresh server and database, the
+pages in separate processes, fixes posted to ``/ingest/osmand``); its figures go to
+:attr:`TrackingBenchRun.sse`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from doorstep.bench.http_load import LoadResult, loopback_client, run_load
 from doorstep.bench.local_server import (
     DEFAULT_POSTGRES_URL,
     ServerProcess,
+    is_postgres,
     scratch_database,
     scratch_workdir,
 )
@@ -69,7 +70,7 @@ class TrackingBenchRun:
     results: list[LoadResult] = field(default_factory=list)
     positions_sent: int = 0
     positions_stored: int = 0
-    # Part 2, position -> SSE event p99 with 1,000 tracking pages: needs the live bus.
+    # Part 2, position -> SSE event latency with ``live_pages`` tracking pages (bench live).
     sse: dict[str, Any] | None = None
 
     def ratio(self, name: str) -> float:
@@ -309,8 +310,11 @@ def run_tracking_bench(
     json_form: bool = True,
     port: int = 0,
     clock: Clock | None = None,
+    live_pages: int = 0,
+    live_positions: int = 50,
 ) -> TrackingBenchRun:
-    """Benchmark position ingest on a scratch database on ``database_url``'s server."""
+    """Benchmark position ingest on a scratch database on ``database_url``'s server; then,
+    with ``live_pages``, the fan-out of ``live_positions`` fixes to that many pages."""
     clock = clock or SystemClock()
     fixes_per_device = 2 * (requests + 200) // max(devices, 1) + 2
     t0 = clock.now() - timedelta(seconds=fixes_per_device + 60)
@@ -323,7 +327,7 @@ def run_tracking_bench(
         # The server has stopped cleanly (SIGTERM): its buffer is written.
         stored = _count_positions(url)
         parsed = make_url(url)
-        return TrackingBenchRun(
+        run = TrackingBenchRun(
             database=parsed.get_backend_name(),
             database_url=parsed.render_as_string(hide_password=True),
             requests=requests,
@@ -333,3 +337,14 @@ def run_tracking_bench(
             positions_sent=sent,
             positions_stored=stored,
         )
+    if live_pages:
+        from doorstep.bench.live import run_live_bench
+
+        postgres = database_url is not None and is_postgres(database_url)
+        live = run_live_bench(
+            pages=live_pages,
+            positions=live_positions,
+            database_url=database_url if postgres else None,
+        )
+        run.sse = live.as_dict()
+    return run

@@ -61,13 +61,16 @@ def tracking(
     json_form: bool = typer.Option(True, help="Also measure Traccar Client's JSON form"),
     port: int = typer.Option(0, min=0, max=65535, help="Server port (0: a free one)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
+    pages: int = typer.Option(
+        0, min=0, max=5000, help="Then time position -> SSE with this many pages (bench live)"
+    ),
 ) -> None:
     """Start one server on a scratch database and measure OsmAnd positions/s (query form, and
     Traccar Client's JSON form) against GET /healthz in the same run; then count the stored
     positions after a clean stop.
 
-    Not measured yet: position -> SSE event p99 with 1,000 tracking pages (needs the live
-    bus)."""
+    With --pages N, then run ``doorstep bench live --pages N --positions 50`` on the same
+    database server and print its position -> SSE latency too."""
     if not as_json:
         _err.print(f"[dim]benchmarking position ingest on {escape(database_url)}...[/]")
     try:
@@ -78,6 +81,7 @@ def tracking(
             devices=devices,
             json_form=json_form,
             port=port,
+            live_pages=pages,
         )
     except (RuntimeError, ValueError, OSError) as exc:
         _err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
@@ -91,11 +95,17 @@ def tracking(
             "(after a clean stop)",
             highlight=False,
         )
-        _console.print(
-            "position -> SSE event p99 with 1,000 tracking pages: not measured yet "
-            "(needs the live bus)",
-            highlight=False,
-        )
+        sse = run.sse
+        if sse is None:
+            _console.print("position -> SSE event: not measured (--pages N)", highlight=False)
+        else:
+            _console.print(
+                f"position -> SSE event with {sse['pages']:,} pages (bench live): p50 "
+                f"{_fmt(sse['p50_ms'] or math.nan, 1)} ms, p99 {_fmt(sse['p99_ms'] or math.nan, 1)}"
+                f" ms (target < 250 ms), {sse['missed']:,} missed of "
+                f"{sse['deliveries'] + sse['missed']:,}",
+                highlight=False,
+            )
         for r in run.results:
             if r.first_error:
                 _err.print(f"first error on {r.name}: {r.first_error}", markup=False)
