@@ -241,7 +241,8 @@ def _seed(url: str, clock: Clock, secret: str, orders: int, pages: int) -> _Scen
 async def _drive(
     base_url: str, devices: list[str], positions: int, interval_s: float, t0: datetime
 ) -> tuple[list[list[int]], list[float]]:
-    """Post fix ``k`` (0..positions) of every route every ``interval_s``; the monotonic time
+    """Post fix ``k`` (0..positions) of every route every ``interval_s``, the routes spread
+    over the interval, each waiting for its previous answer; the monotonic time
     (ns) just before each POST, by route and fix, and each measured POST's round trip (ms)."""
     sent = [[0] * (positions + 1) for _ in devices]
     round_trips: list[float] = []
@@ -270,9 +271,15 @@ async def _drive(
         round_trips.clear()
         await asyncio.sleep(interval_s)
         start = time.monotonic()
-        for k in range(1, positions + 1):
-            await asyncio.gather(*(post(r, k) for r in range(len(devices))))
-            await asyncio.sleep(max(0.0, start + k * interval_s - time.monotonic()))
+
+        async def drive(r: int) -> None:
+            # Phones are not in step: route r sends r/routes of an interval after route 0.
+            for k in range(1, positions + 1):
+                due = start + (k - 1 + r / len(devices)) * interval_s
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await post(r, k)
+
+        await asyncio.gather(*(drive(r) for r in range(len(devices))))
     return sent, round_trips
 
 
