@@ -15,20 +15,24 @@ the deadline has passed: ``rows[page][k]`` is the arrival of fix ``k`` (0: never
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 START_LAT = 43.700
 STEP_DEG = 0.001
+# How sse-starlette writes a position message (json.dumps puts "lat" first) and a snapshot.
+POSITION = b'event: position\r\ndata: {"lat": '
+SNAPSHOT = b"event: snapshot\r\n"
 CONNECT_WAVE = 50  # pages opened at once, then a short pause (pages open over time)
 
 
 async def _watch(
     host: str, port: int, path: str, row: list[int], ready: Callable[[], None]
 ) -> None:
-    """One tracking page: the request, the headers, then SSE lines as they come."""
+    """One tracking page: the request, the headers, then the stream as it comes, scanned for
+    ``position`` messages (a byte search per read, not a parse per line: the clients' CPU is
+    the server's competition on a small machine)."""
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
     try:
         writer.write(
@@ -40,19 +44,25 @@ async def _watch(
             raise RuntimeError(f"{path}: {status!r}")
         while await reader.readline() not in (b"\r\n", b""):
             pass  # headers
-        event = b""
-        # Chunked transfer coding: a chunk-size line precedes each write, whose SSE messages
-        # are whole, so every line is either a chunk size (ignored) or an SSE field.
-        while line := await reader.readline():
-            if line.startswith(b"event:"):
-                event = line[6:].strip()
-            elif line.startswith(b"data:"):
-                if event == b"position":
-                    fix = round((json.loads(line[5:])["lat"] - START_LAT) / STEP_DEG)
-                    if 0 < fix < len(row) and not row[fix]:
-                        row[fix] = time.monotonic_ns()
-                elif event == b"snapshot":
-                    ready()
+        buffer = b""
+        waiting = True  # for the first snapshot
+        keep = len(POSITION) + 32  # a message cut between two reads is completed by the next
+        while data := await reader.read(1 << 16):
+            now = time.monotonic_ns()
+            buffer += data
+            if waiting and SNAPSHOT in buffer:
+                waiting = False
+                ready()
+            done = 0
+            while (start := buffer.find(POSITION, done)) >= 0:
+                end = buffer.find(b",", start + len(POSITION))
+                if end < 0:
+                    break
+                fix = round((float(buffer[start + len(POSITION) : end]) - START_LAT) / STEP_DEG)
+                if 0 < fix < len(row) and not row[fix]:
+                    row[fix] = now
+                done = end
+            buffer = buffer[max(done, len(buffer) - keep) :]
     finally:
         writer.close()
 
