@@ -114,3 +114,39 @@ def test_a_feed_with_nothing_to_watch_answers_none_and_keeps_nothing() -> None:
     first, second, feeds, subscribers = asyncio.run(run())
     assert (first, second, feeds, subscribers) == (None, None, 0, 0)
     assert len(loads) == 2
+
+
+class _SlowFeed(_CountingFeed):
+    """Takes a while to load, like a database read."""
+
+    async def load(self) -> bool:
+        await asyncio.sleep(0.05)
+        return await super().load()
+
+
+def test_a_client_gone_while_its_feed_opens_leaves_nothing_and_others_still_join() -> None:
+    """The first client's request is cancelled while the feed reads: a second client waiting
+    for the same feed still joins it; had nobody waited, the feed would be closed."""
+    bus = InProcessBus()
+    loads: list[int] = []
+
+    async def run() -> tuple[bool, int, int]:
+        fanout = FanOut()
+        first = asyncio.create_task(fanout.join("k", lambda: _SlowFeed(bus, loads)))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(fanout.join("k", lambda: _SlowFeed(bus, loads)))
+        await asyncio.sleep(0)
+        first.cancel()
+        joined = await second
+        assert joined is not None
+        fanout.leave("k", *joined)
+        alone = asyncio.create_task(fanout.join("other", lambda: _SlowFeed(bus, loads)))
+        await asyncio.sleep(0)
+        alone.cancel()
+        await asyncio.sleep(0.1)  # its feed finished opening with no one to join it
+        return first.cancelled(), fanout.feed_count(), bus.subscriber_count()
+
+    cancelled, feeds, subscribers = asyncio.run(run())
+    assert cancelled
+    assert (feeds, subscribers) == (0, 0)
+    assert len(loads) == 2

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -122,9 +122,9 @@ class Mailbox:
 
 class Feed:
     """The shared side of a live stream (see the module's text). Subclasses implement
-        :meth:`load` (the first state, once subscribed; ``False`` when there is nothing to watch)
-        and :meth:`handle` (a batch of bus messages, at once) and :meth:`refresh` (database reads, in
-    a task of their own), and send with :meth:`broadcast`."""
+    :meth:`load` (the first state, once subscribed; ``False`` when there is nothing to watch),
+    :meth:`handle` (a batch of bus messages, at once) and :meth:`refresh` (database reads, in a
+    task of their own), and send with :meth:`broadcast`."""
 
     kind = "feed"
     mailbox_limit = 16
@@ -136,7 +136,8 @@ class Feed:
         self._task: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._dirty = False
-        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.opening: asyncio.Future[bool] | None = None  # the registry's: open() running
+        self.joining = 0  # clients waiting for it to open
         # Set when the feed has nothing more to say (the link expired, the delivery is over):
         # clients arriving after that get a new feed, which reads the state afresh.
         self.retired = False
@@ -220,7 +221,6 @@ class Feed:
             self._task = asyncio.create_task(self._run(), name=f"doorstep-live-{self.kind}")
         else:
             self._sub.close()
-        self.ready.set_result(found)
         return found
 
     async def _run(self) -> None:
@@ -279,20 +279,39 @@ class FanOut:
         self, key: str, make: Callable[[], Feed], meta: Any = None
     ) -> tuple[Feed, Mailbox] | None:
         """A mailbox on the feed of ``key`` (made with ``make`` for its first client), or
-        ``None`` when that feed has nothing to watch."""
+        ``None`` when that feed has nothing to watch.
+
+        The feed opens in a task of its own, so a client that goes away meanwhile (its
+        request cancelled) cancels nothing the others wait for; a feed that opens with no
+        client left to join it is closed."""
         slot = (asyncio.get_running_loop(), key)
         feed = self._feeds.get(slot)
         if feed is None or feed.retired:
             feed = make()
             self._feeds[slot] = feed
-            opened: Awaitable[bool] = feed.open()
-        else:
-            opened = asyncio.shield(feed.ready)
-        if not await opened:
+            feed.opening = asyncio.ensure_future(feed.open())
+        assert feed.opening is not None
+        feed.joining += 1
+        try:
+            found = await asyncio.shield(feed.opening)
+        except asyncio.CancelledError:
+            opened = feed
+            feed.opening.add_done_callback(lambda _: self._close_if_idle(slot, opened))
+            raise
+        finally:
+            feed.joining -= 1
+        if not found:
             if self._feeds.get(slot) is feed:
                 del self._feeds[slot]
             return None
         return feed, feed.join(meta)
+
+    def _close_if_idle(self, slot: tuple[asyncio.AbstractEventLoop, str], feed: Feed) -> None:
+        if feed.clients or feed.joining:
+            return
+        if self._feeds.get(slot) is feed:
+            del self._feeds[slot]
+        feed.stop()
 
     def leave(self, key: str, feed: Feed, mailbox: Mailbox) -> None:
         if feed.leave(mailbox):

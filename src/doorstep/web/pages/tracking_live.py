@@ -104,7 +104,10 @@ class TrackingFeed(Feed):
         self.subscribe_also(f"order:{first.order_id}")
         if first.route_id:
             self.subscribe_also(f"route:{first.route_id}")
-        return await self._refresh()
+        found = await self._refresh()
+        if found and self.view is not None and not self.view.is_active:
+            self.retired = True  # snapshot and end for whoever is here; the next one reads
+        return found
 
     async def _refresh(self) -> bool:
         view = await run_in_threadpool(self._read)
