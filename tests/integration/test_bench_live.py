@@ -18,3 +18,12 @@ def test_bench_live_through_redis() -> None:
     _redis_or_skip()
     result = run_live_bench(pages=2, positions=2, redis_url=REDIS_URL)
     assert (result.bus, result.deliveries, result.missed) == ("redis", 4, 0)
+
+
+def test_bench_live_spreads_pages_over_orders_and_routes() -> None:
+    """Six pages on six orders: two routes of five stops and one; every page gets each fix of
+    its own route, from two client processes."""
+    result = run_live_bench(pages=6, positions=2, orders=6, clients=2)
+    assert (result.orders, result.routes, result.client_processes) == (6, 2, 2)
+    assert (result.deliveries, result.missed) == (12, 0)
+    assert 0 <= result.spread_p99_ms <= result.max_ms

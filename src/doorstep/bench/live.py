@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from doorstep.bench.fleet import active_routes
 from doorstep.bench.http_load import ensure_loopback, percentile
 from doorstep.bench.live_clients import START_LAT, STEP_DEG, client_main
 from doorstep.bench.local_server import ServerProcess, scratch_database, scratch_workdir
@@ -42,13 +43,12 @@ from doorstep.clock import Clock, SystemClock
 from doorstep.db.engine import make_engine, make_sessionmaker, transaction
 from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant
-from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Stop, Vehicle
+from doorstep.domain.dispatch.models import Stop
 from doorstep.domain.errors import Actor
 from doorstep.domain.orders.events import change_status
 from doorstep.domain.orders.schemas import OrderCreate
 from doorstep.domain.orders.service import create_order
 from doorstep.domain.orders.status import Status
-from doorstep.domain.tracking.devices import propose_device_id
 from doorstep.domain.tracking.links import tracking_token_for
 from doorstep.domain.tracking.payloads import KNOT_MPS
 from doorstep.ids import new_id
@@ -126,95 +126,19 @@ def _seed(url: str, clock: Clock, secret: str, orders: int, pages: int) -> _Scen
     engine = make_engine(url)
     now = clock.now()
     system = Actor.system()
-    routes = math.ceil(orders / STOPS_PER_ROUTE)
     try:
         upgrade(engine)
         with transaction(make_sessionmaker(engine)) as s:
             merchant = create_merchant(s, clock, name="Bench Florist", timezone="UTC")
-            depot = Depot(
-                id=new_id("dep", now),
-                merchant_id=merchant.id,
-                name="Depot",
-                address_line1="Quai",
-                city="Monaco",
-                country="MC",
-                lat=START[0],
-                lon=START[1],
-                opening_hours={},
-                created_at=now,
+            routes = active_routes(
+                s, clock, merchant.id, math.ceil(orders / STOPS_PER_ROUTE), START
             )
-            plan = Plan(
-                id=new_id("pln", now),
-                merchant_id=merchant.id,
-                depot_id=depot.id,
-                date=now.date(),
-                status="published",
-                seed=1,
-                time_limit_s=1.0,
-                travel_provider="straight",
-                created_at=now,
-                published_at=now,
-            )
-            s.add(depot)
-            s.flush()
-            s.add(plan)
-            devices: list[str] = []
-            route_rows: list[Route] = []
-            for r in range(routes):
-                vehicle = Vehicle(
-                    id=new_id("veh", now),
-                    merchant_id=merchant.id,
-                    name=f"Van {r + 1}",
-                    capacity_weight_kg=300,
-                    capacity_parcels=60,
-                    created_at=now,
-                )
-                driver = Driver(
-                    id=new_id("drv", now),
-                    merchant_id=merchant.id,
-                    name=f"Marco {r + 1}",
-                    device_id=propose_device_id(),
-                    created_at=now,
-                )
-                s.add_all([vehicle, driver])
-                s.flush()
-                shift = Shift(
-                    id=new_id("shf", now),
-                    merchant_id=merchant.id,
-                    driver_id=driver.id,
-                    vehicle_id=vehicle.id,
-                    depot_id=depot.id,
-                    start_at=now - timedelta(hours=1),
-                    end_at=now + timedelta(hours=8),
-                    status="active",
-                    created_at=now,
-                )
-                s.add(shift)
-                s.flush()
-                route = Route(
-                    id=new_id("rte", now),
-                    merchant_id=merchant.id,
-                    plan_id=plan.id,
-                    shift_id=shift.id,
-                    driver_id=driver.id,
-                    vehicle_id=vehicle.id,
-                    position=r,
-                    status="active",
-                )
-                s.add(route)
-                s.flush()
-                devices.append(driver.device_id or "")
-                route_rows.append(route)
             paths: list[tuple[str, int]] = []
             for i in range(orders):
                 r = i // STOPS_PER_ROUTE
+                payload = _order_payload(now, i, r)
                 order = create_order(
-                    s,
-                    clock,
-                    merchant.id,
-                    _order_payload(now, i, r),
-                    actor=system,
-                    secret_key=secret,
+                    s, clock, merchant.id, payload, actor=system, secret_key=secret
                 )
                 for status in (Status.SCHEDULED, Status.PICKED_UP, Status.OUT_FOR_DELIVERY):
                     change_status(s, clock, order, status, actor=system)
@@ -222,7 +146,7 @@ def _seed(url: str, clock: Clock, secret: str, orders: int, pages: int) -> _Scen
                     Stop(
                         id=new_id("stp", now),
                         merchant_id=merchant.id,
-                        route_id=route_rows[r].id,
+                        route_id=routes[r].route_id,
                         order_id=order.id,
                         sequence=i % STOPS_PER_ROUTE + 1,
                         status="planned",
@@ -230,7 +154,7 @@ def _seed(url: str, clock: Clock, secret: str, orders: int, pages: int) -> _Scen
                     )
                 )
                 paths.append((f"/t/{tracking_token_for(secret, order)}/events", r))
-        return _Scene(devices, [paths[i % orders] for i in range(pages)])
+        return _Scene([r.device_id for r in routes], [paths[i % orders] for i in range(pages)])
     finally:
         engine.dispose()
 

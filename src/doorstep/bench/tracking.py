@@ -31,6 +31,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from doorstep.bench.fleet import active_routes
 from doorstep.bench.http_load import LoadResult, loopback_client, run_load
 from doorstep.bench.local_server import (
     DEFAULT_POSTGRES_URL,
@@ -43,11 +44,8 @@ from doorstep.clock import Clock, SystemClock
 from doorstep.db.engine import make_engine, make_sessionmaker, transaction
 from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant
-from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Vehicle
-from doorstep.domain.tracking.devices import propose_device_id
 from doorstep.domain.tracking.models import Position
 from doorstep.domain.tracking.payloads import KNOT_MPS
-from doorstep.ids import new_id
 
 __all__ = ["TARGET_RATIO", "TrackingBenchRun", "run_tracking_bench"]
 
@@ -100,87 +98,11 @@ class TrackingBenchRun:
 def _prepare(url: str, clock: Clock, devices: int) -> list[str]:
     """Migrate; one merchant whose ``devices`` drivers each have an active route today."""
     engine = make_engine(url)
-    now = clock.now()
     try:
         upgrade(engine)
         with transaction(make_sessionmaker(engine)) as s:
             merchant = create_merchant(s, clock, name="Bench Couriers", timezone="Europe/Monaco")
-            depot = Depot(
-                id=new_id("dep", now),
-                merchant_id=merchant.id,
-                name="Fontvieille",
-                address_line1="6 Quai Antoine Ier",
-                city="Monaco",
-                country="MC",
-                lat=START[0],
-                lon=START[1],
-                opening_hours={},
-                created_at=now,
-            )
-            plan = Plan(
-                id=new_id("pln", now),
-                merchant_id=merchant.id,
-                depot_id=depot.id,
-                date=now.date(),
-                status="published",
-                seed=1,
-                time_limit_s=1,
-                travel_provider="straight",
-                stats={},
-                unassigned=[],
-                created_at=now,
-                published_at=now,
-            )
-            s.add(depot)
-            s.flush()
-            s.add(plan)
-            ids: list[str] = []
-            rows: list[tuple[Vehicle, Driver, Shift, Route]] = []
-            for i in range(devices):
-                vehicle = Vehicle(
-                    id=new_id("veh", now),
-                    merchant_id=merchant.id,
-                    name=f"Van {i + 1}",
-                    capacity_weight_kg=500,
-                    capacity_parcels=80,
-                    created_at=now,
-                )
-                device_id = propose_device_id()
-                driver = Driver(
-                    id=new_id("drv", now),
-                    merchant_id=merchant.id,
-                    name=f"Driver {i + 1}",
-                    device_id=device_id,
-                    created_at=now,
-                )
-                shift = Shift(
-                    id=new_id("shf", now),
-                    merchant_id=merchant.id,
-                    driver_id=driver.id,
-                    vehicle_id=vehicle.id,
-                    depot_id=depot.id,
-                    start_at=now - timedelta(hours=4),
-                    end_at=now + timedelta(hours=4),
-                    status="active",
-                    created_at=now,
-                )
-                route = Route(
-                    id=new_id("rte", now),
-                    merchant_id=merchant.id,
-                    plan_id=plan.id,
-                    shift_id=shift.id,
-                    driver_id=driver.id,
-                    vehicle_id=vehicle.id,
-                    position=i,
-                    status="active",
-                )
-                rows.append((vehicle, driver, shift, route))
-                ids.append(device_id)
-            # No ORM relationships between these: insert parents before children.
-            for level in range(4):
-                s.add_all(row[level] for row in rows)
-                s.flush()
-            return ids
+            return [r.device_id for r in active_routes(s, clock, merchant.id, devices, START)]
     finally:
         engine.dispose()
 
