@@ -24,6 +24,7 @@ one replaced it (the pages' mailboxes keep the newest).
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import multiprocessing
 import secrets
@@ -263,9 +264,15 @@ def run_live_bench(
                     if kind != "ready":
                         raise RuntimeError(f"client process: {detail}")
                 cpu_before = server.cpu_seconds()
-                sent, round_trips = asyncio.run(
-                    _drive(server.base_url, scene.devices, positions, interval_ms / 1000, t0)
-                )
+                # The bench is the stopwatch: no collector pause of its own between reading the
+                # clock and sending a fix.
+                gc.disable()
+                try:
+                    sent, round_trips = asyncio.run(
+                        _drive(server.base_url, scene.devices, positions, interval_ms / 1000, t0)
+                    )
+                finally:
+                    gc.enable()
                 deadline = max(sent[r][positions] for r in range(len(scene.devices)))
                 for link in links:
                     link.send(("collect", deadline + int(timeout_s * 1e9)))
