@@ -2,7 +2,7 @@
 link share one bus subscription, and an ETA change re-reads the delivery once for all of them,
 each page still getting its own language; a GPS fix posted to /ingest/osmand is on the bus as
 soon as it is taken, before the write buffer stores it, and a late fix never moves the marker
-back."""
+back; two dispatch maps of one merchant share one read per change."""
 
 from __future__ import annotations
 
@@ -18,13 +18,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from doorstep.db.engine import transaction
+from doorstep.domain.accounts.models import Role
 from doorstep.domain.tracking.models import Position
 from doorstep.live import InProcessBus
 from doorstep.runtime import Runtime
 from doorstep.web.app import create_app
-from doorstep.web.pages import tracking
+from doorstep.web.pages import dispatch_live, tracking
 from tests.api.ingest_support import published_route
+from tests.api.test_dispatch_live import _sign_in
 from tests.conftest import NOW, MerchantCtx
+from tests.console_session import make_user
 from tests.live import live_server
 from tests.sse_client import messages, next_of
 from tests.tracking_scene import build_scene, set_status, write_eta
@@ -112,3 +115,41 @@ def test_a_fix_is_on_the_bus_once_taken_before_it_is_stored_and_a_late_fix_never
     assert late is None
     client.app.state.position_ingest.writer.flush()  # type: ignore[attr-defined]
     assert stored() == 2
+
+
+def test_two_dispatchers_of_one_merchant_share_one_read_per_change(
+    app_client: TestClient,
+    runtime: Runtime,
+    merchant: MerchantCtx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two signed-in dispatch maps of one merchant: one bus subscription between them, and a
+    stop's change is read once and reaches both."""
+    scene = build_scene(app_client, runtime, merchant)
+    make_user(runtime, merchant.id, "disp@example.com", Role.DISPATCHER)
+    reads: list[list[str]] = []
+    real = dispatch_live.watch_stops
+
+    def counted(session: Any, merchant_id: str, order_ids: Any, now: Any) -> Any:
+        ids = list(order_ids)
+        reads.append(ids)
+        return real(session, merchant_id, ids, now)
+
+    monkeypatch.setattr(dispatch_live, "watch_stops", counted)
+    app = create_app(runtime, migrate=False)
+    with live_server(app) as url, contextlib.ExitStack() as stack:
+        streams = []
+        for _ in range(2):
+            client = stack.enter_context(httpx.Client(base_url=url, timeout=10.0))
+            _sign_in(client, "disp@example.com")
+            resp = stack.enter_context(client.stream("GET", "/console/dispatch/events"))
+            stream = messages(resp)
+            next_of(stream, "ready")
+            streams.append(stream)
+        bus = runtime.live
+        assert isinstance(bus, InProcessBus)
+        assert bus.subscriber_count() == 1
+        set_status(app_client, scene, 0, "scheduled")
+        got = [next_of(stream, "stop").json()["order_id"] for stream in streams]
+    assert got == [scene.orders[0]["id"]] * 2
+    assert reads == [[scene.orders[0]["id"]]]
