@@ -171,6 +171,7 @@ def run_start(
             actor=actor,
             driver_id=driver_id,
             occurred_at=occurred_at,
+            settings=runtime.settings,
         )
         ids = [s.order_id for s in route.stops]
         orders = {
@@ -233,6 +234,7 @@ def arrive(
             actor=actor,
             at=Position(lat, lon),
             occurred_at=occurred_at,
+            settings=runtime.settings,
         ),
     )
 
@@ -243,7 +245,7 @@ def arrive(
     responses=PROOF,
     summary="Deliver a stop with proof of delivery",
     description=(
-        "`multipart/form-data`: `photo` (JPEG, PNG or WebP; checked from its bytes, EXIF "
+        "`multipart/form-data`: `photo` (JPEG, PNG, WebP or HEIC; checked from its bytes, EXIF "
         "removed), `signature` (PNG from a drawing canvas), `received_by`, `pin` (required "
         "when the order `requires_pin`; a wrong one is a 422), `lat`, `lon`, `occurred_at`."
     ),

@@ -293,6 +293,7 @@ def arrive(
             driver_id=me.id,
             at=Position(lat, lon),
             occurred_at=occurred_at,
+            settings=runtime.settings,
         ),
     )
 
