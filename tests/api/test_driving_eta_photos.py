@@ -22,7 +22,6 @@ from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
 from tests.driving import Published, publish_day
 
-
 PIN = "246810"  # the PIN order's (tests/driving.py); ignored for the other stops
 
 
@@ -70,7 +69,9 @@ def test_completing_a_stop_late_moves_the_next_stops_eta_without_the_worker(
 
     clock.set(eta_before + timedelta(minutes=50))  # the driver is still at the first stop
     done = app_client.post(
-        f"/v1/stops/{first['id']}/complete", data={"received_by": "A", "pin": PIN}, headers=day.merchant.headers
+        f"/v1/stops/{first['id']}/complete",
+        data={"received_by": "A", "pin": PIN},
+        headers=day.merchant.headers,
     )
     assert done.status_code == 200, done.text
 
