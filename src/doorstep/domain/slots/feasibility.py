@@ -356,7 +356,7 @@ def best_insertion(
         timed = _serve_between(va, start, end, now, to_p, service)
         if timed is None:
             continue
-        begin, ready = timed
+        ready = timed
         back = ready + timedelta(seconds=from_p)
         push = (back - vb.arrival).total_seconds()
         if vb.point is None:  # the route ends at its last stop: only the shift's end binds
@@ -373,21 +373,21 @@ def best_insertion(
 
 def _serve_between(
     va: Visit, start: datetime, end: datetime, now: datetime, to_p: int, service: timedelta
-) -> tuple[datetime, datetime] | None:
-    """Leaving ``va`` for the new stop: when its service begins and when the vehicle is ready
-    to go on (after the driver's break when the plan takes it after ``va``); None when the
-    window ``[start, end)`` cannot be kept."""
+) -> datetime | None:
+    """Leaving ``va`` for the new stop: when the vehicle is ready to go on from it (after the
+    driver's break when the plan takes it after ``va``); None when the window ``[start, end)``
+    cannot be kept."""
     leave = max(va.departure, now)
     begin = max(leave + timedelta(seconds=to_p), start)
     if not va.break_s or va.break_earliest is None or va.break_latest is None:
-        return (begin, begin + service) if begin < end else None
+        return begin + service if begin < end else None
     pause = timedelta(seconds=va.break_s)
     # The break after the new stop, if it can still start by its latest start ...
     if begin < end:
         break_at = max(begin + service, va.break_earliest)
         if break_at <= va.break_latest:
-            return begin, break_at + pause
+            return break_at + pause
     # ... else before leaving ``va``, where the plan has it.
     leave = max(leave, va.break_earliest) + pause
     begin = max(leave + timedelta(seconds=to_p), start)
-    return (begin, begin + service) if begin < end else None
+    return begin + service if begin < end else None
