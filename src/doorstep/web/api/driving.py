@@ -34,6 +34,7 @@ from doorstep.domain.dispatch.driving_schemas import (
     stop_run_out,
 )
 from doorstep.domain.dispatch.execution import FailureIn, Position, ProofIn
+from doorstep.domain.dispatch.recipient_changes import recipient_changes
 from doorstep.domain.errors import Actor
 from doorstep.domain.idempotency import Answer, IdempotentRequest
 from doorstep.domain.orders.models import Order
@@ -144,7 +145,9 @@ def run_stop_action(
 
     def action(session: Session) -> Answer:
         result = verb(session)
-        return Answer(200, stop_run_out(result.stop, result.order, tz).model_dump(mode="json"))
+        change = recipient_changes(session, result.order.merchant_id, [result.order], tz)
+        out = stop_run_out(result.stop, result.order, tz, change.get(result.order.id))
+        return Answer(200, out.model_dump(mode="json"))
 
     return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
 
@@ -180,7 +183,8 @@ def run_start(
                 select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(ids))
             )
         }
-        return Answer(200, route_run_out(route, orders, tz).model_dump(mode="json"))
+        changes = recipient_changes(session, merchant_id, orders.values(), tz)
+        return Answer(200, route_run_out(route, orders, tz, changes).model_dump(mode="json"))
 
     return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
 
