@@ -67,6 +67,7 @@ def test_the_browser_language_then_the_switch_choose_the_language(
     assert '<html lang="fr">' in app.text
     assert "Commencer la tournée" in app.text and "mercredi 25 novembre 2026" in app.text
     assert "Personne à la maison" in app.text  # a failure reason
+    assert re.search(r"· \d+ arrêts?</h2>", app.text)
     assert "Se déconnecter" in app.text and "Preuve de livraison" in app.text
     texts = _texts(app.text)
     assert texts["offline"] == "Hors ligne. Ce que vous enregistrez est conservé sur ce téléphone."

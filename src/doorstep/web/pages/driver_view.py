@@ -152,6 +152,7 @@ class RouteCard:
     status: str
     start: str | None
     stops: list[StopCard]
+    stops_text: str = ""  # "3 stops", in the driver's language
 
     @property
     def open_stops(self) -> int:
@@ -283,7 +284,8 @@ def _route_card(
                 else None,
             )
         )
-    return RouteCard(route.id, route.status, _hm(route.start_at, tz), stops)
+    count = _.n("%(count)s stop", "%(count)s stops", len(stops))
+    return RouteCard(route.id, route.status, _hm(route.start_at, tz), stops, count)
 
 
 def failure_reasons(lang: str = "en") -> list[tuple[str, str]]:
