@@ -211,7 +211,9 @@
     net.className = "drv-net" + (kind ? " drv-net--" + kind : "");
   }
 
-  let replayed = 0;  // actions that waited on this phone and have now been sent
+  // Actions that waited on this phone and have now been sent, by key: a replay of the same
+  // key is the same action, counted once.
+  const replayed = new Set();
 
   async function showQueue() {
     const waiting = (await queueAll()).length;
@@ -219,9 +221,9 @@
       status(waiting ? tn("offline_queued", waiting) : t("offline"), "offline");
     } else if (waiting) {
       status(tn("sending", waiting), "queued");
-    } else if (replayed) {
-      status(tn("replayed", replayed), "");
-      replayed = 0;
+    } else if (replayed.size) {
+      status(tn("replayed", replayed.size), "");
+      replayed.clear();
     } else if (net.className.indexOf("drv-net--") !== -1) {
       status("", "");
     }
@@ -279,7 +281,7 @@
         if (retryLater(resp, body)) break;
         await queueDelete(item.id);
         sent += 1;
-        if (item.waited) replayed += 1;
+        if (item.waited) replayed.add(item.key);
         if (resp.ok) applyResult(item, body); else applyRefusal(item, resp.status, body);
         refresh();
       }
