@@ -27,7 +27,7 @@ from tests.driving import Published, publish_day
 WEB = TEMPLATES_DIR.parent
 SOURCES = [
     *((TEMPLATES_DIR / "driver" / name, babel_extract) for name in
-      ("app.html", "layout.html", "login.html", "link.html")),
+      ("app.html", "layout.html", "login.html", "link.html", "error.html")),
     (WEB / "pages" / "driver.py", "python"),
     (WEB / "pages" / "driver_view.py", "python"),
 ]  # fmt: skip
@@ -97,6 +97,16 @@ def test_the_browser_language_then_the_switch_choose_the_language(
     refused = client.post("/driver/login", data={"code": "000000", "csrf_token": csrf_of(login)})
     assert refused.status_code == 400
     assert "Koodi ei kelpaa." in refused.text
+
+
+def test_a_wrong_address_under_driver_is_a_page_in_the_drivers_language(
+    client: TestClient,
+) -> None:
+    """Not problem JSON: a 404 page in Finnish for a Finnish browser, leading to the route."""
+    resp = client.get("/driver/reitti", headers={"Accept-Language": "fi"})
+    assert resp.status_code == 404 and resp.headers["content-type"].startswith("text/html")
+    assert '<html lang="fi">' in resp.text and "Sivua ei löytynyt" in resp.text
+    assert 'href="/driver"' in resp.text
 
 
 def test_the_switch_never_sends_the_driver_elsewhere(client: TestClient) -> None:

@@ -445,3 +445,25 @@ def fail(
             driver_id=me.id,
         ),
     )
+
+
+# --- anything else under /driver: the app's own page, in the driver's language --------------
+
+
+@router.get("/{rest:path}", name="driver_not_found")
+def not_found(request: Request, me: MaybeDriver, rest: str) -> Response:
+    """A driver who opens a wrong address under /driver gets a page (not problem JSON) in
+    their language, leading back to the route."""
+    del rest
+    lang = _language(request, me)
+    _ = Texts(lang)
+    return _page(
+        request,
+        "driver/error.html",
+        {
+            "title": _("Page not found"),
+            "message": _("This page does not exist. Your stops are on today's route."),
+        },
+        lang,
+        status_code=404,
+    )
