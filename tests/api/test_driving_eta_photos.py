@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pillow_heif
 import pytest
 from fastapi.testclient import TestClient
@@ -17,10 +20,14 @@ from doorstep.clock import FrozenClock
 from doorstep.db.engine import transaction
 from doorstep.domain.dispatch.models import Stop
 from doorstep.domain.dispatch.proof import load_proof_photo
-from doorstep.domain.orders.models import DeliveryEvent
+from doorstep.domain.orders.models import DeliveryEvent, Order
+from doorstep.domain.tracking.links import new_tracking_token
 from doorstep.runtime import Runtime
+from doorstep.web.app import create_app
 from tests.conftest import MerchantCtx
 from tests.driving import Published, publish_day
+from tests.live import live_server
+from tests.sse_client import messages, next_of
 
 PIN = "246810"  # the PIN order's (tests/driving.py); ignored for the other stops
 
@@ -101,6 +108,58 @@ def test_a_failed_attempt_also_refreshes_the_etas(
     assert failed.status_code == 200, failed.text
     assert len(_eta_events(runtime, second["order_id"])) == 2
     assert _stop_eta(runtime, second["id"]) > eta_before + timedelta(minutes=20)
+
+
+def test_the_next_recipients_tracking_page_moves_when_the_previous_stop_is_done(
+    app_client: TestClient, runtime: Runtime, clock: FrozenClock, day: Published
+) -> None:
+    """Connected to the next stop's tracking stream, the recipient gets a new ETA text as soon
+    as the driver completes the stop before theirs late (no worker job runs)."""
+    first, second = day.route["stops"][0], day.route["stops"][1]
+    started = app_client.post(f"/v1/routes/{day.route['id']}/start", headers=day.merchant.headers)
+    assert started.status_code == 200, started.text
+    link = new_tracking_token(runtime.settings.effective_secret_key, second["order_id"])
+    with transaction(runtime.sessions) as s:  # the factory's orders have no usable link
+        order = s.get(Order, second["order_id"])
+        assert order is not None
+        order.tracking_nonce, order.tracking_token_hash = link.nonce, link.token_hash
+    path = f"/t/{link.token}"
+    clock.set(_stop_eta(runtime, second["id"]) + timedelta(minutes=50))
+    app = create_app(runtime, migrate=False)
+    with (
+        live_server(app) as url,
+        httpx.Client(base_url=url, timeout=10.0) as client,
+        client.stream("GET", f"{path}/events") as resp,
+    ):
+        assert resp.status_code == 200
+        stream = messages(resp)
+        before = next_of(stream, "snapshot").json()
+        done: list[int] = []
+
+        def complete() -> None:
+            with httpx.Client(base_url=url, timeout=10.0) as api:
+                answer = api.post(
+                    f"/v1/stops/{first['id']}/complete",
+                    data={"pin": PIN},
+                    headers=day.merchant.headers,
+                )
+                done.append(answer.status_code)
+
+        # The page listens before the driver acts (as a page open before the stop is done).
+        deadline = time.monotonic() + 5
+        while runtime.live.subscriber_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        writer = threading.Thread(target=complete)
+        writer.start()
+        # The stop's own events may come first; the new ETA follows in the same commit.
+        seen = []
+        for _ in range(4):
+            seen.append(next_of(stream, "snapshot").json()["eta_text"])
+            if seen[-1] != before["eta_text"]:
+                break
+        writer.join()
+    assert done == [200]
+    assert seen[-1] and seen[-1] != before["eta_text"], seen
 
 
 def _heic(*, gps: bool) -> bytes:

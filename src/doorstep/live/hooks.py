@@ -166,6 +166,10 @@ def install_publisher(factory: sessionmaker[Session], bus: LiveBus) -> None:
     """Make sessions from ``factory`` publish their new events and positions on ``bus``."""
 
     def _publish(session: Session) -> None:
+        # SQLAlchemy also calls after_commit when a SAVEPOINT is released: publish only when
+        # the outer transaction commits, or a page would read the database before it has them.
+        if session.in_nested_transaction():
+            return
         pending: list[dict[str, Any]] = session.info.pop(PENDING_KEY, [])
         session.info.pop(MARKS_KEY, None)
         for message in pending:
