@@ -27,6 +27,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
 
 from doorstep.bench.local_server import free_port, scratch_database, scratch_workdir
 from doorstep.clock import SystemClock
@@ -34,6 +35,7 @@ from doorstep.db.engine import transaction
 from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant
 from doorstep.domain.errors import Actor
+from doorstep.domain.notifications.models import OutboxMessage
 from doorstep.domain.notifications.webhooks import create_endpoint
 from doorstep.domain.orders.schemas import OrderCreate
 from doorstep.domain.orders.service import create_order
@@ -186,6 +188,12 @@ class RunFigures:
 class KillFigures:
     messages: int
     received_at_kill: int
+    # Claimed by the killed workers and not recorded (outbox rows left ``sending``): the
+    # messages that may go out again once their lease expires.
+    in_flight: int
+    # Of those, the ones the receivers had already accepted: a re-send of one of these is a
+    # duplicate, so ``duplicated`` can be at most this (and at most workers x concurrency).
+    sent_unrecorded: int
     lost: int
     duplicated: int
 
@@ -218,6 +226,24 @@ def _wait_for(tally: Tally, target: int, limit_s: float = WAIT_LIMIT_S) -> None:
     deadline = time.monotonic() + limit_s
     while tally.distinct() < target and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _public_id(ident: str) -> str:
+    """The outbox id in a receiver's id: ``webhook-id`` as is, ``<msg_...@host>`` unwrapped."""
+    return ident.strip("<>").split("@", 1)[0]
+
+
+def _in_flight(runtime: Runtime, tally: Tally) -> tuple[int, int]:
+    """(rows left ``sending``, those of them the receivers already accepted)."""
+    with runtime.read_sessions() as session:
+        stuck = set(
+            session.scalars(
+                select(OutboxMessage.public_id).where(OutboxMessage.status == "sending")
+            )
+        )
+    with tally.lock:
+        received = {_public_id(ident) for ident in tally.ids}
+    return len(stuck), len(stuck & received)
 
 
 def run_notify_bench(
@@ -264,7 +290,9 @@ def run_notify_bench(
                 procs = _spawn(env, 2)
                 _wait_for(tally, expected // 2)
                 _stop(procs, signal.SIGKILL)
+                time.sleep(0.5)  # a request the dead workers had fully sent still lands
                 at_kill = tally.distinct()
+                in_flight, sent_unrecorded = _in_flight(runtime, tally)
                 time.sleep(LEASE_S + 1)  # let the dead workers' leases run out
                 procs = _spawn(env, 2)
                 try:
@@ -274,6 +302,13 @@ def run_notify_bench(
                     _stop(procs)
                 with tally.lock:
                     dup = sum(c - 1 for c in tally.ids.values())
-                killed = KillFigures(expected, at_kill, expected - tally.distinct(), dup)
+                killed = KillFigures(
+                    expected,
+                    at_kill,
+                    in_flight,
+                    sent_unrecorded,
+                    expected - tally.distinct(),
+                    dup,
+                )
         runtime.close()
     return runs, killed

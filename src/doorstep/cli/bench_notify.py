@@ -53,5 +53,6 @@ def notify(
     if killed:
         _console.print(
             f"SIGKILL of 2 workers after {killed.received_at_kill}/{killed.messages} messages: "
-            f"lost {killed.lost}, duplicated {killed.duplicated}"
+            f"{killed.in_flight} in flight (claimed, not recorded), {killed.sent_unrecorded} of "
+            f"them already accepted; lost {killed.lost}, duplicated {killed.duplicated}"
         )
