@@ -106,16 +106,34 @@ class SmtpPool:
         return None
 
     async def send(self, message: EmailMessage) -> None:
-        conn = await self._pooled() or await self._fresh()
+        conn = await self._pooled()
+        if conn is not None:
+            try:
+                await conn.send_message(message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                # The server dropped a kept connection (restarted, idle timeout): it did not
+                # take the message, which goes on a fresh connection instead.
+                conn.close()
+            except BaseException:
+                conn.close()
+                raise
+            else:
+                self._keep(conn)
+                return
+        conn = await self._fresh()
         try:
             await conn.send_message(message)
         except BaseException:
             conn.close()
             raise
+        self._keep(conn)
+
+    def _keep(self, conn: aiosmtplib.SMTP) -> None:
+        """Back to the pool for the next message (closed if the pool is full)."""
         try:
             self._idle.put_nowait((conn, time.monotonic()))
         except asyncio.QueueFull:
-            await conn.quit()
+            conn.close()
 
     async def close(self) -> None:
         while not self._idle.empty():

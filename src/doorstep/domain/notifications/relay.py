@@ -235,7 +235,7 @@ def _prepare_recipient(
     merchant: Merchant,
     msg: OutboxMessage,
     now: datetime,
-    prefs: dict[str, RecipientPreference] | None = None,
+    known: dict[str, RecipientPreference] | None = None,
 ) -> Outgoing:
     settings = runtime.settings
     order = session.get(Order, msg.order_id) if msg.order_id else None
@@ -249,11 +249,11 @@ def _prepare_recipient(
         order.window_sequence
     ):
         raise Suppress("superseded: the window moved again")
-    if prefs is None:
+    if known is None:  # not pre-loaded with the batch
         pref = preference_for(session, order)
     else:
         key = recipient_key(order)
-        pref = prefs.get(key) if key else None
+        pref = known.get(key) if key else None
     if pref is not None and pref.opted_out:
         raise Suppress("opted_out")
     if pref is not None and pref.channels and msg.channel not in pref.channels:
@@ -668,11 +668,16 @@ def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = 
     ids = claim(runtime, worker, limit or runtime.settings.outbox_batch)
     if not ids:
         return 0
-    outgoing = prepare(runtime, worker, ids)
+    send_batch(runtime, prepare(runtime, worker, ids), worker, claimed_at)
+    return len(ids)
+
+
+def send_batch(runtime: Runtime, outgoing: list[Outgoing], worker: str, claimed_at: float) -> None:
+    """Send prepared messages on this thread's connections and record their outcomes;
+    ``claimed_at`` (monotonic) starts the lease clock."""
     if outgoing:
         sender = _sender(runtime.settings)
         sender.loop.run_until_complete(_send_all(runtime, sender, outgoing, worker, claimed_at))
-    return len(ids)
 
 
 def run_outbox(runtime: Runtime) -> int:
