@@ -99,12 +99,15 @@ def pick_locale(locale: str | None) -> str:
     return base if base in LOCALES else "en"
 
 
+# Many messages show the same few windows (a slot's orders share it): format each once.
+@lru_cache(maxsize=4096)
 def _fmt(dt: datetime | None, tz: str, locale: str, pattern: str = "EEE d MMM, HH:mm") -> str:
     if dt is None:
         return ""
     return format_datetime(dt, pattern, tzinfo=ZoneInfo(tz), locale=locale)
 
 
+@lru_cache(maxsize=4096)
 def _fmt_time(dt: datetime | None, tz: str, locale: str) -> str:
     if dt is None:
         return ""
