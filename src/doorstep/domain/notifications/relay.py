@@ -7,8 +7,10 @@
 2. **Prepare** (one transaction): reload each row, re-check its tenant, suppress what became
    stale (an "arriving soon" for a delivered order), or what the recipient opted out of, and
    render the rest.
-3. **Send** concurrently (SMTP, HTTP, apprise) and **record** each outcome in a transaction
-   of its own as soon as it is known, so a crash re-sends at most the messages in flight.
+3. **Send** concurrently (SMTP, HTTP, apprise) on connections kept from batch to batch, and
+   **record** outcomes by group commit: a sender keeps its concurrency slot until its outcome
+   is committed, with the outcomes that arrived meanwhile, so a crash re-sends at most
+   ``outbox_concurrency`` messages per worker (the ones sent but not yet recorded).
 
 At-least-once with a stable id (the ``webhook-id``, the e-mail's ``Message-ID``). Failures are
 retried with exponential backoff and jitter; recipient messages leave ``message.*`` events in
