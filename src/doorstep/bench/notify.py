@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -182,6 +183,9 @@ class RunFigures:
     received: int
     seconds: float  # from starting the workers to the last message accepted
     msgs_per_s: float  # from the first message accepted to the last (start-up excluded)
+    # CPU the worker processes used (user + system, start-up included) per message: what the
+    # relay costs, whatever else the machine is doing.
+    worker_cpu_ms_per_msg: float
 
 
 @dataclass
@@ -196,6 +200,12 @@ class KillFigures:
     sent_unrecorded: int
     lost: int
     duplicated: int
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished (waited-for) children: the workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _spawn(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
@@ -272,16 +282,23 @@ def run_notify_bench(
                 tally.reset()
                 expected = seed(runtime, webhook_url, orders, f"r{n}")
                 started = time.monotonic()
+                cpu_before = _children_cpu()
                 procs = _spawn(env, count)
                 try:
                     _wait_for(tally, expected)
                 finally:
                     _stop(procs)
+                cpu = _children_cpu() - cpu_before
                 last = tally.last or time.monotonic()
                 steady = max(last - (tally.first or started), 1e-6)
                 runs.append(
                     RunFigures(
-                        count, expected, tally.distinct(), last - started, tally.total() / steady
+                        count,
+                        expected,
+                        tally.distinct(),
+                        last - started,
+                        tally.total() / steady,
+                        cpu * 1000 / expected,
                     )
                 )
             if kill:
