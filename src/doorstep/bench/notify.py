@@ -200,6 +200,8 @@ class KillFigures:
     sent_unrecorded: int
     lost: int
     duplicated: int
+    # Duplicates of messages that were not in flight at the kill (should be 0).
+    duplicated_outside_in_flight: int
 
 
 def _children_cpu() -> float:
@@ -243,8 +245,8 @@ def _public_id(ident: str) -> str:
     return ident.strip("<>").split("@", 1)[0]
 
 
-def _in_flight(runtime: Runtime, tally: Tally) -> tuple[int, int]:
-    """(rows left ``sending``, those of them the receivers already accepted)."""
+def _in_flight(runtime: Runtime, tally: Tally) -> tuple[set[str], set[str]]:
+    """(ids of rows left ``sending``, those of them the receivers already accepted)."""
     with runtime.read_sessions() as session:
         stuck = set(
             session.scalars(
@@ -253,7 +255,7 @@ def _in_flight(runtime: Runtime, tally: Tally) -> tuple[int, int]:
         )
     with tally.lock:
         received = {_public_id(ident) for ident in tally.ids}
-    return len(stuck), len(stuck & received)
+    return stuck, stuck & received
 
 
 def run_notify_bench(
@@ -319,13 +321,15 @@ def run_notify_bench(
                     _stop(procs)
                 with tally.lock:
                     dup = sum(c - 1 for c in tally.ids.values())
+                    twice = {_public_id(ident) for ident, c in tally.ids.items() if c > 1}
                 killed = KillFigures(
                     expected,
                     at_kill,
-                    in_flight,
-                    sent_unrecorded,
+                    len(in_flight),
+                    len(sent_unrecorded),
                     expected - tally.distinct(),
                     dup,
+                    len(twice - in_flight),
                 )
         runtime.close()
     return runs, killed

@@ -55,5 +55,6 @@ def notify(
         _console.print(
             f"SIGKILL of 2 workers after {killed.received_at_kill}/{killed.messages} messages: "
             f"{killed.in_flight} in flight (claimed, not recorded), {killed.sent_unrecorded} of "
-            f"them already accepted; lost {killed.lost}, duplicated {killed.duplicated}"
+            f"them already accepted; lost {killed.lost}, duplicated {killed.duplicated} "
+            f"({killed.duplicated_outside_in_flight} outside the in-flight set)"
         )
