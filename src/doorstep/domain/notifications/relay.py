@@ -657,10 +657,14 @@ async def _send_all(
             result = await deliver(out, client, sender.smtp, settings)
             await recorder.record(out, result)
 
+    tasks = [asyncio.ensure_future(one(out)) for out in outgoing]
     try:
-        await asyncio.gather(*(one(out) for out in outgoing))
+        await asyncio.gather(*tasks)
     finally:
-        recording.cancel()
+        # The loop outlives the batch: nothing of this batch may run on into the next one.
+        for task in (*tasks, recording):
+            task.cancel()
+        await asyncio.gather(*tasks, recording, return_exceptions=True)
 
 
 def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = None) -> int:
