@@ -44,17 +44,17 @@ def _path(link: IssuedLink) -> str:
     return link.url.removeprefix("http://127.0.0.1:8000")
 
 
-def _shows_console_of(client: TestClient, merchant_name: str) -> None:
-    home = client.get("/console")
+def _shows_console_of(browser: TestClient, merchant_name: str) -> None:
+    home = browser.get("/console")
     assert home.status_code == 200, home.headers.get("location")
     assert merchant_name in home.text
 
 
-def _refused(client: TestClient, path: str) -> str:
-    answer = client.get(path)
+def _refused(browser: TestClient, path: str) -> str:
+    answer = browser.get(path)
     assert answer.status_code == 400
     assert LINK_INVALID in answer.text and 'action="/console/login"' in answer.text
-    assert client.get("/console").status_code == 303  # still signed out
+    assert browser.get("/console").status_code == 303  # still signed out
     return answer.text
 
 

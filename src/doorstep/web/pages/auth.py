@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from doorstep.db.engine import transaction
 from doorstep.domain.accounts.login_links import LinkInvalid, redeem_login_link
 from doorstep.domain.accounts.models import Merchant, Role, User
 from doorstep.domain.accounts.users import (
@@ -35,7 +36,6 @@ from doorstep.domain.accounts.users import (
 )
 from doorstep.domain.errors import Forbidden
 from doorstep.web.csrf import csrf_ok, rotate_csrf_token
-from doorstep.db.engine import transaction
 from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
 from doorstep.web.templating import render
 

