@@ -22,6 +22,7 @@ wall clock as they would in a real day.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import socket
 import tempfile
@@ -76,8 +77,12 @@ class DemoOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = None
-    # Where the SQLite database and the secret key go (a new temporary directory if None).
+    # Where this run's SQLite database and log go (a new temporary directory if None).
     directory: Path | None = None
+    # Doorstep's data directory for the demo: the road graphs and street index built from the
+    # extract (kept, so the next demo starts faster) and the secret key. Default: the demo/
+    # folder of the usual data directory (never its database).
+    data_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,16 @@ class _Parts:
     http: httpx.Client | None = None
     ticker: threading.Thread | None = None
     extra: list[Callable[[], None]] = field(default_factory=list)
+
+
+def demo_data_dir() -> Path:
+    """``demo/`` inside Doorstep's usual data directory (``DOORSTEP_DATA_DIR``, else
+    ``$XDG_DATA_HOME/doorstep``, else ``~/.local/share/doorstep``)."""
+    configured = os.environ.get("DOORSTEP_DATA_DIR")
+    if configured:
+        return Path(configured) / "demo"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "doorstep" / "demo"
 
 
 def demo_directory() -> Path:
@@ -229,15 +244,19 @@ class Demo:
         except BaseException:
             sock.close()
             raise
-        self._on_step(f"Booking {options.orders} orders for {options.drivers} drivers")
+        self._on_step(
+            f"Booking {options.orders} orders for {options.drivers} drivers and planning the day"
+        )
         sim = self._day(runtime, sinks)
         scenario = sim.setup()
         self.scenario = scenario
-        self._on_step("Opening the links")
-        links = self._links(runtime, scenario)
+        http = self._parts.http
+        assert http is not None
+        routes = _published_routes(http, scenario)
+        links = self._links(runtime, scenario, routes)
         self.links = links
-        if clock.now() < scenario.starts_at - LEAD:  # never back: the day happened up to now
-            clock.set(scenario.starts_at - LEAD)
+        self._on_step("Playing the early morning (same-day orders, changes of plan)")
+        _catch_up(sim, clock, _first_departure(routes, scenario) - LEAD)
         self._sim = sim
         ticker = threading.Thread(target=self._tick, name="doorstep-demo-day", daemon=True)
         self._parts.ticker = ticker
@@ -248,25 +267,25 @@ class Demo:
         from doorstep.db.engine import make_engine
         from doorstep.runtime import Runtime
         from doorstep.settings import Settings
+        from doorstep.simulator.day import simulation_settings
 
         options = self.options
-        database_url = options.database_url
         directory = options.directory or demo_directory()
         self._parts.directory = directory
-        if database_url is None:
-            database_url = f"sqlite:///{directory / 'doorstep.sqlite3'}"
+        database_url = options.database_url or f"sqlite:///{directory / 'doorstep.sqlite3'}"
         self._on_step("Starting Doorstep")
-        settings = Settings(
-            data_dir=directory,
+        base = Settings(
+            data_dir=options.data_dir or demo_data_dir(),
             database_url=database_url,
-            base_url=_local_address(options.host, options.port),
             host=options.host,
             port=options.port,
+        )
+        settings = simulation_settings(
+            self.day_config(),
+            base,
+            base_url=_local_address(options.host, options.port),
             log_level="WARNING",
             smtp_url=sinks.smtp_url,
-            webhook_allow_private=True,
-            travel_provider="osm",
-            osm_source=str(options.osm) if options.osm else options.city,
             driver_login_ttl_s=min(
                 MAX_DRIVER_LINK_S, int(LINK_WALL_TTL.total_seconds() * max(1.0, options.speed))
             ),
@@ -317,13 +336,14 @@ class Demo:
 
     # --- the links ------------------------------------------------------------------------
 
-    def _links(self, runtime: Runtime, scenario: Scenario) -> DemoLinks:
+    def _links(
+        self, runtime: Runtime, scenario: Scenario, routes: list[dict[str, Any]]
+    ) -> DemoLinks:
         http = self._parts.http
         assert http is not None
-        headers = {"Authorization": f"Bearer {scenario.api_key}"}
+        headers = _auth(scenario)
         base = runtime.settings.base_url
-        routes = _published_routes(http, headers, scenario)
-        picks = _tracking_picks(http, headers, scenario, routes)
+        picks = _tracking_picks(http, scenario, routes)
         driver_id = _first_driver(routes) or scenario.driver_ids[0]
         answer = http.post(f"/v1/drivers/{driver_id}/login-link", headers=headers)
         answer.raise_for_status()
@@ -436,23 +456,47 @@ class Demo:
 # --- choosing what to show ----------------------------------------------------------------
 
 
-def _published_routes(
-    http: httpx.Client, headers: dict[str, str], scenario: Scenario
-) -> list[dict[str, Any]]:
+def _catch_up(sim: DaySimulation, clock: SimulatedClock, until: datetime) -> None:
+    """Play every action due before ``until`` at once, each at its own time (the clock is set
+    to it), then put the clock at ``until``: the quiet early hours take seconds, not minutes."""
+    while (due := sim.next_due()) is not None and due < until:
+        if clock.now() < due:
+            clock.set(due)
+        sim.advance(due)
+    if clock.now() < until:  # never back: the day happened up to now
+        clock.set(until)
+
+
+def _auth(scenario: Scenario) -> dict[str, str]:
+    return {"Authorization": f"Bearer {scenario.api_key}"}
+
+
+def _first_departure(routes: list[dict[str, Any]], scenario: Scenario) -> datetime:
+    """When the first route of the day leaves (the day's start if nothing is planned)."""
+    starts = [datetime.fromisoformat(r["start_at"]) for r in routes if r.get("start_at")]
+    return min(starts) if starts else scenario.starts_at
+
+
+def _published_routes(http: httpx.Client, scenario: Scenario) -> list[dict[str, Any]]:
     """Every driver's routes of the day, earliest start first."""
     routes: list[dict[str, Any]] = []
     for driver_id in scenario.driver_ids:
         answer = http.get(
             f"/v1/drivers/{driver_id}/route",
             params={"date": scenario.day.isoformat()},
-            headers=headers,
+            headers=_auth(scenario),
         )
         if answer.status_code == 404:
             continue
         answer.raise_for_status()
         routes.extend(r for r in answer.json()["routes"] if r["stops"])
-    far = datetime.max.replace(tzinfo=UTC).isoformat()
-    return sorted(routes, key=lambda r: (r.get("start_at") or far, r["id"]))
+    far = datetime.max.replace(tzinfo=UTC)
+
+    def start(route: dict[str, Any]) -> tuple[datetime, str]:
+        at = route.get("start_at")
+        return (datetime.fromisoformat(at) if at else far, str(route["id"]))
+
+    return sorted(routes, key=start)
 
 
 def _first_driver(routes: list[dict[str, Any]]) -> str | None:
@@ -460,10 +504,7 @@ def _first_driver(routes: list[dict[str, Any]]) -> str | None:
 
 
 def _tracking_picks(
-    http: httpx.Client,
-    headers: dict[str, str],
-    scenario: Scenario,
-    routes: list[dict[str, Any]],
+    http: httpx.Client, scenario: Scenario, routes: list[dict[str, Any]]
 ) -> list[TrackingPick]:
     """Three tracking pages worth watching: a stop early on the first route to leave (its
     driver shows on the map from the moment the route starts), the day's last planned stop,
@@ -502,7 +543,7 @@ def _tracking_picks(
             break
         if stop["order_id"] in taken:
             continue
-        answer = http.get(f"/v1/orders/{stop['order_id']}", headers=headers)
+        answer = http.get(f"/v1/orders/{stop['order_id']}", headers=_auth(scenario))
         if answer.status_code != 200:
             continue
         order = answer.json()
