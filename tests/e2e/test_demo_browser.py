@@ -41,7 +41,12 @@ class DemoProcess:
     """The demo's subprocess with its output collected by a thread, line by line."""
 
     def __init__(self, args: list[str], tmp: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp), "COLUMNS": "200"}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "TMPDIR": str(tmp),
+            "XDG_DATA_HOME": str(tmp / "data"),
+        }
         env = {k: v for k, v in env.items() if not k.startswith("DOORSTEP_")}
         self.proc = subprocess.Popen(
             [_doorstep(), "demo", *args],

@@ -71,7 +71,8 @@ def demo(
         database_url=database_url,
         directory=directory,
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):  # `kill`, a closed terminal: as Ctrl-C
+        signal.signal(stop_signal, _interrupt)
     interactive = _out.is_terminal
     steps = _Steps()
     with Demo(options, on_step=steps) as running:

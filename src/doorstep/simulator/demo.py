@@ -63,6 +63,7 @@ LEAD = timedelta(minutes=3)
 # The console link and the driver's link last about this long on the wall clock.
 LINK_WALL_TTL = timedelta(minutes=30)
 TICK_S = 0.1  # how often the day is advanced to the clock's "now"
+STREAMS_GRACE_S = 3  # on stopping, how long open live streams get to close
 MAX_DRIVER_LINK_S = 86_400  # the settings' ceiling for driver_login_ttl_s
 
 
@@ -301,7 +302,14 @@ class Demo:
         from doorstep.web.app import create_app
 
         app = create_app(runtime)  # migrates the new database
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        # Open browser tabs keep live streams (SSE) open: Ctrl-C must not wait for them.
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # Doorstep's log goes where the command sends it
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=STREAMS_GRACE_S,
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="doorstep-demo-server", daemon=True
