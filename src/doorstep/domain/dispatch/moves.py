@@ -466,7 +466,12 @@ def take_off_plans(
         order = order_rows[order_id]
         plan.unassigned = [
             *(u for u in plan.unassigned or [] if u["order_id"] != order_id),
-            {"order_id": order_id, "reason": reason, "detail": f"{order.reference}: {reason}"},
+            {
+                "order_id": order_id,
+                "reference": order.reference,
+                "reason": reason,
+                "detail": f"{order.reference}: {reason}",
+            },
         ]
         plan.stats = {**plan.stats, "route_meta": route_meta}
         session.flush()
