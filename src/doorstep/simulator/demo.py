@@ -257,7 +257,7 @@ class Demo:
         links = self._links(runtime, scenario, routes)
         self.links = links
         self._on_step("Playing the early morning (same-day orders, changes of plan)")
-        _catch_up(sim, clock, _first_departure(routes, scenario) - LEAD)
+        _catch_up(sim, clock, _first_departure(http, scenario, routes) - LEAD)
         self._sim = sim
         ticker = threading.Thread(target=self._tick, name="doorstep-demo-day", daemon=True)
         self._parts.ticker = ticker
@@ -479,9 +479,28 @@ def _auth(scenario: Scenario) -> dict[str, str]:
     return {"Authorization": f"Bearer {scenario.api_key}"}
 
 
-def _first_departure(routes: list[dict[str, Any]], scenario: Scenario) -> datetime:
-    """When the first route of the day leaves (the day's start if nothing is planned)."""
-    starts = [datetime.fromisoformat(r["start_at"]) for r in routes if r.get("start_at")]
+def _first_departure(
+    http: httpx.Client, scenario: Scenario, routes: list[dict[str, Any]]
+) -> datetime:
+    """When the first driver sets off: the start of the earliest shift that has a route (the
+    day's start if nothing is planned)."""
+    planned = {str(r["shift_id"]) for r in routes}
+    starts: list[datetime] = []
+    after: str | None = None
+    while True:
+        params = {"date": scenario.day.isoformat(), "depot_id": scenario.depot_id, "limit": 100}
+        answer = http.get(
+            "/v1/shifts", params={**params, **({"after": after} if after else {})},
+            headers=_auth(scenario),
+        )  # fmt: skip
+        answer.raise_for_status()
+        page = answer.json()
+        starts += [
+            datetime.fromisoformat(s["start_at"]) for s in page["items"] if s["id"] in planned
+        ]
+        after = page.get("next_cursor")
+        if not after:
+            break
     return min(starts) if starts else scenario.starts_at
 
 
