@@ -48,6 +48,9 @@ def demo(
     osm: Path | None = typer.Option(
         None, exists=True, dir_okay=False, help="Any other OpenStreetMap extract (.osm.pbf)"
     ),
+    timezone: str | None = typer.Option(
+        None, help="The --osm extract's IANA timezone, e.g. Europe/Paris [default: UTC]"
+    ),
     database_url: str | None = typer.Option(
         None, help="A database to fill instead of a new SQLite file (it should be empty)"
     ),
@@ -66,6 +69,7 @@ def demo(
         drivers=drivers,
         city=city.lower(),
         osm=osm,
+        timezone=timezone,
         host=host,
         port=port,
         database_url=database_url,
@@ -129,7 +133,12 @@ class _Steps:
 
 def _print_links(links: DemoLinks, ready_s: float) -> None:
     out = _out
-    out.print(f"\n[bold]Doorstep demo[/] is up on {links.base_url} (ready in {ready_s:.0f} s)")
+    city = f" in {escape(links.city)}" if links.city else ""
+    out.print(
+        f"\n[bold]Doorstep demo[/]{city} is up on {links.base_url} (ready in {ready_s:.0f} s)"
+    )
+    if links.attribution:
+        out.print(f"Map data {escape(links.attribution)}", highlight=False)
     out.print("\n[bold]Console[/] (dispatch map; the link signs you in once):")
     out.print(f"  {links.console}", highlight=False)
     out.print(
@@ -231,7 +240,7 @@ def _panel(snap: DemoSnapshot) -> Panel:
         parts.append(Text("No message sent yet", style="dim"))
     if snap.day_over or snap.error:
         parts += [Text(""), Text(_ending(snap), style="yellow" if snap.error else "green")]
-    title = f"{_local_time(snap)}  ({snap.speed:g}x)"
+    title = f"{snap.city}  {_local_time(snap)}  ({snap.speed:g}x)".strip()
     return Panel(Group(*parts), title=title, subtitle="Ctrl-C stops the demo")  # type: ignore[arg-type]
 
 

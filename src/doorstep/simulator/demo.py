@@ -75,6 +75,7 @@ class DemoOptions:
     drivers: int = 6
     city: str = "monaco"
     osm: Path | None = None
+    timezone: str | None = None  # an --osm extract's timezone (default UTC)
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = None
@@ -106,6 +107,8 @@ class DemoLinks:
     driver: str  # one-time sign-in to the driver app
     driver_code: str
     api_docs: str
+    city: str = ""
+    attribution: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class DemoSnapshot:
     """What the live display shows, read in one go."""
 
     progress: Progress
+    city: str
     timezone: str
     speed: float
     messages: list[SinkMessage]
@@ -340,6 +344,7 @@ class Demo:
             seed=options.seed,
             city=options.city,
             osm=options.osm,
+            timezone=options.timezone,
         )
 
     # --- the links ------------------------------------------------------------------------
@@ -358,25 +363,29 @@ class Demo:
         driver_link = answer.json()
         driver = http.get(f"/v1/drivers/{driver_id}", headers=headers)
         driver.raise_for_status()
-        console, password = self._console_link(runtime, scenario)
+        console, email, password = self._console_link(runtime, scenario)
         return DemoLinks(
             base_url=base,
             console=console,
-            console_email=DEMO_EMAIL,
+            console_email=email,
             console_password=password,
             tracking=picks,
             driver_name=str(driver.json().get("name") or driver_id),
             driver=str(driver_link["url"]),
             driver_code=str(driver_link["code"]),
             api_docs=f"{base}/docs",
+            city=scenario.city,
+            attribution=scenario.attribution,
         )
 
-    def _console_link(self, runtime: Runtime, scenario: Scenario) -> tuple[str, str]:
+    def _console_link(self, runtime: Runtime, scenario: Scenario) -> tuple[str, str, str]:
         """An owner for the demo merchant with a random password, and a one-time link for them
-        that opens the dispatch map."""
+        that opens the dispatch map: the link, the e-mail and the password."""
+        from sqlalchemy import select
+
         from doorstep.db.engine import transaction
         from doorstep.domain.accounts.login_links import issue_login_link
-        from doorstep.domain.accounts.models import Merchant, Role
+        from doorstep.domain.accounts.models import Merchant, Role, User
         from doorstep.domain.accounts.users import create_user
 
         password = secrets.token_urlsafe(12)
@@ -384,19 +393,18 @@ class Demo:
         with transaction(runtime.sessions) as session:
             merchant = session.get(Merchant, scenario.merchant_id)
             assert merchant is not None
+            email = DEMO_EMAIL
+            if session.scalar(select(User.id).where(User.email == email)) is not None:
+                # A database given with --database-url that already had a demo: e-mails are
+                # unique across merchants.
+                email = email.replace("@", f"+{merchant.id[-8:].lower()}@")
             user = create_user(
-                session,
-                runtime.clock,
-                merchant,
-                DEMO_EMAIL,
-                "Demo Dispatcher",
-                Role.OWNER,
-                password,
+                session, runtime.clock, merchant, email, "Demo Dispatcher", Role.OWNER, password
             )
             issued = issue_login_link(
                 session, runtime.clock, user, base_url=runtime.settings.base_url, ttl=ttl
             )
-        return f"{issued.url}?next=/console/dispatch", password
+        return f"{issued.url}?next=/console/dispatch", email, password
 
     # --- running --------------------------------------------------------------------------
 
@@ -426,6 +434,7 @@ class Demo:
             day_over, error = self._day_over, self._error
         return DemoSnapshot(
             progress=sim.progress(),
+            city=scenario.city,
             timezone=scenario.timezone,
             speed=self.options.speed,
             messages=sinks.messages()[-last:],
@@ -488,7 +497,11 @@ def _first_departure(
     starts: list[datetime] = []
     after: str | None = None
     while True:
-        params = {"date": scenario.day.isoformat(), "depot_id": scenario.depot_id, "limit": 100}
+        params: dict[str, str | int] = {
+            "date": scenario.day.isoformat(),
+            "depot_id": scenario.depot_id,
+            "limit": 100,
+        }
         answer = http.get(
             "/v1/shifts", params={**params, **({"after": after} if after else {})},
             headers=_auth(scenario),
