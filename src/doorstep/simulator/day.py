@@ -100,6 +100,7 @@ class DayConfig:
     day: date | None = None  # default: today's date in the city's timezone
     position_interval_s: int = 10  # simulated seconds between a driver's OsmAnd fixes
     timezone: str | None = None  # an --osm extract's timezone (default UTC)
+    upload_interval_s: int = 30  # simulated seconds between a phone's uploads of its fixes
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ def _signature(seed: str) -> bytes:
 
 _FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 _WINDOW_VALUE = re.compile(r'name="window" value="([^"]+)"')
+_ERROR_TEXT = re.compile(r'class="track-error"[^>]*>(.*?)</div>', re.S)
 
 
 def _meters(a: LatLon, b: LatLon) -> float:
@@ -664,21 +666,24 @@ class DaySimulation:
 
     # --- recipients on the tracking page --------------------------------------------------
 
-    def _page(self, order: _Order) -> tuple[str, list[str]]:
+    def _page(self, order: _Order) -> tuple[str | None, list[str]]:
+        """The tracking page's form token (None when it offers no change) and windows."""
         page = self.http.get(order.tracking_path)
         if page.status_code != 200:
             raise SimulationError(f"tracking page of {order.spec.reference}: {page.status_code}")
         token = _FORM_TOKEN.search(page.text)
         if token is None:
-            raise SimulationError(f"{order.spec.reference}: the page offers no change")
+            return None, []
         values = [html.unescape(v) for v in _WINDOW_VALUE.findall(page.text)]
         return html.unescape(token.group(1)), values
 
     def _post_form(self, order: _Order, action: str, form: dict[str, str]) -> None:
-        resp = self.http.post(f"{order.tracking_path}/{action}", data=form)
-        if resp.status_code not in (303, 200) or (resp.status_code == 200 and "done=" not in str(resp.url)):
+        resp = self.http.post(f"{order.tracking_path}/{action}", data=form, follow_redirects=False)
+        if resp.status_code != 303:
+            said = _ERROR_TEXT.search(resp.text)
+            why = html.unescape(re.sub(r"<[^>]+>", " ", said.group(1))).strip() if said else ""
             raise SimulationError(
-                f"{order.spec.reference}: {action} refused ({resp.status_code})"
+                f"{order.spec.reference}: {action} refused ({resp.status_code}) {' '.join(why.split())}"
             )
 
     def _rescheduler(self, order: _Order) -> Callable[[], None]:
@@ -686,8 +691,8 @@ class DaySimulation:
             if not order.id:
                 return
             token, values = self._page(order)
-            if not values:
-                return
+            if token is None or not values:
+                return  # too late: the page no longer offers changes
             current = self._current_window(order)
             today = [v for v in values if self._value_day(v) == self.day]
             later = [v for v in today if current is None or self._value_start(v) > current]
@@ -701,6 +706,8 @@ class DaySimulation:
             if not order.id:
                 return
             token, _ = self._page(order)
+            if token is None:
+                return
             text = order.spec.instructions or ""
             self._post_form(order, "instructions", {"form_token": token, "instructions": text})
 
@@ -709,10 +716,24 @@ class DaySimulation:
     def _rebooker(self, order: _Order) -> Callable[[], None]:
         def run() -> None:
             token, values = self._page(order)
+            if token is None:
+                return  # the dispatcher already sent the driver back: nothing to rebook
             if not values:
                 raise SimulationError(f"{order.spec.reference}: no window to rebook")
-            self._post_form(order, "reschedule", {"form_token": token, "window": values[0]})
-            order.rebooked = True
+            # The first window offered that takes the booking (a person tries the next one
+            # when the page says a window is gone).
+            refused: SimulationError | None = None
+            for value in values[:4]:
+                try:
+                    self._post_form(order, "reschedule", {"form_token": token, "window": value})
+                except SimulationError as exc:
+                    refused = exc
+                    log.warning("%s %s", value, exc)
+                    continue
+                order.rebooked = True
+                return
+            assert refused is not None
+            raise refused
 
         return run
 
@@ -819,24 +840,54 @@ class DaySimulation:
         return factor if near <= radius else 1.0
 
     def _queue_fixes(self, d: _Driver, fixes: list[Fix]) -> None:
+        """The phone records a fix every ``position_interval_s`` and uploads what it has every
+        ``upload_interval_s`` (Traccar Client's JSON form, a list of locations), at the last
+        fix's instant; with an upload interval no longer than the fix interval, one by one."""
+        every = timedelta(seconds=max(self.config.upload_interval_s, 1))
+        batch: list[Fix] = []
         for fix in fixes:
-            self._at(fix.at, f"{d.name} fix", self._poster(d, fix))
+            if batch and fix.at - batch[0].at >= every:
+                self._at(batch[-1].at, f"{d.name} positions", self._poster(d, batch))
+                batch = []
+            batch.append(fix)
+        if batch:
+            self._at(batch[-1].at, f"{d.name} positions", self._poster(d, batch))
 
-    def _poster(self, d: _Driver, fix: Fix) -> Callable[[], None]:
+    def _poster(self, d: _Driver, fixes: list[Fix]) -> Callable[[], None]:
         def run() -> None:
-            params: dict[str, Any] = {
-                "id": d.device_id,
-                "lat": f"{fix.lat:.6f}",
-                "lon": f"{fix.lon:.6f}",
-                "timestamp": int(fix.at.timestamp()),
-                "speed": f"{fix.speed_mps * KNOTS_PER_MPS:.1f}",
-                "accuracy": f"{fix.accuracy_m:.1f}",
-            }
-            if fix.heading_deg is not None:
-                params["bearing"] = f"{fix.heading_deg:.0f}"
-            resp = self.http.get("/ingest/osmand", params=params)
+            if len(fixes) == 1:
+                fix = fixes[0]
+                params: dict[str, Any] = {
+                    "id": d.device_id,
+                    "lat": f"{fix.lat:.6f}",
+                    "lon": f"{fix.lon:.6f}",
+                    "timestamp": int(fix.at.timestamp()),
+                    "speed": f"{fix.speed_mps * KNOTS_PER_MPS:.1f}",
+                    "accuracy": f"{fix.accuracy_m:.1f}",
+                }
+                if fix.heading_deg is not None:
+                    params["bearing"] = f"{fix.heading_deg:.0f}"
+                resp = self.http.get("/ingest/osmand", params=params)
+            else:
+                body = {
+                    "device_id": d.device_id,
+                    "location": [
+                        {
+                            "timestamp": f.at.astimezone(UTC).isoformat(),
+                            "coords": {
+                                "latitude": round(f.lat, 6),
+                                "longitude": round(f.lon, 6),
+                                "speed": round(f.speed_mps, 2),
+                                "heading": None if f.heading_deg is None else round(f.heading_deg),
+                                "accuracy": f.accuracy_m,
+                            },
+                        }
+                        for f in fixes
+                    ],
+                }
+                resp = self.http.post("/ingest/osmand", json=body)
             if resp.status_code != 200:
-                raise SimulationError(f"osmand fix refused: {resp.status_code} {resp.text[:200]}")
+                raise SimulationError(f"positions refused: {resp.status_code} {resp.text[:200]}")
 
         return run
 
@@ -903,6 +954,12 @@ def simulation_settings(
     return base.model_copy(update=update)
 
 
+# In fast mode the ETA refresh runs once a simulated minute rather than every 5 s: the ETA
+# engine writes only moves of ``eta_material_change_s`` (3 min) anyway, and at 5 s a day of ten
+# routes would spend most of its time re-estimating unchanged routes.
+FAST_INTERVALS_S = {"refresh_etas": 60.0}
+
+
 @dataclass
 class _InlineJobs:
     """The worker's jobs run inline at simulated times, in the registry's order: a job runs
@@ -910,6 +967,7 @@ class _InlineJobs:
 
     runtime: Runtime
     last: dict[str, datetime] = field(default_factory=dict)
+    intervals: dict[str, float] = field(default_factory=lambda: dict(FAST_INTERVALS_S))
 
     def run(self) -> int:
         from doorstep.worker.jobs import registered_jobs
@@ -918,7 +976,8 @@ class _InlineJobs:
         done = 0
         for job in registered_jobs():
             seen = self.last.get(job.name)
-            if seen is not None and (now - seen).total_seconds() < job.interval_s:
+            interval = self.intervals.get(job.name, job.interval_s)
+            if seen is not None and (now - seen).total_seconds() < interval:
                 continue
             self.last[job.name] = now
             for _ in range(1000):
