@@ -41,6 +41,10 @@ app = typer.Typer(
                 "doorstep.cli.analytics:analytics",
                 "A merchant's KPIs as JSON or a self-contained HTML report.",
             ),
+            "simulate": (
+                "doorstep.cli.simulate:simulate",
+                "A whole simulated delivery day, headless, and its KPI report.",
+            ),
         }
     ),
 )

@@ -238,6 +238,7 @@ class DaySimulation:
         self._model = DrivingModel(fix_interval_s=float(config.position_interval_s))
         self.scenario: Scenario | None = None
         self.errors: list[str] = []
+        self.steps = 0  # actions performed
         self._depot: LatLon | None = None
         self._incident: LatLon | None = None
         self._calendar_id = ""
@@ -277,7 +278,9 @@ class DaySimulation:
                 self._set_clock(order.spec.booked_at)
                 self._book(order)
             else:
-                self._at(order.spec.booked_at, f"same-day {order.spec.reference}", self._booker(order))
+                self._at(
+                    order.spec.booked_at, f"same-day {order.spec.reference}", self._booker(order)
+                )
         self._set_clock(_local(day - timedelta(days=1), PLAN_AT, tz))
         self._plan_and_publish(depot_id)
         self._depot_id = depot_id
@@ -312,6 +315,7 @@ class DaySimulation:
         """Perform every action due up to ``until``, in time order (actions may queue more)."""
         while self._queue and self._queue[0].at <= until:
             action = heapq.heappop(self._queue)
+            self.steps += 1
             try:
                 action.run()
             except SimulationError as exc:
@@ -347,7 +351,9 @@ class DaySimulation:
                 )
             )  # fmt: skip
         failed = sum(
-            1 for o in self._orders if o.attempts and o.spec.not_home and o.spec.booking != "weekend"
+            1
+            for o in self._orders
+            if o.attempts and o.spec.not_home and o.spec.booking != "weekend"
         )
         return Progress(
             now=now,
@@ -369,8 +375,9 @@ class DaySimulation:
         )
 
     def order_ids(self) -> list[str]:
-        """Every order booked so far (same-day ones included), in booking order."""
-        return [o.id for o in self._orders if o.id]
+        """The day's orders booked so far (same-day ones included, the weekend's not), in
+        booking order."""
+        return [o.id for o in self._orders if o.id and o.spec.booking is not Booking.WEEKEND]
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -381,6 +388,11 @@ class DaySimulation:
         if setter is None:
             raise SimulationError("the runtime's clock cannot be set (use a simulated clock)")
         setter(at)
+
+    def _tick(self) -> None:
+        """One simulated second on: objects created one after the other get ids (which sort by
+        creation time) in that order, so the same seed lays out the same plan."""
+        self._set_clock(self.runtime.clock.now() + timedelta(seconds=1))
 
     def _at(self, at: datetime, name: str, run: Callable[[], None]) -> None:
         heapq.heappush(self._queue, _Action(at, next(self._seq), name, run))
@@ -535,6 +547,7 @@ class DaySimulation:
         for i in range(self.config.drivers):
             bike = i >= self.config.drivers - bikes
             profile = Profile.CARGO_BIKE if bike else Profile.VAN
+            self._tick()
             vehicle = self._json(
                 "POST",
                 "/v1/vehicles",
@@ -547,6 +560,7 @@ class DaySimulation:
             )
             name = f"{names[i % len(names)]} {chr(65 + (i // len(names)) % 26)}{rng.randint(1, 9)}"
             device = f"sim-{self.config.seed}-{i + 1:02d}"
+            self._tick()
             driver = self._json(
                 "POST",
                 "/v1/drivers",
@@ -555,6 +569,7 @@ class DaySimulation:
             )  # fmt: skip
             d = _Driver(i, driver["id"], name, device, profile, vehicle["id"], at=self._depot)
             for start, end in (MORNING, AFTERNOON):
+                self._tick()
                 shift = self._json(
                     "POST",
                     "/v1/shifts",
@@ -567,7 +582,11 @@ class DaySimulation:
                     },
                 )
                 d.shifts.append(
-                    _Shift(shift["id"], _local(self.day, start, self.tz), _local(self.day, end, self.tz))
+                    _Shift(
+                        shift["id"],
+                        _local(self.day, start, self.tz),
+                        _local(self.day, end, self.tz),
+                    )
                 )
             self._drivers.append(d)
 
@@ -614,7 +633,9 @@ class DaySimulation:
                 "email": spec.email,
                 "locale": spec.locale,
             },
-            "address": self._address(f"{spec.house_number} {spec.street}", LatLon(spec.lat, spec.lon)),
+            "address": self._address(
+                f"{spec.house_number} {spec.street}", LatLon(spec.lat, spec.lon)
+            ),
             "parcels": parcels,
             "reservation_id": reservation["id"],
         }
@@ -645,9 +666,7 @@ class DaySimulation:
         published = [p for p in plans["data"] if p["status"] == "published"]
         if not published:
             raise SimulationError("no published plan to re-plan")
-        draft = self._json(
-            "POST", f"/v1/plans/{published[0]['id']}/replan", json=self._plan_body()
-        )
+        draft = self._json("POST", f"/v1/plans/{published[0]['id']}/replan", json=self._plan_body())
         self._json("POST", f"/v1/plans/{draft['id']}/publish")
 
     # --- the day's queue ------------------------------------------------------------------
@@ -681,9 +700,10 @@ class DaySimulation:
         resp = self.http.post(f"{order.tracking_path}/{action}", data=form, follow_redirects=False)
         if resp.status_code != 303:
             said = _ERROR_TEXT.search(resp.text)
-            why = html.unescape(re.sub(r"<[^>]+>", " ", said.group(1))).strip() if said else ""
+            why = html.unescape(re.sub(r"<[^>]+>", " ", said.group(1))) if said else ""
+            words = " ".join(why.split())
             raise SimulationError(
-                f"{order.spec.reference}: {action} refused ({resp.status_code}) {' '.join(why.split())}"
+                f"{order.spec.reference}: {action} refused ({resp.status_code}) {words}"
             )
 
     def _rescheduler(self, order: _Order) -> Callable[[], None]:
@@ -785,7 +805,11 @@ class DaySimulation:
         if route is not None and route["status"] == "planned" and route["stops"]:
             self._call("POST", f"/v1/routes/{route['id']}/start")  # a re-plan's new route
             route = self._route_of(d, k)
-        stops = [] if route is None else [s for s in route["stops"] if s["status"] in ("planned", "en_route", "arrived")]
+        stops = (
+            []
+            if route is None
+            else [s for s in route["stops"] if s["status"] in ("planned", "en_route", "arrived")]
+        )
         stops.sort(key=lambda s: s["sequence"])
         d.legs += 1
         seed = self._leg_seed(d, d.legs)
@@ -818,7 +842,11 @@ class DaySimulation:
         visit = drive.visits[0]
         self._queue_fixes(d, [f for f in drive.fixes if f.at <= visit.arrival])
         order = self._by_id.get(str(stop["order_id"]))
-        self._at(visit.arrival, f"{d.name} arrives {stop['reference']}", lambda: self._arrive(d, k, stop["id"], target))
+        self._at(
+            visit.arrival,
+            f"{d.name} arrives {stop['reference']}",
+            lambda: self._arrive(d, k, stop["id"], target),
+        )
         self._at(
             visit.departure,
             f"{d.name} leaves {stop['reference']}",
@@ -911,7 +939,9 @@ class DaySimulation:
                     headers=key,
                 )  # fmt: skip
                 if resp.status_code == 200:
-                    later = self.runtime.clock.now() + timedelta(minutes=order.spec.rebook_after_min)
+                    later = self.runtime.clock.now() + timedelta(
+                        minutes=order.spec.rebook_after_min
+                    )
                     self._at(later, f"rebook {order.spec.reference}", self._rebooker(order))
             else:
                 if order is not None:

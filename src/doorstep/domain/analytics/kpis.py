@@ -180,8 +180,10 @@ def order_facts(
         facts.sent.append(msg)
         attempt = sum(1 for at in attempt_ends if at <= msg.created_at)
         # A webhook repeats an earlier one only when it carries the same event again.
-        webhook = msg.channel == "webhook" and msg.event_id is not None
-        key = (msg.topic, msg.channel, msg.target, msg.event_id if webhook else attempt)
+        which: int | str = attempt
+        if msg.channel == "webhook" and msg.event_id is not None:
+            which = msg.event_id
+        key = (msg.topic, msg.channel, msg.target, which)
         if key in seen:
             facts.duplicates += 1
         seen.add(key)
