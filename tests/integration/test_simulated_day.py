@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import make_url, select, text
+from sqlalchemy.orm import Session
 
 from doorstep.db.engine import make_engine
 from doorstep.domain.analytics.schemas import KpiReport
 from doorstep.domain.notifications.models import OutboxMessage
 from doorstep.domain.orders.models import DeliveryEvent, Order
-from doorstep.simulator.day import DayConfig, DaySimulation, Scenario, run_fast
+from doorstep.simulator.day import DayConfig, DaySimulation, Progress, Scenario, run_fast
 from doorstep.simulator.sinks import SinkMessage
 from tests.conftest import PG_URL, require_service
 
@@ -32,6 +33,7 @@ class Day:
     messages: list[SinkMessage]
     order_ids: list[str]
     database_url: str
+    progress: Progress
 
 
 def _simulate(database_url: str) -> Day:
@@ -42,7 +44,7 @@ def _simulate(database_url: str) -> Day:
 
     scenario, kpis = run_fast(CONFIG, database_url=database_url, progress=keep)
     sim: DaySimulation = seen["sim"]
-    return Day(scenario, kpis, sim.sinks.messages(), sim.order_ids(), database_url)
+    return Day(scenario, kpis, sim.sinks.messages(), sim.order_ids(), database_url, sim.progress())
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +56,6 @@ def sqlite_day(tmp_path_factory: pytest.TempPathFactory) -> Day:
 def _load(day: Day) -> tuple[dict[str, Order], dict[str, list[DeliveryEvent]], list[OutboxMessage]]:
     engine = make_engine(day.database_url)
     try:
-        with engine.connect() as conn, conn.begin():
-            pass
-        from sqlalchemy.orm import Session
-
         with Session(engine) as s:
             orders = {
                 o.id: o
@@ -127,6 +125,14 @@ def test_every_delivery_has_its_event_proof_and_message(sqlite_day: Day) -> None
         key = next(k for k in emails if k and rows[0].public_id in k)
         assert emails[key].to.endswith(order.recipient_email or "?"), order.reference
         assert (order.id, "delivery.delivered") in hooks, order.reference
+
+
+def test_the_live_display_agrees_with_the_report(sqlite_day: Day) -> None:
+    """What the demo's display reads at the end of the day is what the analytics report."""
+    p, k = sqlite_day.progress, sqlite_day.kpis
+    assert (p.orders, p.delivered, p.out_for_delivery) == (k.orders, k.delivered, 0)
+    assert p.late == k.late and p.failed >= k.failed_attempts
+    assert p.messages_sent >= k.messages_sent > 0
 
 
 def test_no_message_was_sent_twice(sqlite_day: Day) -> None:

@@ -326,17 +326,20 @@ class DaySimulation:
         return not self._queue
 
     def progress(self) -> Progress:
-        """The day so far, read from Doorstep's database."""
+        """The day so far, read from Doorstep's database: the day's orders, delivered, late
+        (delivered after the window, or still on the way after it ended), failed attempts,
+        recipient messages sent, and orders out for delivery."""
         from sqlalchemy import func, select
 
         from doorstep.domain.notifications.models import OutboxMessage
-        from doorstep.domain.orders.models import Order
+        from doorstep.domain.orders.models import DeliveryEvent, Order
 
         now = self.runtime.clock.now()
         assert self.scenario is not None
         lo = _local(self.day, time(0), self.tz)
         hi = lo + timedelta(days=1)
         merchant = self.scenario.merchant_id
+        on_the_way = ("out_for_delivery", "delivery_delayed")
         with self.runtime.read_sessions() as s:
             rows = s.execute(
                 select(Order.status, Order.delivered_at, Order.window_end).where(
@@ -350,28 +353,31 @@ class DaySimulation:
                     OutboxMessage.channel.in_(("email", "sms", "chat")),
                 )
             )  # fmt: skip
-        failed = sum(
-            1
-            for o in self._orders
-            if o.attempts and o.spec.not_home and o.spec.booking != "weekend"
-        )
+            failed = s.scalar(
+                select(func.count()).select_from(DeliveryEvent).where(
+                    DeliveryEvent.merchant_id == merchant,
+                    DeliveryEvent.type == "delivery.failed",
+                    DeliveryEvent.occurred_at >= lo, DeliveryEvent.occurred_at < hi,
+                )
+            )  # fmt: skip
+
+        def late(status: str, delivered_at: datetime | None, end: datetime | None) -> bool:
+            if end is None:
+                return False
+            end = end if end.tzinfo else end.replace(tzinfo=UTC)
+            if status == "delivered" and delivered_at is not None:
+                at = delivered_at if delivered_at.tzinfo else delivered_at.replace(tzinfo=UTC)
+                return at > end
+            return status in on_the_way and now > end
+
         return Progress(
             now=now,
             orders=len(rows),
             delivered=sum(1 for r in rows if r.status == "delivered"),
-            late=sum(
-                1
-                for r in rows
-                if r.status == "delivered"
-                and r.delivered_at is not None
-                and r.window_end is not None
-                and r.delivered_at > r.window_end
-            ),
-            failed=failed,
+            late=sum(1 for r in rows if late(r.status, r.delivered_at, r.window_end)),
+            failed=int(failed or 0),
             messages_sent=int(sent or 0),
-            out_for_delivery=sum(
-                1 for r in rows if r.status in ("out_for_delivery", "delivery_delayed")
-            ),
+            out_for_delivery=sum(1 for r in rows if r.status in on_the_way),
         )
 
     def order_ids(self) -> list[str]:
