@@ -45,6 +45,10 @@ app = typer.Typer(
                 "doorstep.cli.demo:demo",
                 "A live simulated day in a real city, links printed; runs until Ctrl-C.",
             ),
+            "simulate": (
+                "doorstep.cli.simulate:simulate",
+                "A whole simulated delivery day, headless, and its KPI report.",
+            ),
         }
     ),
 )

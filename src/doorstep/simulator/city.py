@@ -10,6 +10,7 @@ caller gives (UTC by default).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def city_for(name: str, osm: Path | None = None, timezone: str | None = None) ->
 def inside(ring: Ring, lat: float, lon: float) -> bool:
     """Whether the point is inside the ring (even-odd rule)."""
     hit = False
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
         if (y1 > lat) != (y2 > lat):
             x = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
             if lon < x:
@@ -141,9 +142,9 @@ def box_ring(points: list[StreetPoint], share: float = 0.8) -> Ring:
     return ((w, s), (e, s), (e, n), (w, n), (w, s))
 
 
-def street_points(streets: dict[str, list[tuple[str, list[list[tuple[float, float]]]]]]) -> list[
-    StreetPoint
-]:
+def street_points(
+    streets: dict[str, list[tuple[str, list[list[tuple[float, float]]]]]],
+) -> list[StreetPoint]:
     """Every vertex of every named street line, sorted (a stable base for seeded draws).
 
     ``streets``: street key -> places, each ``(name, lines)``, lines of ``(lat, lon)``."""

@@ -100,6 +100,7 @@ class DayConfig:
     day: date | None = None  # default: today's date in the city's timezone
     position_interval_s: int = 10  # simulated seconds between a driver's OsmAnd fixes
     timezone: str | None = None  # an --osm extract's timezone (default UTC)
+    upload_interval_s: int = 30  # simulated seconds between a phone's uploads of its fixes
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ def _signature(seed: str) -> bytes:
 
 _FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 _WINDOW_VALUE = re.compile(r'name="window" value="([^"]+)"')
+_ERROR_TEXT = re.compile(r'class="track-error"[^>]*>(.*?)</div>', re.S)
 
 
 def _meters(a: LatLon, b: LatLon) -> float:
@@ -236,6 +238,7 @@ class DaySimulation:
         self._model = DrivingModel(fix_interval_s=float(config.position_interval_s))
         self.scenario: Scenario | None = None
         self.errors: list[str] = []
+        self.steps = 0  # actions performed
         self._depot: LatLon | None = None
         self._incident: LatLon | None = None
         self._calendar_id = ""
@@ -275,7 +278,9 @@ class DaySimulation:
                 self._set_clock(order.spec.booked_at)
                 self._book(order)
             else:
-                self._at(order.spec.booked_at, f"same-day {order.spec.reference}", self._booker(order))
+                self._at(
+                    order.spec.booked_at, f"same-day {order.spec.reference}", self._booker(order)
+                )
         self._set_clock(_local(day - timedelta(days=1), PLAN_AT, tz))
         self._plan_and_publish(depot_id)
         self._depot_id = depot_id
@@ -310,6 +315,7 @@ class DaySimulation:
         """Perform every action due up to ``until``, in time order (actions may queue more)."""
         while self._queue and self._queue[0].at <= until:
             action = heapq.heappop(self._queue)
+            self.steps += 1
             try:
                 action.run()
             except SimulationError as exc:
@@ -320,17 +326,20 @@ class DaySimulation:
         return not self._queue
 
     def progress(self) -> Progress:
-        """The day so far, read from Doorstep's database."""
+        """The day so far, read from Doorstep's database: the day's orders, delivered, late
+        (delivered after the window, or still on the way after it ended), failed attempts,
+        recipient messages sent, and orders out for delivery."""
         from sqlalchemy import func, select
 
         from doorstep.domain.notifications.models import OutboxMessage
-        from doorstep.domain.orders.models import Order
+        from doorstep.domain.orders.models import DeliveryEvent, Order
 
         now = self.runtime.clock.now()
         assert self.scenario is not None
         lo = _local(self.day, time(0), self.tz)
         hi = lo + timedelta(days=1)
         merchant = self.scenario.merchant_id
+        on_the_way = ("out_for_delivery", "delivery_delayed")
         with self.runtime.read_sessions() as s:
             rows = s.execute(
                 select(Order.status, Order.delivered_at, Order.window_end).where(
@@ -344,31 +353,37 @@ class DaySimulation:
                     OutboxMessage.channel.in_(("email", "sms", "chat")),
                 )
             )  # fmt: skip
-        failed = sum(
-            1 for o in self._orders if o.attempts and o.spec.not_home and o.spec.booking != "weekend"
-        )
+            failed = s.scalar(
+                select(func.count()).select_from(DeliveryEvent).where(
+                    DeliveryEvent.merchant_id == merchant,
+                    DeliveryEvent.type == "delivery.failed",
+                    DeliveryEvent.occurred_at >= lo, DeliveryEvent.occurred_at < hi,
+                )
+            )  # fmt: skip
+
+        def late(status: str, delivered_at: datetime | None, end: datetime | None) -> bool:
+            if end is None:
+                return False
+            end = end if end.tzinfo else end.replace(tzinfo=UTC)
+            if status == "delivered" and delivered_at is not None:
+                at = delivered_at if delivered_at.tzinfo else delivered_at.replace(tzinfo=UTC)
+                return at > end
+            return status in on_the_way and now > end
+
         return Progress(
             now=now,
             orders=len(rows),
             delivered=sum(1 for r in rows if r.status == "delivered"),
-            late=sum(
-                1
-                for r in rows
-                if r.status == "delivered"
-                and r.delivered_at is not None
-                and r.window_end is not None
-                and r.delivered_at > r.window_end
-            ),
-            failed=failed,
+            late=sum(1 for r in rows if late(r.status, r.delivered_at, r.window_end)),
+            failed=int(failed or 0),
             messages_sent=int(sent or 0),
-            out_for_delivery=sum(
-                1 for r in rows if r.status in ("out_for_delivery", "delivery_delayed")
-            ),
+            out_for_delivery=sum(1 for r in rows if r.status in on_the_way),
         )
 
     def order_ids(self) -> list[str]:
-        """Every order booked so far (same-day ones included), in booking order."""
-        return [o.id for o in self._orders if o.id]
+        """The day's orders booked so far (same-day ones included, the weekend's not), in
+        booking order."""
+        return [o.id for o in self._orders if o.id and o.spec.booking is not Booking.WEEKEND]
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -379,6 +394,11 @@ class DaySimulation:
         if setter is None:
             raise SimulationError("the runtime's clock cannot be set (use a simulated clock)")
         setter(at)
+
+    def _tick(self) -> None:
+        """One simulated second on: objects created one after the other get ids (which sort by
+        creation time) in that order, so the same seed lays out the same plan."""
+        self._set_clock(self.runtime.clock.now() + timedelta(seconds=1))
 
     def _at(self, at: datetime, name: str, run: Callable[[], None]) -> None:
         heapq.heappush(self._queue, _Action(at, next(self._seq), name, run))
@@ -533,6 +553,7 @@ class DaySimulation:
         for i in range(self.config.drivers):
             bike = i >= self.config.drivers - bikes
             profile = Profile.CARGO_BIKE if bike else Profile.VAN
+            self._tick()
             vehicle = self._json(
                 "POST",
                 "/v1/vehicles",
@@ -545,6 +566,7 @@ class DaySimulation:
             )
             name = f"{names[i % len(names)]} {chr(65 + (i // len(names)) % 26)}{rng.randint(1, 9)}"
             device = f"sim-{self.config.seed}-{i + 1:02d}"
+            self._tick()
             driver = self._json(
                 "POST",
                 "/v1/drivers",
@@ -553,6 +575,7 @@ class DaySimulation:
             )  # fmt: skip
             d = _Driver(i, driver["id"], name, device, profile, vehicle["id"], at=self._depot)
             for start, end in (MORNING, AFTERNOON):
+                self._tick()
                 shift = self._json(
                     "POST",
                     "/v1/shifts",
@@ -565,7 +588,11 @@ class DaySimulation:
                     },
                 )
                 d.shifts.append(
-                    _Shift(shift["id"], _local(self.day, start, self.tz), _local(self.day, end, self.tz))
+                    _Shift(
+                        shift["id"],
+                        _local(self.day, start, self.tz),
+                        _local(self.day, end, self.tz),
+                    )
                 )
             self._drivers.append(d)
 
@@ -612,7 +639,9 @@ class DaySimulation:
                 "email": spec.email,
                 "locale": spec.locale,
             },
-            "address": self._address(f"{spec.house_number} {spec.street}", LatLon(spec.lat, spec.lon)),
+            "address": self._address(
+                f"{spec.house_number} {spec.street}", LatLon(spec.lat, spec.lon)
+            ),
             "parcels": parcels,
             "reservation_id": reservation["id"],
         }
@@ -643,9 +672,7 @@ class DaySimulation:
         published = [p for p in plans["data"] if p["status"] == "published"]
         if not published:
             raise SimulationError("no published plan to re-plan")
-        draft = self._json(
-            "POST", f"/v1/plans/{published[0]['id']}/replan", json=self._plan_body()
-        )
+        draft = self._json("POST", f"/v1/plans/{published[0]['id']}/replan", json=self._plan_body())
         self._json("POST", f"/v1/plans/{draft['id']}/publish")
 
     # --- the day's queue ------------------------------------------------------------------
@@ -664,21 +691,25 @@ class DaySimulation:
 
     # --- recipients on the tracking page --------------------------------------------------
 
-    def _page(self, order: _Order) -> tuple[str, list[str]]:
+    def _page(self, order: _Order) -> tuple[str | None, list[str]]:
+        """The tracking page's form token (None when it offers no change) and windows."""
         page = self.http.get(order.tracking_path)
         if page.status_code != 200:
             raise SimulationError(f"tracking page of {order.spec.reference}: {page.status_code}")
         token = _FORM_TOKEN.search(page.text)
         if token is None:
-            raise SimulationError(f"{order.spec.reference}: the page offers no change")
+            return None, []
         values = [html.unescape(v) for v in _WINDOW_VALUE.findall(page.text)]
         return html.unescape(token.group(1)), values
 
     def _post_form(self, order: _Order, action: str, form: dict[str, str]) -> None:
-        resp = self.http.post(f"{order.tracking_path}/{action}", data=form)
-        if resp.status_code not in (303, 200) or (resp.status_code == 200 and "done=" not in str(resp.url)):
+        resp = self.http.post(f"{order.tracking_path}/{action}", data=form, follow_redirects=False)
+        if resp.status_code != 303:
+            said = _ERROR_TEXT.search(resp.text)
+            why = html.unescape(re.sub(r"<[^>]+>", " ", said.group(1))) if said else ""
+            words = " ".join(why.split())
             raise SimulationError(
-                f"{order.spec.reference}: {action} refused ({resp.status_code})"
+                f"{order.spec.reference}: {action} refused ({resp.status_code}) {words}"
             )
 
     def _rescheduler(self, order: _Order) -> Callable[[], None]:
@@ -686,8 +717,8 @@ class DaySimulation:
             if not order.id:
                 return
             token, values = self._page(order)
-            if not values:
-                return
+            if token is None or not values:
+                return  # too late: the page no longer offers changes
             current = self._current_window(order)
             today = [v for v in values if self._value_day(v) == self.day]
             later = [v for v in today if current is None or self._value_start(v) > current]
@@ -701,6 +732,8 @@ class DaySimulation:
             if not order.id:
                 return
             token, _ = self._page(order)
+            if token is None:
+                return
             text = order.spec.instructions or ""
             self._post_form(order, "instructions", {"form_token": token, "instructions": text})
 
@@ -709,10 +742,24 @@ class DaySimulation:
     def _rebooker(self, order: _Order) -> Callable[[], None]:
         def run() -> None:
             token, values = self._page(order)
+            if token is None:
+                return  # the dispatcher already sent the driver back: nothing to rebook
             if not values:
                 raise SimulationError(f"{order.spec.reference}: no window to rebook")
-            self._post_form(order, "reschedule", {"form_token": token, "window": values[0]})
-            order.rebooked = True
+            # The first window offered that takes the booking (a person tries the next one
+            # when the page says a window is gone).
+            refused: SimulationError | None = None
+            for value in values[:4]:
+                try:
+                    self._post_form(order, "reschedule", {"form_token": token, "window": value})
+                except SimulationError as exc:
+                    refused = exc
+                    log.warning("%s %s", value, exc)
+                    continue
+                order.rebooked = True
+                return
+            assert refused is not None
+            raise refused
 
         return run
 
@@ -764,7 +811,11 @@ class DaySimulation:
         if route is not None and route["status"] == "planned" and route["stops"]:
             self._call("POST", f"/v1/routes/{route['id']}/start")  # a re-plan's new route
             route = self._route_of(d, k)
-        stops = [] if route is None else [s for s in route["stops"] if s["status"] in ("planned", "en_route", "arrived")]
+        stops = (
+            []
+            if route is None
+            else [s for s in route["stops"] if s["status"] in ("planned", "en_route", "arrived")]
+        )
         stops.sort(key=lambda s: s["sequence"])
         d.legs += 1
         seed = self._leg_seed(d, d.legs)
@@ -797,7 +848,11 @@ class DaySimulation:
         visit = drive.visits[0]
         self._queue_fixes(d, [f for f in drive.fixes if f.at <= visit.arrival])
         order = self._by_id.get(str(stop["order_id"]))
-        self._at(visit.arrival, f"{d.name} arrives {stop['reference']}", lambda: self._arrive(d, k, stop["id"], target))
+        self._at(
+            visit.arrival,
+            f"{d.name} arrives {stop['reference']}",
+            lambda: self._arrive(d, k, stop["id"], target),
+        )
         self._at(
             visit.departure,
             f"{d.name} leaves {stop['reference']}",
@@ -819,24 +874,54 @@ class DaySimulation:
         return factor if near <= radius else 1.0
 
     def _queue_fixes(self, d: _Driver, fixes: list[Fix]) -> None:
+        """The phone records a fix every ``position_interval_s`` and uploads what it has every
+        ``upload_interval_s`` (Traccar Client's JSON form, a list of locations), at the last
+        fix's instant; with an upload interval no longer than the fix interval, one by one."""
+        every = timedelta(seconds=max(self.config.upload_interval_s, 1))
+        batch: list[Fix] = []
         for fix in fixes:
-            self._at(fix.at, f"{d.name} fix", self._poster(d, fix))
+            if batch and fix.at - batch[0].at >= every:
+                self._at(batch[-1].at, f"{d.name} positions", self._poster(d, batch))
+                batch = []
+            batch.append(fix)
+        if batch:
+            self._at(batch[-1].at, f"{d.name} positions", self._poster(d, batch))
 
-    def _poster(self, d: _Driver, fix: Fix) -> Callable[[], None]:
+    def _poster(self, d: _Driver, fixes: list[Fix]) -> Callable[[], None]:
         def run() -> None:
-            params: dict[str, Any] = {
-                "id": d.device_id,
-                "lat": f"{fix.lat:.6f}",
-                "lon": f"{fix.lon:.6f}",
-                "timestamp": int(fix.at.timestamp()),
-                "speed": f"{fix.speed_mps * KNOTS_PER_MPS:.1f}",
-                "accuracy": f"{fix.accuracy_m:.1f}",
-            }
-            if fix.heading_deg is not None:
-                params["bearing"] = f"{fix.heading_deg:.0f}"
-            resp = self.http.get("/ingest/osmand", params=params)
+            if len(fixes) == 1:
+                fix = fixes[0]
+                params: dict[str, Any] = {
+                    "id": d.device_id,
+                    "lat": f"{fix.lat:.6f}",
+                    "lon": f"{fix.lon:.6f}",
+                    "timestamp": int(fix.at.timestamp()),
+                    "speed": f"{fix.speed_mps * KNOTS_PER_MPS:.1f}",
+                    "accuracy": f"{fix.accuracy_m:.1f}",
+                }
+                if fix.heading_deg is not None:
+                    params["bearing"] = f"{fix.heading_deg:.0f}"
+                resp = self.http.get("/ingest/osmand", params=params)
+            else:
+                body = {
+                    "device_id": d.device_id,
+                    "location": [
+                        {
+                            "timestamp": f.at.astimezone(UTC).isoformat(),
+                            "coords": {
+                                "latitude": round(f.lat, 6),
+                                "longitude": round(f.lon, 6),
+                                "speed": round(f.speed_mps, 2),
+                                "heading": None if f.heading_deg is None else round(f.heading_deg),
+                                "accuracy": f.accuracy_m,
+                            },
+                        }
+                        for f in fixes
+                    ],
+                }
+                resp = self.http.post("/ingest/osmand", json=body)
             if resp.status_code != 200:
-                raise SimulationError(f"osmand fix refused: {resp.status_code} {resp.text[:200]}")
+                raise SimulationError(f"positions refused: {resp.status_code} {resp.text[:200]}")
 
         return run
 
@@ -860,7 +945,9 @@ class DaySimulation:
                     headers=key,
                 )  # fmt: skip
                 if resp.status_code == 200:
-                    later = self.runtime.clock.now() + timedelta(minutes=order.spec.rebook_after_min)
+                    later = self.runtime.clock.now() + timedelta(
+                        minutes=order.spec.rebook_after_min
+                    )
                     self._at(later, f"rebook {order.spec.reference}", self._rebooker(order))
             else:
                 if order is not None:
@@ -903,6 +990,12 @@ def simulation_settings(
     return base.model_copy(update=update)
 
 
+# In fast mode the ETA refresh runs once a simulated minute rather than every 5 s: the ETA
+# engine writes only moves of ``eta_material_change_s`` (3 min) anyway, and at 5 s a day of ten
+# routes would spend most of its time re-estimating unchanged routes.
+FAST_INTERVALS_S = {"refresh_etas": 60.0}
+
+
 @dataclass
 class _InlineJobs:
     """The worker's jobs run inline at simulated times, in the registry's order: a job runs
@@ -910,6 +1003,7 @@ class _InlineJobs:
 
     runtime: Runtime
     last: dict[str, datetime] = field(default_factory=dict)
+    intervals: dict[str, float] = field(default_factory=lambda: dict(FAST_INTERVALS_S))
 
     def run(self) -> int:
         from doorstep.worker.jobs import registered_jobs
@@ -918,7 +1012,8 @@ class _InlineJobs:
         done = 0
         for job in registered_jobs():
             seen = self.last.get(job.name)
-            if seen is not None and (now - seen).total_seconds() < job.interval_s:
+            interval = self.intervals.get(job.name, job.interval_s)
+            if seen is not None and (now - seen).total_seconds() < interval:
                 continue
             self.last[job.name] = now
             for _ in range(1000):
