@@ -257,11 +257,12 @@ class Demo:
         self.scenario = scenario
         http = self._parts.http
         assert http is not None
-        routes = _published_routes(http, scenario)
-        links = self._links(runtime, scenario, routes)
-        self.links = links
         self._on_step("Playing the early morning (same-day orders, changes of plan)")
-        _catch_up(sim, clock, _first_departure(http, scenario, routes) - LEAD)
+        first = _first_departure(http, scenario, _published_routes(http, scenario))
+        _catch_up(sim, clock, first - LEAD)
+        # Chosen now, so the morning's instructions and changes of plan count.
+        links = self._links(runtime, scenario, _published_routes(http, scenario))
+        self.links = links
         self._sim = sim
         ticker = threading.Thread(target=self._tick, name="doorstep-demo-day", daemon=True)
         self._parts.ticker = ticker
