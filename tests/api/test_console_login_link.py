@@ -24,7 +24,7 @@ from doorstep.domain.accounts.login_links import (
 from doorstep.domain.accounts.models import Role, User
 from doorstep.domain.accounts.users import deactivate_user
 from doorstep.runtime import Runtime
-from tests.conftest import MerchantCtx
+from tests.conftest import TEST_SECRET, MerchantCtx
 from tests.console_session import client, make_user  # noqa: F401 - the client fixture
 
 LINK_INVALID = "This sign-in link is not valid or has expired."
@@ -159,3 +159,35 @@ def test_only_the_tokens_hash_is_stored_and_old_links_are_purged(
     assert run_purge_login_links(runtime) == 0
     clock.advance(TTL + timedelta(days=1, seconds=1))
     assert run_purge_login_links(runtime) == 1
+
+
+def test_the_cli_prints_a_link_that_signs_the_user_in(
+    client: TestClient,  # noqa: F811
+    runtime: Runtime,
+    merchant: MerchantCtx,
+) -> None:
+    """``doorstep user login-link EMAIL`` prints a link (on stdout, alone) that signs that user
+    in once; an unknown e-mail is a clear error."""
+    from typer.testing import CliRunner
+
+    from doorstep.cli import app
+
+    make_user(runtime, merchant.id, "ada@example.com", Role.DISPATCHER)
+    env = {
+        "DOORSTEP_DATABASE_URL": runtime.engine.url.render_as_string(hide_password=False),
+        "DOORSTEP_DATA_DIR": str(runtime.settings.data_dir),
+        "DOORSTEP_SECRET_KEY": TEST_SECRET,
+        "DOORSTEP_LOG_LEVEL": "WARNING",
+        "DOORSTEP_BASE_URL": "https://doorstep.example.com",
+    }
+    result = CliRunner().invoke(app, ["user", "login-link", "Ada@Example.com"], env=env)
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    assert url.startswith("https://doorstep.example.com/console/login/")
+    path = url.removeprefix("https://doorstep.example.com")
+    assert client.get(path).status_code == 303
+    _shows_console_of(client, merchant.name)
+    client.cookies.clear()
+    _refused(client, path)
+    missing = CliRunner().invoke(app, ["user", "login-link", "nobody@example.com"], env=env)
+    assert missing.exit_code == 2 and "no user" in missing.output
