@@ -9,6 +9,7 @@ database, so it never tears the display.
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import sys
 import time
@@ -89,9 +90,18 @@ def demo(
                 links = running.start()
             _print_links(links, time.monotonic() - started)
             _watch(running, interactive)
-        except DemoError as exc:
+        except DemoError as exc:  # nothing started: leave nothing behind
             _err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            shutil.rmtree(directory, ignore_errors=True)
             raise typer.Exit(2) from exc
+        except Exception as exc:  # the day could not be set up: say so, keep the details
+            logging.getLogger(__name__).exception("doorstep demo failed")
+            _err.print(
+                f"[red]error:[/] the demo stopped: {escape(f'{type(exc).__name__}: {exc}')}"
+                f"\nDetails in {directory / 'demo.log'}",
+                highlight=False,
+            )
+            raise typer.Exit(1) from exc
         except KeyboardInterrupt:
             _out.print("\nStopping ...", highlight=False)
     _print_where(running, directory)
