@@ -228,26 +228,31 @@ def _panel(snap: DemoSnapshot) -> Panel:
             )
         )
     )
-    messages = Table.grid(padding=(0, 2))
-    messages.add_column(style="dim")
-    messages.add_column()
-    messages.add_column(overflow="ellipsis", no_wrap=True)
-    messages.add_column(overflow="ellipsis", no_wrap=True)
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(snap.timezone)
+    lines = []
     for message in reversed(snap.messages):
-        messages.add_row(
-            message.at.astimezone(tz).strftime("%H:%M"),
-            CHANNELS.get(message.channel, message.channel),
-            message.to,
-            message.subject,
-        )
+        to = message.to if len(message.to) <= 26 else message.to[:25] + "\u2026"
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(message.at.astimezone(tz).strftime("%H:%M"), style="dim")
+        line.append(f"  {CHANNELS.get(message.channel, message.channel):<7}  {to:<26}  ")
+        line.append(message.subject)
+        lines.append(line)
     parts: list[object] = [figures, Text("")]
-    if snap.messages:
-        parts += [Text("Latest messages", style="bold"), messages]
+    if lines:
+        parts += [Text("Latest messages to recipients", style="bold"), *lines]
     else:
-        parts.append(Text("No message sent yet", style="dim"))
+        parts.append(Text("No message to a recipient yet", style="dim"))
+    if snap.webhooks:
+        parts += [
+            Text(""),
+            Text(
+                f"Webhooks received by the shop: {snap.webhooks} (latest: {snap.last_webhook})",
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
+        ]
     if snap.day_over or snap.error:
         parts += [Text(""), Text(_ending(snap), style="yellow" if snap.error else "green")]
     title = f"{snap.city}  {_local_time(snap)}  ({snap.speed:g}x)".strip()

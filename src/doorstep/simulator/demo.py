@@ -119,7 +119,9 @@ class DemoSnapshot:
     city: str
     timezone: str
     speed: float
-    messages: list[SinkMessage]
+    messages: list[SinkMessage]  # the latest e-mails and SMS to recipients, newest last
+    webhooks: int  # webhook deliveries received so far
+    last_webhook: str  # the latest one's event type
     day_over: bool
     error: str | None
 
@@ -428,17 +430,22 @@ class Demo:
             self._stop.wait(TICK_S)
 
     def snapshot(self, last: int = 6) -> DemoSnapshot:
-        """The day's figures (read from Doorstep's database) and the latest messages."""
+        """The day's figures (read from Doorstep's database), the latest messages to recipients
+        and the webhooks the merchant's endpoint received."""
         sim, scenario, sinks = self._sim, self.scenario, self._parts.sinks
         assert sim is not None and scenario is not None and sinks is not None
         with self._lock:
             day_over, error = self._day_over, self._error
+        received = sinks.messages()
+        hooks = [m for m in received if m.channel == "webhook"]
         return DemoSnapshot(
             progress=sim.progress(),
             city=scenario.city,
             timezone=scenario.timezone,
             speed=self.options.speed,
-            messages=sinks.messages()[-last:],
+            messages=[m for m in received if m.channel != "webhook"][-last:],
+            webhooks=len(hooks),
+            last_webhook=hooks[-1].subject if hooks else "",
             day_over=day_over,
             error=error,
         )
