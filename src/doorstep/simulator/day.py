@@ -746,10 +746,11 @@ class DaySimulation:
                 return  # the dispatcher already sent the driver back: nothing to rebook
             if not values:
                 raise SimulationError(f"{order.spec.reference}: no window to rebook")
-            # The first window offered that takes the booking (a person tries the next one
-            # when the page says a window is gone).
+            # The first window of another day (the driver will not come back today), then the
+            # next one when the page says a window is gone.
+            later = [v for v in values if self._value_day(v) > self.day] or values
             refused: SimulationError | None = None
-            for value in values[:4]:
+            for value in later[:4]:
                 try:
                     self._post_form(order, "reschedule", {"form_token": token, "window": value})
                 except SimulationError as exc:
