@@ -53,7 +53,7 @@ def demo(
         None, help="The --osm extract's IANA timezone, e.g. Europe/Paris [default: UTC]"
     ),
     database_url: str | None = typer.Option(
-        None, help="A database to fill instead of a new SQLite file (it should be empty)"
+        None, help="An empty database to fill instead of a new SQLite file"
     ),
 ) -> None:
     """A live simulated day in a real city: Doorstep plans it, tracks it and messages it while
@@ -261,12 +261,14 @@ def _panel(snap: DemoSnapshot) -> Panel:
 
 def _print_where(running: Demo, directory: Path) -> None:
     url = running.database_url
-    _out.print(f"Stopped. The day's data is in {directory}", highlight=False)
     if url.startswith("sqlite"):
+        _out.print(f"Stopped. The day's data is in {directory}", highlight=False)
         _out.print(
             "Look at it again with:\n"
             f"  DOORSTEP_DATA_DIR={directory} DOORSTEP_DATABASE_URL={url} doorstep serve",
             highlight=False,
         )
+    else:
+        _out.print(f"Stopped. The day's data is in {url}", highlight=False)
     _out.print(f"Doorstep's log of the run: {directory / 'demo.log'}", highlight=False)
     sys.stdout.flush()
