@@ -165,7 +165,12 @@ def _print_links(links: DemoLinks, ready_s: float) -> None:
         f" or type the code {links.driver_code} at {links.base_url}/driver/login):",
     )
     out.print(f"  {links.driver}", highlight=False)
-    out.print(f"\n[bold]API docs[/]: {links.api_docs}", highlight=False)
+    if links.analytics:
+        out.print(
+            f"\n[bold]The day's KPIs[/] (console, once signed in): {links.analytics}",
+            highlight=False,
+        )
+    out.print(f"[bold]API docs[/]: {links.api_docs}", highlight=False)
     out.print("\nCtrl-C stops the demo.\n", highlight=False)
 
 

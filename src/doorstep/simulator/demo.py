@@ -107,6 +107,7 @@ class DemoLinks:
     driver: str  # one-time sign-in to the driver app
     driver_code: str
     api_docs: str
+    analytics: str = ""
     city: str = ""
     attribution: str = ""
 
@@ -377,6 +378,7 @@ class Demo:
             driver=str(driver_link["url"]),
             driver_code=str(driver_link["code"]),
             api_docs=f"{base}/docs",
+            analytics=f"{base}/console/analytics",
             city=scenario.city,
             attribution=scenario.attribution,
         )
@@ -581,7 +583,8 @@ def _tracking_picks(
         # The 4th stop (or the last of a short route): the driver is on its map at once and
         # for the longest while before arriving.
         early = first[min(3, len(first) - 1)]
-        add(f"early: stop {early['sequence']} of the first van out, due {when(early)}", early)
+        vehicle = str(routes[0]["vehicle"].get("profile") or "van").replace("_", " ")
+        add(f"early: stop {early['sequence']} of the first {vehicle} out, due {when(early)}", early)
     timed = [s for s in stops if s.get("planned_arrival")]
     if timed:
         late = max(timed, key=lambda s: (s["planned_arrival"], s["order_id"]))
