@@ -145,7 +145,6 @@ class _Shift:
     start: datetime
     end: datetime
     started: bool = False
-    finished: bool = False
 
 
 @dataclass
@@ -160,6 +159,7 @@ class _Driver:
     at: LatLon | None = None
     legs: int = 0
     busy: bool = False  # on a leg or at a stop (an action of theirs is queued)
+    waiting_shift: int | None = None  # a shift that began while the previous one ran over
     route_id: str | None = None
 
 
@@ -674,6 +674,7 @@ class DaySimulation:
             raise SimulationError("no published plan to re-plan")
         draft = self._json("POST", f"/v1/plans/{published[0]['id']}/replan", json=self._plan_body())
         self._json("POST", f"/v1/plans/{draft['id']}/publish")
+        self._wake_idle_drivers()
 
     # --- the day's queue ------------------------------------------------------------------
 
@@ -790,27 +791,37 @@ class DaySimulation:
 
     def _starter(self, d: _Driver, k: int) -> Callable[[], None]:
         def run() -> None:
-            shift = d.shifts[k]
-            shift.started = True
-            route = self._route_of(d, k)
-            if route is None or not route["stops"]:
-                shift.finished = True
+            d.shifts[k].started = True
+            if d.busy:  # still on the previous shift's stops: this one starts after them
+                d.waiting_shift = k
                 return
-            if route["status"] == "planned":
-                self._call("POST", f"/v1/routes/{route['id']}/start")
             d.at = self._depot
             self._next_leg(d, k)
 
         return run
 
+    def _wake_idle_drivers(self) -> None:
+        """After a re-plan, drivers waiting at the depot look at their route again."""
+        now = self.runtime.clock.now()
+        for d in self._drivers:
+            on = [k for k, s in enumerate(d.shifts) if s.started and s.start <= now < s.end]
+            if on and not d.busy:
+                self._next_leg(d, on[-1])
+
+    def _idle(self, d: _Driver) -> None:
+        d.busy = False
+        if d.waiting_shift is not None:
+            k, d.waiting_shift = d.waiting_shift, None
+            self._next_leg(d, k)
+
     def _next_leg(self, d: _Driver, k: int) -> None:
         """Look at the route as Doorstep has it now and drive to its next open stop (or back
-        to the depot when none is left)."""
+        to the depot when none is left, then wait there for work or the next shift)."""
         assert self._travel is not None and d.at is not None and self._depot is not None
         now = self.runtime.clock.now()
         route = self._route_of(d, k)
         if route is not None and route["status"] == "planned" and route["stops"]:
-            self._call("POST", f"/v1/routes/{route['id']}/start")  # a re-plan's new route
+            self._call("POST", f"/v1/routes/{route['id']}/start")  # a new or re-planned route
             route = self._route_of(d, k)
         stops = (
             []
@@ -822,21 +833,25 @@ class DaySimulation:
         seed = self._leg_seed(d, d.legs)
         if not stops:
             if _meters(d.at, self._depot) < 30:
-                d.shifts[k].finished = True
+                self._idle(d)
                 return
             drive = drive_route(
                 self._travel, d.profile, d.at, [], now, seed=seed, tz=self.tz,
                 model=self._model, end=self._depot, slowdown=self._slowdown,
             )  # fmt: skip
             self._queue_fixes(d, drive.fixes)
-            end = drive.end_at or now
-            d.at = self._depot
+            d.busy = True
 
             def home() -> None:
-                d.shifts[k].finished = True
+                d.at = self._depot
+                if self.runtime.clock.now() < d.shifts[k].end:
+                    self._next_leg(d, k)  # work added while driving back?
+                else:
+                    self._idle(d)
 
-            self._at(end, f"{d.name} back at the depot", home)
+            self._at(drive.end_at or now, f"{d.name} back at the depot", home)
             return
+        d.busy = True
         stop = stops[0]
         target = LatLon(float(stop["lat"]), float(stop["lon"]))
         window = stop.get("window")
