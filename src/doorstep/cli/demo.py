@@ -76,8 +76,9 @@ def demo(
         database_url=database_url,
         directory=directory,
     )
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):  # `kill`, a closed terminal: as Ctrl-C
-        signal.signal(stop_signal, _interrupt)
+    for name in ("SIGTERM", "SIGHUP"):  # `kill`, a closed terminal: as Ctrl-C (where they exist)
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
     interactive = _out.is_terminal
     steps = _Steps()
     with Demo(options, on_step=steps) as running:
