@@ -184,13 +184,14 @@ def _watch(running: Demo, interactive: bool) -> None:
             while True:
                 time.sleep(0.5)
                 live.update(_panel(running.snapshot()))
-    said_over = False
+    said: set[str] = set()
     while True:
         snap = running.snapshot()
         _out.print(_line(snap), highlight=False)
-        if (snap.day_over or snap.error) and not said_over:
-            _out.print(_ending(snap), highlight=False)
-            said_over = True
+        for text in (_ending(snap) if snap.day_over or snap.error else "", _card(snap)):
+            if text and text not in said:
+                _out.print(text, highlight=False)
+                said.add(text)
         time.sleep(PLAIN_EVERY_S)
 
 
@@ -213,6 +214,10 @@ def _ending(snap: DemoSnapshot) -> str:
     if snap.error:
         return f"The simulated day stopped: {snap.error}. Doorstep keeps serving; Ctrl-C to stop."
     return "The day is over: every route is done. Doorstep keeps serving; Ctrl-C to stop."
+
+
+def _card(snap: DemoSnapshot) -> str:
+    return f"The day's report card: {snap.report}" if snap.report else ""
 
 
 def _panel(snap: DemoSnapshot) -> Panel:
@@ -261,6 +266,8 @@ def _panel(snap: DemoSnapshot) -> Panel:
         ]
     if snap.day_over or snap.error:
         parts += [Text(""), Text(_ending(snap), style="yellow" if snap.error else "green")]
+    if snap.report:
+        parts.append(Text(_card(snap), style="bold"))
     title = f"{snap.city}  {_local_time(snap)}  ({snap.speed:g}x)".strip()
     return Panel(Group(*parts), title=title, subtitle="Ctrl-C stops the demo")  # type: ignore[arg-type]
 

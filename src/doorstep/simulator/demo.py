@@ -63,6 +63,7 @@ LEAD = timedelta(minutes=3)
 # The console link and the driver's link last about this long on the wall clock.
 LINK_WALL_TTL = timedelta(minutes=30)
 TICK_S = 0.1  # how often the day is advanced to the clock's "now"
+SETTLE_S = 5.0  # after the day's last action, before its KPIs are read
 STREAMS_GRACE_S = 3  # on stopping, how long open live streams get to close
 MAX_DRIVER_LINK_S = 86_400  # the settings' ceiling for driver_login_ttl_s
 
@@ -125,6 +126,7 @@ class DemoSnapshot:
     last_webhook: str  # the latest one's event type
     day_over: bool
     error: str | None
+    report: str | None = None  # the day's headline KPIs, once it is over
 
 
 @dataclass
@@ -203,6 +205,7 @@ class Demo:
         self._lock = threading.Lock()
         self._error: str | None = None
         self._day_over = False
+        self._report: str | None = None
         self._sim: DaySimulation | None = None
         self._clock: SimulatedClock | None = None
         self.scenario: Scenario | None = None
@@ -423,6 +426,12 @@ class Demo:
                 if sim.finished():
                     with self._lock:
                         self._day_over = True
+                    # The last messages leave the outbox within a few seconds; then the day
+                    # is judged by Doorstep's own analytics.
+                    if not self._stop.wait(SETTLE_S):
+                        card = self._report_card()
+                        with self._lock:
+                            self._report = card
                     return
             except Exception as exc:  # shown on the display; the server keeps serving
                 log.exception("the simulated day stopped")
@@ -431,13 +440,30 @@ class Demo:
                 return
             self._stop.wait(TICK_S)
 
+    def _report_card(self) -> str:
+        """The day's headline KPIs, from the same analytics as ``/console/analytics``."""
+        from doorstep.domain.analytics import kpi_report
+
+        runtime, scenario, clock = self._parts.runtime, self.scenario, self._clock
+        assert runtime is not None and scenario is not None and clock is not None
+        with runtime.read_sessions() as session, session.begin():
+            kpis = kpi_report(
+                session, scenario.merchant_id, scenario.day, scenario.day, clock.now()
+            )
+        return report_card(
+            kpis.on_time_rate,
+            kpis.first_attempt_rate,
+            kpis.late_warned_share,
+            kpis.messages_per_delivery,
+        )
+
     def snapshot(self, last: int = 6) -> DemoSnapshot:
         """The day's figures (read from Doorstep's database), the latest messages to recipients
         and the webhooks the merchant's endpoint received."""
         sim, scenario, sinks = self._sim, self.scenario, self._parts.sinks
         assert sim is not None and scenario is not None and sinks is not None
         with self._lock:
-            day_over, error = self._day_over, self._error
+            day_over, error, report = self._day_over, self._error, self._report
         received = sinks.messages()
         hooks = [m for m in received if m.channel == "webhook"]
         return DemoSnapshot(
@@ -449,6 +475,7 @@ class Demo:
             webhooks=len(hooks),
             last_webhook=hooks[-1].subject if hooks else "",
             day_over=day_over,
+            report=report,
             error=error,
         )
 
@@ -480,7 +507,25 @@ class Demo:
             parts.runtime.close()
 
 
-# --- choosing what to show ----------------------------------------------------------------
+# --- what to show -------------------------------------------------------------------------
+
+
+def report_card(
+    on_time: float | None,
+    first_attempt: float | None,
+    late_warned: float | None,
+    messages_per_delivery: float | None,
+) -> str:
+    """One line of the day's KPIs ("n/a" where there was nothing to count)."""
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
+
+    per = "n/a" if messages_per_delivery is None else f"{messages_per_delivery:.1f}"
+    return (
+        f"on time {share(on_time)}, first attempt {share(first_attempt)}, late deliveries "
+        f"warned {share(late_warned)}, {per} messages per delivery"
+    )
 
 
 def _catch_up(sim: DaySimulation, clock: SimulatedClock, until: datetime) -> None:
