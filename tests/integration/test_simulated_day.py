@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +199,43 @@ def test_the_same_seed_gives_the_same_kpis(sqlite_day: Day, tmp_path: Path) -> N
     again = _simulate(url)
     assert _figures(again.kpis) == _figures(sqlite_day.kpis)
     assert sqlite_day.kpis.orders > 0 and sqlite_day.kpis.delivered > 0
+
+
+def test_a_paced_day_runs_with_the_worker_in_its_own_thread(tmp_path: Path) -> None:
+    """The demo's way: the clock runs on its own (here 2400x), the worker is the server's
+    thread, and ``advance(clock.now())`` is called every 100 ms; the day completes, every
+    order is delivered and the recipients' messages reach the sinks."""
+    import time as wall
+
+    from fastapi.testclient import TestClient
+
+    from doorstep.clock import SimulatedClock
+    from doorstep.runtime import Runtime
+    from doorstep.simulator.day import simulation_settings
+    from doorstep.simulator.sinks import Sinks
+    from doorstep.web.app import create_app
+
+    config = DayConfig(orders=5, drivers=1, seed=5, day=DAY)
+    clock = SimulatedClock(datetime(2026, 12, 8, 5, 0, tzinfo=UTC), speed=2400)
+    url = f"sqlite:///{tmp_path / 'paced.sqlite3'}"
+    with Sinks(clock) as sinks:
+        settings = simulation_settings(
+            config, database_url=url, smtp_url=sinks.smtp_url, secret_key="p" * 40
+        )
+        runtime = Runtime(settings=settings, clock=clock, engine=make_engine(url))
+        try:
+            with TestClient(create_app(runtime), base_url=settings.base_url) as client:
+                sim = DaySimulation(config, runtime, client, sinks)
+                sim.setup()
+                started = wall.monotonic()
+                while not sim.finished() and wall.monotonic() - started < 120:
+                    sim.advance(clock.now())
+                    wall.sleep(0.1)
+                wall.sleep(0.5)  # the worker's last outbox round
+                progress = sim.progress()
+        finally:
+            runtime.close()
+    assert sim.finished() and not sim.errors
+    assert progress.orders == progress.delivered > 0
+    assert any(m.channel == "sms" for m in sinks.messages())
+    assert any(m.channel == "email" for m in sinks.messages())

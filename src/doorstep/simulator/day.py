@@ -275,7 +275,6 @@ class DaySimulation:
         self._orders = [_Order(spec) for spec in specs]
         for order in self._orders:
             if order.spec.booking is not Booking.SAME_DAY:
-                self._set_clock(order.spec.booked_at)
                 self._book(order)
             else:
                 self._at(
@@ -601,11 +600,19 @@ class DaySimulation:
     def _booker(self, order: _Order) -> Callable[[], None]:
         return lambda: self._book(order)
 
+    def _checkout_at(self, spec: OrderSpec, seconds: int) -> None:
+        """Bookings made during setup happen at their own instants: the customer looks at the
+        windows, picks one 20 s later, pays after a minute (so a clock running at speed cannot
+        let the reservation lapse in between). On the day itself the clock just runs."""
+        if self.scenario is None:
+            self._set_clock(spec.booked_at + timedelta(seconds=seconds))
+
     def _book(self, order: _Order) -> None:
         """Quote, reserve the window the customer picks, create the order."""
         spec = order.spec
         point = {"lat": spec.lat, "lon": spec.lon}
         parcels = [{"weight_kg": w} for w in spec.parcels]
+        self._checkout_at(spec, 0)
         quote = self._json(
             "POST",
             "/v1/slots/quote",
@@ -621,6 +628,7 @@ class DaySimulation:
             raise SimulationError(f"{spec.reference}: no window offered on {spec.target_day}")
         windows.sort(key=lambda w: w["start"])
         chosen = windows[min(int(spec.window_pick * len(windows)), len(windows) - 1)]
+        self._checkout_at(spec, 20)
         reservation = self._json(
             "POST",
             "/v1/slots/reservations",
@@ -645,6 +653,7 @@ class DaySimulation:
             "parcels": parcels,
             "reservation_id": reservation["id"],
         }
+        self._checkout_at(spec, 60)
         created = self._json(
             "POST", "/v1/orders", json=body, headers={"Idempotency-Key": f"sim-{spec.reference}"}
         )
