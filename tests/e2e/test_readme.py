@@ -32,10 +32,26 @@ def readme_commands(heading: str) -> list[str]:
     return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
 
 
+def make_recipe(target: str) -> tuple[list[str], list[str]]:
+    """A Makefile target's prerequisites and recipe lines."""
+    makefile = (README.parent / "Makefile").read_text()
+    match = re.search(rf"^{target}:(.*)\n((?:\t.*\n)*)", makefile, flags=re.M)
+    assert match, f"no '{target}' target in the Makefile"
+    return match.group(1).split(), [line.strip() for line in match.group(2).splitlines()]
+
+
 def test_readme_starts_with_the_two_commands() -> None:
-    """A newcomer sees what Doorstep is, then how to run it and how to test it."""
-    first = readme_commands("# Doorstep")[0]
-    assert "make run" in first and "make test" in first
+    """A newcomer sees what Doorstep is, then the demo command first and the test command
+    second; the demo's make target installs and ends in ``doorstep demo``, ``make run`` still
+    serves, and CI runs the test command."""
+    commands = [
+        line.split("#")[0].strip() for line in readme_commands("# Doorstep")[0].splitlines()
+    ]
+    assert [c for c in commands if c] == ["make demo", "make test"]
+    prerequisites, recipe = make_recipe("demo")
+    assert "install" in prerequisites
+    assert re.fullmatch(r"\$\(BIN\)/doorstep demo\b.*", recipe[-1]), recipe
+    assert make_recipe("run")[1][-1] == "$(BIN)/doorstep serve"
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
 
