@@ -34,7 +34,6 @@ from doorstep.domain.dispatch.driving_schemas import (
     stop_run_out,
 )
 from doorstep.domain.dispatch.execution import FailureIn, Position, ProofIn
-from doorstep.domain.dispatch.models import Route
 from doorstep.domain.errors import Actor
 from doorstep.domain.idempotency import Answer, IdempotentRequest
 from doorstep.domain.orders.models import Order
@@ -109,6 +108,7 @@ async def _api_idem(
         Header(alias="Idempotency-Key", description="Retry-safe key; answers are kept 24 h"),
     ] = None,
 ) -> PendingKey | None:
+    """The form request under its key, before the merchant is known (checked in the pool)."""
     if idempotency_key is None:
         return None
     return PendingKey(
@@ -120,6 +120,10 @@ async def _api_idem(
 
 
 FormIdempotencyDep = Annotated[PendingKey | None, Depends(_api_idem)]
+
+
+def _of(key: PendingKey | None, caller: Caller) -> IdempotentRequest | None:
+    return key.of(caller.merchant_id) if key is not None else None
 
 
 def read_upload(upload: UploadFile | None, limit: int) -> bytes | None:
@@ -142,13 +146,10 @@ def run_stop_action(
     """Run a stop verb at most once per key and answer with the stop."""
 
     def action(session: Session) -> Answer:
-        return _stop_answer(verb(session), tz)
+        result = verb(session)
+        return Answer(200, stop_run_out(result.stop, result.order, tz).model_dump(mode="json"))
 
     return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
-
-
-def _stop_answer(result: execution.StopResult, tz: ZoneInfo) -> Answer:
-    return Answer(200, stop_run_out(result.stop, result.order, tz).model_dump(mode="json"))
 
 
 def run_start(
@@ -174,20 +175,16 @@ def run_start(
             driver_id=driver_id,
             occurred_at=occurred_at,
         )
-        return _start_answer(session, merchant_id, route, tz)
+        ids = [s.order_id for s in route.stops]
+        orders = {
+            o.id: o
+            for o in session.scalars(
+                select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(ids))
+            )
+        }
+        return Answer(200, route_run_out(route, orders, tz).model_dump(mode="json"))
 
     return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
-
-
-def _start_answer(session: Session, merchant_id: str, route: Route, tz: ZoneInfo) -> Answer:
-    ids = [s.order_id for s in route.stops]
-    orders = {
-        o.id: o
-        for o in session.scalars(
-            select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(ids))
-        )
-    }
-    return Answer(200, route_run_out(route, orders, tz).model_dump(mode="json"))
 
 
 # --- endpoints ------------------------------------------------------------------------------
@@ -202,18 +199,20 @@ def _start_answer(session: Session, merchant_id: str, route: Route, tz: ZoneInfo
 async def start_route(
     route_id: str, api: ApiCallDep, idem: FormIdempotencyDep, occurred_at: OccurredAt = None
 ) -> Response:
-    def action(session: Session, caller: Caller) -> Answer:
-        route = execution.start_route(
-            session,
-            caller.clock,
+    # In one pool call: the key is checked, then the verb runs in its own transactions
+    # through the function the driver app shares.
+    def work(caller: Caller) -> Response:
+        return run_start(
+            caller.runtime,
             caller.merchant_id,
             route_id,
+            caller.tz,
+            _of(idem, caller),
             actor=caller.actor,
             occurred_at=occurred_at,
         )
-        return _start_answer(session, caller.merchant_id, route, caller.tz)
 
-    return await api.idempotent(idem, action)
+    return await api.run(work)
 
 
 @router.post(
@@ -230,19 +229,24 @@ async def arrive(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    def action(session: Session, caller: Caller) -> Answer:
-        result = execution.arrive(
-            session,
-            caller.clock,
-            caller.merchant_id,
-            stop_id,
-            actor=caller.actor,
-            at=Position(lat, lon),
-            occurred_at=occurred_at,
+    def work(caller: Caller) -> Response:
+        runtime, merchant, actor = caller.runtime, caller.merchant, caller.actor
+        return run_stop_action(
+            runtime,
+            caller.tz,
+            _of(idem, caller),
+            lambda s: execution.arrive(
+                s,
+                runtime.clock,
+                merchant.id,
+                stop_id,
+                actor=actor,
+                at=Position(lat, lon),
+                occurred_at=occurred_at,
+            ),
         )
-        return _stop_answer(result, caller.tz)
 
-    return await api.idempotent(idem, action)
+    return await api.run(work)
 
 
 @router.post(
@@ -268,8 +272,13 @@ async def complete(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    def action(session: Session, caller: Caller) -> Answer:
-        settings = caller.settings
+    def work(caller: Caller) -> Response:
+        runtime, merchant, actor, settings = (
+            caller.runtime,
+            caller.merchant,
+            caller.actor,
+            caller.settings,
+        )
         proof = ProofIn(
             photo=read_upload(photo, settings.proof_max_bytes),
             signature=read_upload(signature, settings.proof_max_bytes),
@@ -278,12 +287,16 @@ async def complete(
             at=Position(lat, lon),
             occurred_at=occurred_at,
         )
-        result = execution.complete_stop(
-            session, caller.clock, settings, caller.merchant_id, stop_id, proof, actor=caller.actor
+        return run_stop_action(
+            runtime,
+            caller.tz,
+            _of(idem, caller),
+            lambda s: execution.complete_stop(
+                s, runtime.clock, settings, merchant.id, stop_id, proof, actor=actor
+            ),
         )
-        return _stop_answer(result, caller.tz)
 
-    return await api.idempotent(idem, action)
+    return await api.run(work)
 
 
 @router.post(
@@ -305,8 +318,13 @@ async def fail(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    def action(session: Session, caller: Caller) -> Answer:
-        settings = caller.settings
+    def work(caller: Caller) -> Response:
+        runtime, merchant, actor, settings = (
+            caller.runtime,
+            caller.merchant,
+            caller.actor,
+            caller.settings,
+        )
         failure = FailureIn(
             reason=reason,
             note=note,
@@ -314,18 +332,16 @@ async def fail(
             at=Position(lat, lon),
             occurred_at=occurred_at,
         )
-        result = execution.fail_stop(
-            session,
-            caller.clock,
-            settings,
-            caller.merchant_id,
-            stop_id,
-            failure,
-            actor=caller.actor,
+        return run_stop_action(
+            runtime,
+            caller.tz,
+            _of(idem, caller),
+            lambda s: execution.fail_stop(
+                s, runtime.clock, settings, merchant.id, stop_id, failure, actor=actor
+            ),
         )
-        return _stop_answer(result, caller.tz)
 
-    return await api.idempotent(idem, action)
+    return await api.run(work)
 
 
 @router.post(
