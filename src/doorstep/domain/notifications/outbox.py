@@ -285,11 +285,9 @@ def _order_of(session: Session, ev: DeliveryEvent) -> Order | None:
     """The event's order: persistent, or new in this very flush (created with its event)."""
     if ev.order_id is None:
         return None
-    order = session.get(Order, ev.order_id)
-    if order is None:
-        pending: dict[str, Order] = session.info.get(_PENDING_ORDERS) or {}
-        order = pending.get(ev.order_id)
-    return order
+    # New in this flush first: ``session.get`` would query the table for it in vain.
+    pending: dict[str, Order] = session.info.get(_PENDING_ORDERS) or {}
+    return pending.get(ev.order_id) or session.get(Order, ev.order_id)
 
 
 def _active_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoint]:
