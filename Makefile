@@ -1,10 +1,11 @@
-# Doorstep: `make run` installs and starts it, `make test` installs and runs every check.
+# Doorstep: `make demo` installs it and plays a live simulated day, `make test` installs and runs
+# every check, `make run` installs and starts it on your own data.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run serve test lint typecheck pytest system-deps lock clean
+.PHONY: install demo run serve test lint typecheck pytest system-deps lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Doorstep needs Python 3.11 or newer")'
@@ -15,6 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+# A live simulated day on a fresh database of its own; DEMO_ARGS="--speed 120 --orders 60" etc.
+demo: install
+	$(BIN)/doorstep demo $(DEMO_ARGS)
 
 run: install
 	$(BIN)/doorstep serve

@@ -45,14 +45,37 @@ class FrozenClock:
 
 
 class SimulatedClock:
-    """Starts at ``start`` and runs ``speed`` times faster than the wall clock."""
+    """Starts at ``start`` and runs ``speed`` times faster than the wall clock.
+
+    :meth:`set` re-anchors it (``now()`` is then ``at`` and runs on from there at the same
+    speed), so a simulator can move the clock back to a booking time or jump over a quiet
+    hour while the server and the worker keep reading the one clock.
+    """
 
     def __init__(self, start: datetime, speed: float = 1.0) -> None:
         if start.tzinfo is None:
             raise ValueError("SimulatedClock needs a timezone-aware datetime")
+        if speed < 0:
+            raise ValueError("SimulatedClock needs a speed of 0 or more")
         self._start = start.astimezone(UTC)
-        self._speed = speed
+        self._speed = float(speed)
         self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+
+    @property
+    def speed(self) -> float:
+        """How many simulated seconds pass in one wall-clock second."""
+        return self._speed
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._speed)
+        with self._lock:
+            start, t0 = self._start, self._t0
+        return start + timedelta(seconds=(time.monotonic() - t0) * self._speed)
+
+    def set(self, at: datetime) -> None:
+        """Re-anchor: ``now()`` is ``at`` from this instant, then runs on at :attr:`speed`."""
+        if at.tzinfo is None:
+            raise ValueError("SimulatedClock needs a timezone-aware datetime")
+        with self._lock:
+            self._start = at.astimezone(UTC)
+            self._t0 = time.monotonic()

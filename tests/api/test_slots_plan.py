@@ -140,6 +140,11 @@ def test_rescheduling_a_planned_order_to_saturday_takes_it_off_the_route(
     assert types[-3:] == ["route.stop_moved", "order.pending", "order.rescheduled"]
     assert event.data["by"] == "merchant"
     assert event.data["window_start"].startswith("2026-11-28T08:00:00")
+    # The plan still reads (API and console), listing the order by its reference.
+    shown = app_client.get(f"/v1/plans/{planned['plan_id']}", headers=merchant.headers)
+    assert shown.status_code == 200, shown.text
+    waiting = next(u for u in shown.json()["unassigned"] if u["order_id"] == order.id)
+    assert waiting["reference"] == order.reference
 
 
 def test_quotes_see_a_plan_change_made_after_the_plan_was_read(

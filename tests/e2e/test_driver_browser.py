@@ -203,6 +203,8 @@ def test_a_delivery_made_offline_is_sent_once_when_back_online(
         assert kept is not None and kept.status != "done"
     phone.set_offline(False)
     card.locator("[data-stop-state]").get_by_text("Delivered", exact=True).wait_for(timeout=20_000)
+    # The phone says its saved actions went (the start may have been waiting too).
+    page.locator("#net-status").get_by_text(re.compile(r"^[12] saved actions? sent\.$")).wait_for()
     assert len(_delivered_events(runtime, stop["order_id"])) == 1
     with transaction(runtime.sessions) as s:
         order = s.get(Order, stop["order_id"])

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from doorstep.clock import SystemClock
 from doorstep.domain.orders.models import DeliveryEvent, Order
+from doorstep.domain.slots.models import Reservation
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 
@@ -31,10 +32,26 @@ def readme_commands(heading: str) -> list[str]:
     return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
 
 
+def make_recipe(target: str) -> tuple[list[str], list[str]]:
+    """A Makefile target's prerequisites and recipe lines."""
+    makefile = (README.parent / "Makefile").read_text()
+    match = re.search(rf"^{target}:(.*)\n((?:\t.*\n)*)", makefile, flags=re.M)
+    assert match, f"no '{target}' target in the Makefile"
+    return match.group(1).split(), [line.strip() for line in match.group(2).splitlines()]
+
+
 def test_readme_starts_with_the_two_commands() -> None:
-    """A newcomer sees what Doorstep is, then how to run it and how to test it."""
-    first = readme_commands("# Doorstep")[0]
-    assert "make run" in first and "make test" in first
+    """A newcomer sees what Doorstep is, then the demo command first and the test command
+    second; the demo's make target installs and ends in ``doorstep demo``, ``make run`` still
+    serves, and CI runs the test command."""
+    commands = [
+        line.split("#")[0].strip() for line in readme_commands("# Doorstep")[0].splitlines()
+    ]
+    assert [c for c in commands if c] == ["make demo", "make test"]
+    prerequisites, recipe = make_recipe("demo")
+    assert "install" in prerequisites
+    assert re.fullmatch(r"\$\(BIN\)/doorstep demo\b.*", recipe[-1]), recipe
+    assert make_recipe("run")[1][-1] == "$(BIN)/doorstep serve"
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
 
@@ -48,10 +65,13 @@ def runtime(settings: Settings, engine: Engine) -> Runtime:
 def test_api_walkthrough_runs_against_a_live_server(
     live_server: str, runtime: Runtime, tmp_path: Path
 ) -> None:
-    """Every command in 'Five minutes with the API' succeeds today against a server on the real
-    clock, leaves what the text says, and writes no file (no API key) where it is run."""
+    """Every command in 'Five minutes with the API' and its continuation in 'Delivery options'
+    succeeds today against a server on the real clock, leaves what the text says, and writes no
+    file (no API key) where it is run."""
     blocks = readme_commands("## Five minutes with the API")
     assert len(blocks) >= 5
+    blocks += readme_commands("## Delivery options")
+    assert len(blocks) >= 7
     text = "\n".join(blocks)
     assert not re.search(r"20\d\d-\d\d-\d\d", text), "a hard-coded date goes stale"
     checkout = tmp_path / "checkout"  # stands for the repository the reader is in
@@ -77,9 +97,20 @@ def test_api_walkthrough_runs_against_a_live_server(
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert sorted(p.name for p in checkout.iterdir()) == [".venv"]
     assert not re.search(r"dsk_[0-9a-f]+_\S", result.stdout), "the full key was printed"
-    # The last command is the refused second cancel: a 409 problem document.
-    refused = json.loads(result.stdout.strip().splitlines()[-1])
-    assert refused["status"] == 409
+    # The second cancel is refused with a 409 problem document.
+    answers = [
+        json.loads(line)
+        for line in result.stdout.splitlines()
+        if line.startswith("{") and line.endswith("}")
+    ]
+    assert any(a.get("status") == 409 and a.get("allowed") == [] for a in answers)
+    # The checkout: the quote offered windows, the first was held and the order booked on it.
+    booked = answers[-1]
+    assert booked["reference"] == "SO-1003" and booked["service_level"] in {
+        "next_day",
+        "scheduled",
+        "same_day",
+    }
     tomorrow = date.today() + timedelta(days=1)
     with runtime.sessions() as session:
         order = session.scalar(select(Order).where(Order.reference == "SO-1001"))
@@ -100,3 +131,8 @@ def test_api_walkthrough_runs_against_a_live_server(
         assert imported.window_start is not None
         local_start = imported.window_start.astimezone(ZoneInfo("Europe/Monaco"))
         assert (local_start.date(), local_start.hour) == (tomorrow, 9)
+        booked_order = session.scalar(select(Order).where(Order.reference == "SO-1003"))
+        assert booked_order is not None and booked_order.window_start is not None
+        held = session.scalar(select(Reservation).where(Reservation.order_id == booked_order.id))
+        assert held is not None and held.status == "confirmed"
+        assert held.window_start == booked_order.window_start

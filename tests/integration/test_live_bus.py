@@ -165,6 +165,35 @@ def test_an_event_rolled_back_to_a_savepoint_is_not_published(
     assert [m["type"] for m in got] == ["delivery.scheduled"]
 
 
+def test_nothing_is_published_when_a_savepoint_is_released_only_at_the_commit(
+    app_client: TestClient,
+    runtime: Runtime,
+    merchant: MerchantCtx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Releasing a savepoint is not a commit (SQLAlchemy calls after_commit for it too): no
+    message leaves before the outer transaction commits, so a page woken by one reads it."""
+    scene = build_scene(app_client, runtime, merchant)
+    order_id = scene.orders[0]["id"]
+    sent: list[str] = []
+    publish = runtime.live.publish
+
+    def spy(channel: str, message: dict[str, Any]) -> None:
+        if channel == f"order:{order_id}":
+            sent.append(message["type"])
+        publish(channel, message)
+
+    monkeypatch.setattr(runtime.live, "publish", spy)
+    with transaction(runtime.sessions) as s:
+        order = s.get(Order, order_id)
+        assert order is not None
+        change_status(s, runtime.clock, order, Status.SCHEDULED, actor=Actor.system())
+        with s.begin_nested():
+            change_status(s, runtime.clock, order, Status.ON_HOLD, actor=Actor.system())
+        assert sent == []  # released, not committed: nothing out yet
+    assert sent == ["delivery.scheduled", "delivery.on_hold"]
+
+
 @dataclass
 class _Fix:
     recorded_at: datetime

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
 
 from doorstep.bench.local_server import free_port, scratch_database, scratch_workdir
 from doorstep.clock import SystemClock
@@ -34,6 +36,7 @@ from doorstep.db.engine import transaction
 from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant
 from doorstep.domain.errors import Actor
+from doorstep.domain.notifications.models import OutboxMessage
 from doorstep.domain.notifications.webhooks import create_endpoint
 from doorstep.domain.orders.schemas import OrderCreate
 from doorstep.domain.orders.service import create_order
@@ -180,14 +183,31 @@ class RunFigures:
     received: int
     seconds: float  # from starting the workers to the last message accepted
     msgs_per_s: float  # from the first message accepted to the last (start-up excluded)
+    # CPU the worker processes used (user + system, start-up included) per message: what the
+    # relay costs, whatever else the machine is doing.
+    worker_cpu_ms_per_msg: float
 
 
 @dataclass
 class KillFigures:
     messages: int
     received_at_kill: int
+    # Claimed by the killed workers and not recorded (outbox rows left ``sending``): the
+    # messages that may go out again once their lease expires.
+    in_flight: int
+    # Of those, the ones the receivers had already accepted: a re-send of one of these is a
+    # duplicate, so ``duplicated`` can be at most this (and at most workers x concurrency).
+    sent_unrecorded: int
     lost: int
     duplicated: int
+    # Duplicates of messages that were not in flight at the kill (should be 0).
+    duplicated_outside_in_flight: int
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished (waited-for) children: the workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _spawn(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
@@ -220,6 +240,24 @@ def _wait_for(tally: Tally, target: int, limit_s: float = WAIT_LIMIT_S) -> None:
         time.sleep(0.05)
 
 
+def _public_id(ident: str) -> str:
+    """The outbox id in a receiver's id: ``webhook-id`` as is, ``<msg_...@host>`` unwrapped."""
+    return ident.strip("<>").split("@", 1)[0]
+
+
+def _in_flight(runtime: Runtime, tally: Tally) -> tuple[set[str], set[str]]:
+    """(ids of rows left ``sending``, those of them the receivers already accepted)."""
+    with runtime.read_sessions() as session:
+        stuck = set(
+            session.scalars(
+                select(OutboxMessage.public_id).where(OutboxMessage.status == "sending")
+            )
+        )
+    with tally.lock:
+        received = {_public_id(ident) for ident in tally.ids}
+    return stuck, stuck & received
+
+
 def run_notify_bench(
     *, database_url: str | None, orders: int, workers: list[int], kill: bool
 ) -> tuple[list[RunFigures], KillFigures | None]:
@@ -246,16 +284,23 @@ def run_notify_bench(
                 tally.reset()
                 expected = seed(runtime, webhook_url, orders, f"r{n}")
                 started = time.monotonic()
+                cpu_before = _children_cpu()
                 procs = _spawn(env, count)
                 try:
                     _wait_for(tally, expected)
                 finally:
                     _stop(procs)
+                cpu = _children_cpu() - cpu_before
                 last = tally.last or time.monotonic()
                 steady = max(last - (tally.first or started), 1e-6)
                 runs.append(
                     RunFigures(
-                        count, expected, tally.distinct(), last - started, tally.total() / steady
+                        count,
+                        expected,
+                        tally.distinct(),
+                        last - started,
+                        tally.total() / steady,
+                        cpu * 1000 / expected,
                     )
                 )
             if kill:
@@ -264,7 +309,9 @@ def run_notify_bench(
                 procs = _spawn(env, 2)
                 _wait_for(tally, expected // 2)
                 _stop(procs, signal.SIGKILL)
+                time.sleep(0.5)  # a request the dead workers had fully sent still lands
                 at_kill = tally.distinct()
+                in_flight, sent_unrecorded = _in_flight(runtime, tally)
                 time.sleep(LEASE_S + 1)  # let the dead workers' leases run out
                 procs = _spawn(env, 2)
                 try:
@@ -274,6 +321,15 @@ def run_notify_bench(
                     _stop(procs)
                 with tally.lock:
                     dup = sum(c - 1 for c in tally.ids.values())
-                killed = KillFigures(expected, at_kill, expected - tally.distinct(), dup)
+                    twice = {_public_id(ident) for ident, c in tally.ids.items() if c > 1}
+                killed = KillFigures(
+                    expected,
+                    at_kill,
+                    len(in_flight),
+                    len(sent_unrecorded),
+                    expected - tally.distinct(),
+                    dup,
+                    len(twice - in_flight),
+                )
         runtime.close()
     return runs, killed

@@ -41,6 +41,14 @@ app = typer.Typer(
                 "doorstep.cli.analytics:analytics",
                 "A merchant's KPIs as JSON or a self-contained HTML report.",
             ),
+            "demo": (
+                "doorstep.cli.demo:demo",
+                "A live simulated day in a real city, links printed; runs until Ctrl-C.",
+            ),
+            "simulate": (
+                "doorstep.cli.simulate:simulate",
+                "A whole simulated delivery day, headless, and its KPI report.",
+            ),
         }
     ),
 )

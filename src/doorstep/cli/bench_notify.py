@@ -39,7 +39,7 @@ def notify(
         )
         return
     table = Table(title=f"outbox relay, {orders} orders (e-mail + webhook each)")
-    for col in ("workers", "messages", "received", "seconds", "msg/s"):
+    for col in ("workers", "messages", "received", "seconds", "msg/s", "worker CPU ms/msg"):
         table.add_column(col, justify="right")
     for r in runs:
         table.add_row(
@@ -48,10 +48,13 @@ def notify(
             str(r.received),
             f"{r.seconds:.2f}",
             f"{r.msgs_per_s:,.0f}",
+            f"{r.worker_cpu_ms_per_msg:.2f}",
         )
     _console.print(table)
     if killed:
         _console.print(
             f"SIGKILL of 2 workers after {killed.received_at_kill}/{killed.messages} messages: "
-            f"lost {killed.lost}, duplicated {killed.duplicated}"
+            f"{killed.in_flight} in flight (claimed, not recorded), {killed.sent_unrecorded} of "
+            f"them already accepted; lost {killed.lost}, duplicated {killed.duplicated} "
+            f"({killed.duplicated_outside_in_flight} outside the in-flight set)"
         )

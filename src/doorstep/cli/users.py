@@ -139,3 +139,38 @@ def user_deactivate(email: str = typer.Argument(..., help="The user's e-mail")) 
     finally:
         runtime.close()
     _console.print(f"User [bold]{escape(user.email)}[/] deactivated.", highlight=False)
+
+
+@user_app.command("login-link")
+def user_login_link(
+    email: str = typer.Argument(..., help="The user's e-mail"),
+    minutes: int = typer.Option(
+        15, "--minutes", min=1, max=24 * 60, help="How long the link works (once)"
+    ),
+) -> None:
+    """Print a one-time sign-in link for a user (the server's address is DOORSTEP_BASE_URL);
+    the user's earlier unused links stop working."""
+    from datetime import timedelta
+
+    from doorstep.domain.accounts.login_links import issue_login_link
+
+    runtime = _runtime()
+    try:
+        with transaction(runtime.sessions) as session:
+            user = get_user_by_email(session, email)
+            issued = issue_login_link(
+                session,
+                runtime.clock,
+                user,
+                base_url=runtime.settings.base_url,
+                ttl=timedelta(minutes=minutes),
+            )
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    finally:
+        runtime.close()
+    _err.print(
+        f"Sign-in link for [bold]{escape(email)}[/], once, within {minutes} minutes:",
+        highlight=False,
+    )
+    typer.echo(issued.url)

@@ -2,6 +2,7 @@
 
 from doorstep.db.base import Base
 from doorstep.domain import idempotency
+from doorstep.domain.accounts import login_links as console_login_links
 from doorstep.domain.accounts import models as accounts
 from doorstep.domain.dispatch import models as dispatch
 from doorstep.domain.dispatch import signin as driver_signin
@@ -16,6 +17,7 @@ metadata = Base.metadata
 
 __all__ = [
     "accounts",
+    "console_login_links",
     "dispatch",
     "driver_signin",
     "feedback",

@@ -121,6 +121,10 @@ def publish_taken_positions(bus: LiveBus) -> Callable[[Sequence[PendingPosition]
     return listener
 
 
+# ``domain.orders.service.ORDER_CREATED`` (importing the service here would be circular).
+_ORDER_CREATED = "order.created"
+
+
 def _routes_of_orders(session: Session, order_ids: set[str]) -> dict[str, str]:
     """Each order's route in a published plan (its current stop), by order id."""
     if not order_ids:
@@ -140,7 +144,9 @@ def _collect(session: Session, _ctx: Any) -> None:
         positions = [o for o in session.new if isinstance(o, Position)]
         if not events and not positions:
             return
-        lookup = {e.order_id for e in events if e.order_id and not e.route_id}
+        # An order created in this flush is on no plan yet: no look-up for its events.
+        created = {e.order_id for e in events if e.type == _ORDER_CREATED}
+        lookup = {e.order_id for e in events if e.order_id and not e.route_id} - created
         routes = _routes_of_orders(session, {o for o in lookup if o})
         pending: list[dict[str, Any]] = session.info.setdefault(PENDING_KEY, [])
         for ev in sorted(events, key=lambda e: e.seq or 0):
@@ -186,6 +192,10 @@ def install_publisher(factory: sessionmaker[Session], bus: LiveBus) -> None:
     """Make sessions from ``factory`` publish their new events and positions on ``bus``."""
 
     def _publish(session: Session) -> None:
+        # SQLAlchemy also calls after_commit when a SAVEPOINT is released: publish only when
+        # the outer transaction commits, or a page would read the database before it has them.
+        if session.in_nested_transaction():
+            return
         pending: list[dict[str, Any]] = session.info.pop(PENDING_KEY, [])
         session.info.pop(MARKS_KEY, None)
         for message in pending:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -169,8 +169,12 @@ def drive_route(
     tz: ZoneInfo,
     model: DrivingModel | None = None,
     end: LatLon | None = None,
+    slowdown: Callable[[datetime, LatLon, LatLon], float] | None = None,
 ) -> Drive:
-    """Drive from ``start`` through ``stops`` in order (and on to ``end`` if given)."""
+    """Drive from ``start`` through ``stops`` in order (and on to ``end`` if given).
+
+    ``slowdown(at, a, b)``, when given, multiplies a leg's moving time (1.0: no effect): an
+    incident that slows some roads for part of the day."""
     model = model or DrivingModel()
     rng = random.Random(seed)
     # GPS noise has its own stream, so the drive itself does not depend on how many fixes
@@ -195,6 +199,8 @@ def drive_route(
         noise = math.exp(rng.gauss(0.0, model.leg_sigma))
         incident = rng.uniform(*model.incident_s) if rng.random() < model.incident_chance else 0.0
         moving_s = free_s * factor * driver_pace * noise
+        if slowdown is not None:
+            moving_s *= slowdown(t, a, b)
         leg_s = moving_s + incident
         path = travel.path([a, b], profile) or [a, b]
         cum = _cumulative(path)

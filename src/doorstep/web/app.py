@@ -110,10 +110,9 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
         same_site="lax",
         https_only=runtime.settings.session_cookie_secure,
     )
-    # The busiest endpoints first: every request walks the route table until it matches.
+    # The busiest endpoints first: every request walks the route table (each included router
+    # route by route) until it matches, so the API comes before the many page routes.
     app.include_router(ingest.router)
-    docs_page.install(app)
-    pages.install(app, runtime)
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(imports.router)
@@ -128,5 +127,7 @@ def create_app(runtime: Runtime | None = None, *, migrate: bool = True) -> FastA
     app.include_router(messages.router)
     app.include_router(messages.settings_router)
     app.include_router(analytics.router)
+    docs_page.install(app)
+    pages.install(app, runtime)
     openapi.install(app)
     return app

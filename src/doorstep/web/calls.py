@@ -174,7 +174,11 @@ class ApiCall:
 
         def call() -> T:
             with transaction(self.runtime.sessions) as session:
-                return work(session, self._authenticate_in(session))
+                # ``caller`` (and its merchant) stays referenced until the commit: the identity
+                # map holds objects weakly, and the flush listeners look the merchant up again.
+                caller = self._authenticate_in(session)
+                result = work(session, caller)
+            return result
 
         return await run_in_threadpool(call)
 
@@ -191,7 +195,8 @@ class ApiCall:
         def call() -> Response:
             if key is None:
                 with transaction(self.runtime.sessions) as session:
-                    answer = action(session, self._authenticate_in(session))
+                    caller = self._authenticate_in(session)  # referenced until the commit
+                    answer = action(session, caller)
             else:
                 caller = self._authenticate_apart()
                 answer = idempotency.run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from doorstep.domain.accounts.login_links import run_purge_login_links
 from doorstep.domain.dispatch.signin import run_purge_driver_logins
 from doorstep.domain.notifications.relay import run_outbox
 from doorstep.domain.notifications.webhook_health import run_webhook_health
@@ -41,6 +42,7 @@ JOBS: list[Job] = [
     Job("geocode_pending", interval_s=5.0, run=run_geocode_pending, busy_threshold=20),
     Job("prune_positions", interval_s=3600.0, run=run_prune_positions),
     Job("purge_driver_logins", interval_s=3600.0, run=run_purge_driver_logins),
+    Job("purge_console_login_links", interval_s=3600.0, run=run_purge_login_links),
 ]
 
 

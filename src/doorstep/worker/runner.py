@@ -101,6 +101,9 @@ class Runner:
             wait = min(self._next.values()) - time.monotonic()
             if wait > 0:
                 self.stop_event.wait(min(wait, self._max_sleep))
+        from doorstep.domain.notifications.relay import close_sender
+
+        close_sender()  # this thread's SMTP and HTTP connections
         log.info("worker stopped")
         return self.stats
 

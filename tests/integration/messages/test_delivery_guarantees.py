@@ -144,8 +144,6 @@ def test_sigkill_mid_batch_loses_nothing_and_resends_at_most_the_one_in_flight(
 def test_a_batch_past_its_lease_gives_its_unsent_messages_back(runtime: Runtime) -> None:
     """Messages not sent before most of the lease passed are released unsent (another worker
     may hold them by then) and go out on the next claim, attempts not counted."""
-    import asyncio
-
     from doorstep.domain.notifications import relay
 
     settings = runtime.settings.model_copy(update={"webhook_allow_private": True})
@@ -155,7 +153,7 @@ def test_a_batch_past_its_lease_gives_its_unsent_messages_back(runtime: Runtime)
         ids = relay.claim(rt, "slow", 10)
         outgoing = relay.prepare(rt, "slow", ids)
         long_ago = time.monotonic() - settings.outbox_lease_s
-        asyncio.run(relay._send_all(rt, outgoing, "slow", long_ago))
+        relay.send_batch(rt, outgoing, "slow", long_ago)
         assert peer.received == []
         with rt.sessions() as session:
             rows = session.scalars(select(OutboxMessage)).all()

@@ -192,3 +192,37 @@ def test_failed_attempt_explains_the_reason_and_next_step(
     relay_once(runtime)
     [failed] = [t for t in texts(sms) if "epäonnistui" in t]
     assert "kukaan ei ollut kotona" in failed and "Yritämme uudelleen" in failed
+
+
+def test_quiet_hours_are_read_in_the_recipients_country_timezone(
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    runtime: Runtime,
+    sms: HttpPeer,
+    clock: FrozenClock,
+) -> None:
+    """A Monaco shop's parcel for Helsinki, ordered at 21:30 Helsinki time (20:30 in Monaco):
+    the confirmation waits until 08:00 in Helsinki (06:00 UTC), not 08:00 in Monaco; "arriving
+    soon" goes at once."""
+    clock.set(datetime(2026, 11, 24, 19, 30, tzinfo=UTC))
+    order = create(
+        app_client,
+        merchant,
+        address={
+            "line1": "Mannerheimintie 1",
+            "city": "Helsinki",
+            "postal_code": "00100",
+            "country": "FI",
+            "lat": 60.1699,
+            "lon": 24.9384,
+        },
+    )
+    assert relay_once(runtime) == 0  # quiet in Helsinki, though not in Monaco
+    drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    eta(runtime, order["id"], stops_before=0, minutes_away=3)
+    assert relay_once(runtime) == 2  # urgent: out for delivery, arriving soon
+    clock.set(datetime(2026, 11, 25, 5, 59, tzinfo=UTC))
+    assert relay_once(runtime) == 0
+    clock.set(datetime(2026, 11, 25, 6, 0, tzinfo=UTC))  # 08:00 in Helsinki, 07:00 in Monaco
+    assert relay_once(runtime) == 1
+    assert any("SO-1001" in t for t in texts(sms))

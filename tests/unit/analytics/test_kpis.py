@@ -74,6 +74,7 @@ def sent(order_id: str, topic: str, when: datetime, **kw: Any) -> MessageRow:
         target=kw.get("target", "+33612345678"),
         status=kw.get("status", "sent"),
         created_at=when,
+        event_id=kw.get("event_id"),
     )
 
 
@@ -292,3 +293,16 @@ def test_groups_by_day_driver_and_zone_with_routes() -> None:
     assert report.orders == 3 and report.on_time_rate == 0.5
     assert [r.id for r in report.routes] == ["rte_1", "rte_2"]
     assert report.model_dump(by_alias=True)["from"] == DAY
+
+
+def test_each_webhook_event_is_news_but_the_same_event_twice_is_a_duplicate() -> None:
+    """Two ETA updates are two webhooks, not one sent twice; a webhook that carries an event
+    already sent (a replay that went out again) counts as a duplicate."""
+    hook = {"channel": "webhook", "target": "whe_1"}
+    messages = [
+        sent("a", "delivery.eta_updated", at(0), event_id="evt_1", **hook),
+        sent("a", "delivery.eta_updated", at(5), event_id="evt_2", **hook),
+        sent("a", "delivery.eta_updated", at(9), event_id="evt_2", **hook),
+    ]
+    facts = order_facts(order("a", status="out_for_delivery"), [], messages)
+    assert summarise([facts]).duplicate_messages == 1

@@ -15,7 +15,8 @@ Definitions (ADR 0018 gives the reasons):
   occurred before ``window_end`` (and before the delivery);
 * duplicates: a sent message whose order, trigger (``topic``), channel and address (``target``)
   equal an earlier sent message's within the same attempt (attempts end at a
-  ``delivery.failed``, ``order.rescheduled``, ``delivery.rescheduled`` or a window move).
+  ``delivery.failed``, ``order.rescheduled``, ``delivery.rescheduled`` or a window move); a
+  webhook, whose every event is news, only when it carries an event already sent.
 """
 
 from __future__ import annotations
@@ -172,13 +173,17 @@ def order_facts(
             facts.delivered_at = ev.occurred_at
             facts.failed_before_delivery = facts.failed_attempts > 0
     facts.failed_attempts = sum(1 for ev in history if ev.type == "delivery.failed")
-    seen: set[tuple[str, str, str, int]] = set()
+    seen: set[tuple[str, str, str, int | str]] = set()
     for msg in sorted(messages, key=lambda m: m.created_at):
         if msg.status != "sent":
             continue
         facts.sent.append(msg)
         attempt = sum(1 for at in attempt_ends if at <= msg.created_at)
-        key = (msg.topic, msg.channel, msg.target, attempt)
+        # A webhook repeats an earlier one only when it carries the same event again.
+        which: int | str = attempt
+        if msg.channel == "webhook" and msg.event_id is not None:
+            which = msg.event_id
+        key = (msg.topic, msg.channel, msg.target, which)
         if key in seen:
             facts.duplicates += 1
         seen.add(key)

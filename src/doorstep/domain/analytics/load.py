@@ -170,7 +170,7 @@ def load_period(
             if event_order is not None:
                 row_ev = EventRow(seq, event_order, type_, _utc(occurred_at), dict(data or {}))
                 events.append(row_ev)
-        for msg_order, channel, topic, target, status, created_at in session.execute(
+        for msg_order, channel, topic, target, status, created_at, event_id in session.execute(
             select(
                 OutboxMessage.order_id,
                 OutboxMessage.channel,
@@ -178,10 +178,13 @@ def load_period(
                 OutboxMessage.target,
                 OutboxMessage.status,
                 OutboxMessage.created_at,
+                OutboxMessage.event_id,
             ).where(OutboxMessage.merchant_id == merchant_id, OutboxMessage.order_id.in_(chunk))
         ):
             if msg_order is not None:
-                row = MessageRow(msg_order, channel, topic, target, status, _utc(created_at))
+                row = MessageRow(
+                    msg_order, channel, topic, target, status, _utc(created_at), event_id
+                )
                 messages.append(row)
     return Period(
         start=start,

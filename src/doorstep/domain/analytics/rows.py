@@ -51,6 +51,9 @@ class MessageRow:
     target: str
     status: str
     created_at: datetime
+    # The event a webhook delivers: each event is its own message (two ETA updates are two
+    # webhooks, not one sent twice).
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)

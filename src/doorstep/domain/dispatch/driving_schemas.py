@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from doorstep.domain.dispatch.models import Route, Stop
+from doorstep.domain.dispatch.recipient_changes import RecipientChangeOut
 from doorstep.domain.dispatch.schemas import local_time
 from doorstep.domain.dispatch.signin import IssuedLogin
 from doorstep.domain.orders.models import Order
@@ -37,6 +38,9 @@ class StopRunOut(BaseModel):
     actual_arrival: datetime | None
     actual_departure: datetime | None
     order: StopOrderOut | None
+    recipient_change: RecipientChangeOut | None = Field(
+        None, description="What the recipient changed: redirect, hold, new instructions"
+    )
 
 
 class RouteRunOut(BaseModel):
@@ -58,7 +62,9 @@ class LoginLinkOut(BaseModel):
     expires_at: datetime
 
 
-def stop_run_out(stop: Stop, order: Order | None, tz: ZoneInfo) -> StopRunOut:
+def stop_run_out(
+    stop: Stop, order: Order | None, tz: ZoneInfo, change: RecipientChangeOut | None = None
+) -> StopRunOut:
     return StopRunOut(
         id=stop.id,
         route_id=stop.route_id,
@@ -79,10 +85,16 @@ def stop_run_out(stop: Stop, order: Order | None, tz: ZoneInfo) -> StopRunOut:
             attempts=order.attempts,
             requires_pin=order.requires_pin,
         ),
+        recipient_change=change,
     )
 
 
-def route_run_out(route: Route, orders: dict[str, Order], tz: ZoneInfo) -> RouteRunOut:
+def route_run_out(
+    route: Route,
+    orders: dict[str, Order],
+    tz: ZoneInfo,
+    changes: dict[str, RecipientChangeOut] | None = None,
+) -> RouteRunOut:
     return RouteRunOut(
         id=route.id,
         plan_id=route.plan_id,
@@ -90,7 +102,10 @@ def route_run_out(route: Route, orders: dict[str, Order], tz: ZoneInfo) -> Route
         status=route.status,
         started_at=local_time(route.started_at, tz),
         completed_at=local_time(route.completed_at, tz),
-        stops=[stop_run_out(s, orders.get(s.order_id), tz) for s in route.stops],
+        stops=[
+            stop_run_out(s, orders.get(s.order_id), tz, (changes or {}).get(s.order_id))
+            for s in route.stops
+        ],
     )
 
 

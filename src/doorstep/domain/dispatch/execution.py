@@ -13,11 +13,18 @@ the same ``Idempotency-Key`` and gets the first answer instead (web layer).
 
 Times: an action queued offline happened before it reached us; the client may send when
 (``occurred_at``), which is kept between the route's start and now.
+
+ETAs: every verb refreshes the route's remaining ETAs (:func:`refresh_route_eta`) in its own
+transaction, inside a savepoint, so the ``delivery.eta_updated`` of the next recipients commits
+with the stop event and reaches their tracking pages at once (the live bus publishes after the
+commit); the worker's 5-second job only covers positions. A failing estimate rolls back its
+savepoint and is logged: it never loses the driver's action.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,7 +40,10 @@ from doorstep.domain.errors import Actor, Conflict, FieldError, NotFound, Unproc
 from doorstep.domain.orders.events import append_event, change_status
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import Reason, Status, can_transition
+from doorstep.domain.tracking.eta import refresh_route_eta, travel_for_plan
 from doorstep.settings import Settings
+
+log = logging.getLogger(__name__)
 
 OPEN_STOP = frozenset({"planned", "en_route", "arrived"})
 CLOSED_STOP = frozenset({"done", "failed", "skipped"})
@@ -187,6 +197,7 @@ def start_route(
     actor: Actor,
     driver_id: str | None = None,
     occurred_at: datetime | None = None,
+    settings: Settings | None = None,
 ) -> Route:
     """Start a published route: each order still to deliver goes ``out_for_delivery`` (one
     event each); a stop whose order can no longer go out (cancelled, on hold) is ``skipped``."""
@@ -254,6 +265,7 @@ def start_route(
     )
     _maybe_complete(session, clock, route, actor=actor, at=when)
     session.flush()
+    refresh_etas(session, clock, settings, route, "route started")
     return route
 
 
@@ -267,6 +279,7 @@ def arrive(
     driver_id: str | None = None,
     at: Position | None = None,
     occurred_at: datetime | None = None,
+    settings: Settings | None = None,
 ) -> StopResult:
     """The driver is at the door: ``stop.arrived`` and the stop's actual arrival."""
     stop = access_stop(session, merchant_id, stop_id, driver_id=driver_id)
@@ -291,6 +304,7 @@ def arrive(
         occurred_at=when,
     )
     session.flush()
+    refresh_etas(session, clock, settings, route, "driver arrived at a stop")
     return StopResult(stop, route, order)
 
 
@@ -375,6 +389,7 @@ def complete_stop(
     event.route_id = route.id
     _maybe_complete(session, clock, route, actor=actor, at=when)
     session.flush()
+    refresh_etas(session, clock, settings, route, "previous stop delivered")
     return StopResult(stop, route, order)
 
 
@@ -437,10 +452,30 @@ def fail_stop(
     event.route_id = route.id
     _maybe_complete(session, clock, route, actor=actor, at=when)
     session.flush()
+    refresh_etas(session, clock, settings, route, "previous stop not delivered")
     return StopResult(stop, route, order)
 
 
 # --- internals ------------------------------------------------------------------------------
+
+
+def refresh_etas(
+    session: Session, clock: Clock, settings: Settings | None, route: Route, reason: str
+) -> None:
+    """Recompute the remaining stops' ETAs of an active route now, in this transaction (a
+    savepoint: an estimate that fails is logged and undone, the driver's action stays)."""
+    if route.status != "active":
+        return
+    settings = settings or Settings()
+    plan_provider = session.scalar(select(Plan.travel_provider).where(Plan.id == route.plan_id))
+    travel = travel_for_plan(settings, plan_provider or "")
+    try:
+        with session.begin_nested():
+            refresh_route_eta(
+                session, clock, route.id, travel=travel, reason=reason, settings=settings
+            )
+    except Exception:  # the delivery matters more than its neighbours' estimate
+        log.exception("ETA refresh after a stop event failed for route %s", route.id)
 
 
 def _text(value: str | None, limit: int) -> str | None:

@@ -427,7 +427,8 @@ def take_off_plans(
     it as unassigned with ``reason`` (the recipient moved or redirected it), so the next
     (re-)plan places it; the routes it left are recomputed. On a published plan the driver
     gets ``route.stop_moved`` (direction ``out``) and recipients whose planned time moved get
-    ``delivery.rescheduled``. 409 if the stop is made or under way. The plans' ids."""
+    ``delivery.rescheduled``. A failed attempt's stop stays where it is (the recipient
+    rebooks after it). 409 if the stop is made or under way. The plans' ids."""
     plan_ids = session.scalars(
         select(Plan.id)
         .join(Route, Route.plan_id == Plan.id)
@@ -443,6 +444,8 @@ def take_off_plans(
         source = next(r for r in plan.routes for s in r.stops if s.order_id == order_id)
         index = next(i for i, s in enumerate(source.stops) if s.order_id == order_id)
         stop = source.stops[index]
+        if stop.status == "failed":
+            continue  # a failed attempt stays on its route as history; the rebooking is new
         if stop.status != "planned":
             raise Conflict("the stop is made or under way; it can no longer change")
         order_rows = {
@@ -466,7 +469,12 @@ def take_off_plans(
         order = order_rows[order_id]
         plan.unassigned = [
             *(u for u in plan.unassigned or [] if u["order_id"] != order_id),
-            {"order_id": order_id, "reason": reason, "detail": f"{order.reference}: {reason}"},
+            {
+                "order_id": order_id,
+                "reference": order.reference,
+                "reason": reason,
+                "detail": f"{order.reference}: {reason}",
+            },
         ]
         plan.stats = {**plan.stats, "route_meta": route_meta}
         session.flush()

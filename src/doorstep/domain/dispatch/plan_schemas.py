@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from doorstep.domain.dispatch.models import Route, Stop
+from doorstep.domain.dispatch.recipient_changes import RecipientChangeOut
 from doorstep.domain.dispatch.schemas import local_time, local_time_req
 from doorstep.domain.dispatch.views import PlanView
 
@@ -50,6 +51,11 @@ class StopOut(BaseModel):
     load_weight_kg: float
     load_parcels: int
     distance_from_prev_m: float
+    recipient_change: RecipientChangeOut | None = Field(
+        None,
+        description="A driver's route only: what the recipient changed (redirect, hold, "
+        "new instructions)",
+    )
 
 
 class PersonRef(BaseModel):
@@ -153,7 +159,7 @@ class DriverRouteOut(BaseModel):
     routes: list[RouteOut]
 
 
-def _stop_out(stop: Stop, view: PlanView) -> StopOut:
+def _stop_out(stop: Stop, view: PlanView, change: RecipientChangeOut | None = None) -> StopOut:
     order = view.orders[stop.order_id]
     window = None
     if order.window_start is not None and order.window_end is not None:
@@ -184,11 +190,15 @@ def _stop_out(stop: Stop, view: PlanView) -> StopOut:
         load_weight_kg=stop.load_weight_kg,
         load_parcels=stop.load_parcels,
         distance_from_prev_m=stop.distance_from_prev_m,
+        recipient_change=change,
     )
 
 
-def route_out(route: Route, view: PlanView) -> RouteOut:
-    """The answer for one route of a loaded plan."""
+def route_out(
+    route: Route, view: PlanView, changes: dict[str, RecipientChangeOut] | None = None
+) -> RouteOut:
+    """The answer for one route of a loaded plan (with the recipients' ``changes`` by order id
+    for a driver's route)."""
     driver = view.drivers[route.driver_id]
     vehicle = view.vehicles[route.vehicle_id]
     meta = view.plan.stats.get("route_meta", {}).get(route.id, {})
@@ -218,7 +228,7 @@ def route_out(route: Route, view: PlanView) -> RouteOut:
             load_parcels=route.load_parcels,
         ),
         violations=list(route.violations or []),
-        stops=[_stop_out(stop, view) for stop in route.stops],
+        stops=[_stop_out(stop, view, (changes or {}).get(stop.order_id)) for stop in route.stops],
         version=route.version,
     )
 

@@ -2,8 +2,8 @@
 kept, and read back for the tracking page.
 
 * The type comes from the bytes, never the file name or the declared content type: Pillow must
-  open the data as JPEG, PNG or WebP (HEIC too when the optional ``pillow-heif`` plug-in is
-  installed). Anything else, a truncated file, or an image over the pixel budget (a
+  open the data as JPEG, PNG, WebP or HEIC/HEIF (iPhone photos, read through the
+  ``pillow-heif`` plug-in). Anything else, a truncated file, or an image over the pixel budget (a
   decompression bomb) is a 422.
 * Over ``proof_max_bytes`` is a 413, before Pillow sees it.
 * Every image is re-encoded from its pixels: EXIF (with its GPS position and the phone's
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
@@ -32,15 +33,11 @@ from doorstep.domain.feedback.models import Attachment
 from doorstep.ids import new_id
 from doorstep.settings import Settings
 
-try:  # pragma: no cover - depends on an optional plug-in
-    from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+# HEIC/HEIF is what iPhones take by default ("High efficiency"); the pillow-heif plug-in (libheif)
+# teaches Pillow to read it. Decoding applies the container's rotation, so the pixels come upright.
+register_heif_opener()
 
-    register_heif_opener()
-    _HEIF = {"HEIF"}
-except ImportError:
-    _HEIF = set()
-
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "MPO", *_HEIF})
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "MPO", "HEIF"})
 MAX_PIXELS = 40_000_000  # 40 megapixels: more than any phone camera, less than a bomb
 Kind = Literal["pod", "signature", "attempt"]
 
@@ -81,7 +78,7 @@ def clean_image(
             with Image.open(io.BytesIO(data)) as probe:
                 fmt = probe.format or ""
                 if fmt not in ACCEPTED_FORMATS:
-                    raise _refuse(field, f"{field} must be a JPEG, PNG or WebP image")
+                    raise _refuse(field, f"{field} must be a JPEG, PNG, WebP or HEIC image")
                 if probe.width * probe.height > MAX_PIXELS:
                     raise _refuse(field, f"{field} has too many pixels")
                 probe.load()
@@ -96,7 +93,7 @@ def clean_image(
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
     ) as exc:
-        raise _refuse(field, f"{field} is not a readable JPEG, PNG or WebP image") from exc
+        raise _refuse(field, f"{field} is not a readable JPEG, PNG, WebP or HEIC image") from exc
     out = io.BytesIO()
     if signature:
         image = image.convert("RGBA")

@@ -54,6 +54,8 @@ from doorstep.settings import Settings
 RECENT_POSITION = timedelta(minutes=15)
 UNDER_WAY_STOP = frozenset({"en_route", "arrived"})
 DONE_ORDER = frozenset({Status.DELIVERED, Status.DELIVERY_FAILED})
+# Orders in the vehicle: they stay on it, where they are (a delayed one is still on board).
+ON_BOARD = frozenset({Status.OUT_FOR_DELIVERY, Status.DELIVERY_DELAYED})
 
 
 # --- Re-planning ----------------------------------------------------------------------------
@@ -188,7 +190,7 @@ def load_replan_day(
                 made.append(_done_stop(stop))
                 done_ids.add(order.id)
                 last_done[route.shift_id] = order
-            elif stop.status in UNDER_WAY_STOP or status is Status.OUT_FOR_DELIVERY:
+            elif stop.status in UNDER_WAY_STOP or status in ON_BOARD:
                 extra[order.id] = order
                 if route.shift_id in vehicle_ids:
                     fixed.setdefault(route.shift_id, []).append(order.id)

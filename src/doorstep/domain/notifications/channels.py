@@ -16,7 +16,7 @@ import apprise
 import httpx
 
 from doorstep.domain.notifications.config import Channel
-from doorstep.domain.notifications.webhooks import UnsafeURL, check_url
+from doorstep.domain.notifications.webhooks import Resolver, UnsafeURL, vet_url
 from doorstep.settings import Settings
 
 EXCERPT_CHARS = 500
@@ -72,43 +72,109 @@ def _apprise_send(url: str, title: str, body: str) -> None:
 
 
 class SmtpPool:
-    """Up to ``size`` open SMTP connections, reused across one batch's messages (a connection
-    that failed is dropped, not reused)."""
+    """Up to ``size`` open SMTP connections, reused from message to message and batch to
+    batch (a connection that failed is dropped, not reused). A connection idle for a while is
+    checked with NOOP first, and one the server closed while idle is replaced before a message
+    is given to it."""
+
+    IDLE_CHECK_S = 5.0
 
     def __init__(self, settings: Settings, size: int) -> None:
         assert settings.smtp_url is not None
         self._kwargs = _smtp_kwargs(settings.smtp_url, settings.webhook_timeout_s)
-        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue(maxsize=size)
+        self._idle: asyncio.LifoQueue[tuple[aiosmtplib.SMTP, float]] = asyncio.LifoQueue(
+            maxsize=size
+        )
+
+    async def _fresh(self) -> aiosmtplib.SMTP:
+        conn = aiosmtplib.SMTP(**self._kwargs)
+        await conn.connect()
+        return conn
+
+    async def _pooled(self) -> aiosmtplib.SMTP | None:
+        while not self._idle.empty():
+            conn, since = self._idle.get_nowait()
+            if not conn.is_connected:
+                continue
+            if time.monotonic() - since > self.IDLE_CHECK_S:
+                try:
+                    await conn.noop()
+                except (aiosmtplib.SMTPException, OSError):
+                    conn.close()
+                    continue
+            return conn
+        return None
 
     async def send(self, message: EmailMessage) -> None:
-        try:
-            conn = self._idle.get_nowait()
-        except asyncio.QueueEmpty:
-            conn = aiosmtplib.SMTP(**self._kwargs)
-            await conn.connect()
+        conn = await self._pooled()
+        if conn is not None:
+            try:
+                await conn.send_message(message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                # The server dropped a kept connection (restarted, idle timeout): it did not
+                # take the message, which goes on a fresh connection instead.
+                conn.close()
+            except BaseException:
+                conn.close()
+                raise
+            else:
+                self._keep(conn)
+                return
+        conn = await self._fresh()
         try:
             await conn.send_message(message)
         except BaseException:
             conn.close()
             raise
+        self._keep(conn)
+
+    def _keep(self, conn: aiosmtplib.SMTP) -> None:
+        """Back to the pool for the next message (closed if the pool is full)."""
         try:
-            self._idle.put_nowait(conn)
+            self._idle.put_nowait((conn, time.monotonic()))
         except asyncio.QueueFull:
-            await conn.quit()
+            conn.close()
 
     async def close(self) -> None:
         while not self._idle.empty():
-            conn = self._idle.get_nowait()
+            conn, _ = self._idle.get_nowait()
             try:
                 await conn.quit()
-            except aiosmtplib.SMTPException:
+            except (aiosmtplib.SMTPException, OSError):
                 conn.close()
 
 
+async def _post_webhook(
+    out: Outgoing, client: httpx.AsyncClient, settings: Settings, resolver: Resolver | None
+) -> httpx.Response:
+    """POST to the endpoint at an address vetted in this very attempt: the host is resolved
+    once, every address checked, and the connection goes to the checked address with the
+    original ``Host`` and TLS server name (certificates are verified against the name), so
+    DNS rebinding between check and connect cannot reach the server's own network. Redirects
+    are not followed (a 3xx is a failed attempt)."""
+    assert out.url is not None
+    vetted = await asyncio.to_thread(
+        vet_url, out.url, allow_private=settings.webhook_allow_private, resolver=resolver
+    )
+    extensions = {"sni_hostname": vetted.sni_hostname} if vetted.sni_hostname else None
+    return await client.post(
+        vetted.pinned,
+        content=out.body.encode(),
+        headers={**out.headers, "host": vetted.host_header},
+        extensions=extensions,
+        follow_redirects=False,
+    )
+
+
 async def deliver(
-    out: Outgoing, client: httpx.AsyncClient, smtp: SmtpPool | None, settings: Settings
+    out: Outgoing,
+    client: httpx.AsyncClient,
+    smtp: SmtpPool | None,
+    settings: Settings,
+    resolver: Resolver | None = None,
 ) -> Outcome:
-    """Send ``out``; never raises: a failure is an :class:`Outcome` with the error."""
+    """Send ``out``; never raises: a failure is an :class:`Outcome` with the error.
+    ``resolver`` (host, port) -> addresses replaces the system's for webhooks (tests)."""
     started = time.perf_counter()
 
     def took() -> int:
@@ -121,10 +187,7 @@ async def deliver(
             await smtp.send(out.email)
             return Outcome(True, took())
         if out.channel == Channel.WEBHOOK.value:
-            assert out.url is not None
-            allow = settings.webhook_allow_private
-            await asyncio.to_thread(check_url, out.url, allow_private=allow)
-            resp = await client.post(out.url, content=out.body.encode(), headers=out.headers)
+            resp = await _post_webhook(out, client, settings, resolver)
             excerpt = resp.text[:EXCERPT_CHARS]
             ok = 200 <= resp.status_code < 300
             return Outcome(

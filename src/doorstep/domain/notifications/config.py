@@ -32,6 +32,10 @@ class Trigger(StrEnum):
     DELAYED = "delayed"
     DELIVERED = "delivered"
     ATTEMPT_FAILED = "attempt_failed"
+    # Confirmations of the recipient's own changes on the tracking page.
+    REDIRECTED = "redirected"
+    HELD = "held"
+    INSTRUCTIONS_CHANGED = "instructions_changed"
 
 
 class Channel(StrEnum):

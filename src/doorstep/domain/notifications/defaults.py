@@ -179,6 +179,109 @@ DEFAULTS: dict[str, dict[Trigger, tuple[str, str, str]]] = {
     },
 }
 
+# Confirmations of what the recipient changed themselves (redirect, hold, instructions).
+_SELF_SERVICE: dict[str, dict[Trigger, tuple[str, str, str]]] = {
+    "en": {
+        T.REDIRECTED: (
+            "Your delivery will go to {{ destination }}",
+            "Hello {{ recipient_name }},\n\nDone: your delivery {{ reference }} from "
+            "{{ merchant_name }} will go to {{ destination }}.\n\n"
+            "Changed your mind? {{ tracking_url }}",
+            "{{ merchant_name }}: your delivery will go to {{ destination }}. "
+            "Change: {{ tracking_url }}",
+        ),
+        T.HELD: (
+            "Your delivery is on hold until {{ held_until }}",
+            "Hello {{ recipient_name }},\n\nDone: we hold your delivery {{ reference }} "
+            "until {{ held_until }}; choose a new delivery time here: {{ tracking_url }}",
+            "{{ merchant_name }}: your delivery is on hold until {{ held_until }}. "
+            "New time: {{ tracking_url }}",
+        ),
+        T.INSTRUCTIONS_CHANGED: (
+            "Delivery instructions updated",
+            "Hello {{ recipient_name }},\n\n"
+            "{% if instructions %}The driver will see your new instructions for {{ reference }}: "
+            "{{ instructions }}{% else %}Your delivery instructions for {{ reference }} were "
+            "removed.{% endif %}\n\n{{ tracking_url }}",
+            "{{ merchant_name }}: {% if instructions %}new instructions: {{ instructions }}"
+            "{% else %}instructions removed{% endif %}. {{ tracking_url }}",
+        ),
+    },
+    "fr": {
+        T.REDIRECTED: (
+            "Votre livraison ira {{ destination }}",
+            "Bonjour {{ recipient_name }},\n\nC'est noté : votre livraison {{ reference }} de "
+            "{{ merchant_name }} ira {{ destination }}.\n\n"
+            "Vous changez d'avis ? {{ tracking_url }}",
+            "{{ merchant_name }} : votre livraison ira {{ destination }}. "
+            "Modifier : {{ tracking_url }}",
+        ),
+        T.HELD: (
+            "Votre livraison est suspendue jusqu'au {{ held_until }}",
+            "Bonjour {{ recipient_name }},\n\nC'est noté : nous gardons votre livraison "
+            "{{ reference }} jusqu'au {{ held_until }} ; choisissez un nouveau créneau ici : "
+            "{{ tracking_url }}",
+            "{{ merchant_name }} : livraison suspendue jusqu'au {{ held_until }}. "
+            "Nouveau créneau : {{ tracking_url }}",
+        ),
+        T.INSTRUCTIONS_CHANGED: (
+            "Instructions de livraison mises à jour",
+            "Bonjour {{ recipient_name }},\n\n"
+            "{% if instructions %}Le livreur verra vos nouvelles instructions pour "
+            "{{ reference }} : {{ instructions }}{% else %}Vos instructions de livraison pour "
+            "{{ reference }} ont été supprimées.{% endif %}\n\n{{ tracking_url }}",
+            "{{ merchant_name }} : {% if instructions %}nouvelles instructions : "
+            "{{ instructions }}{% else %}instructions supprimées{% endif %}. {{ tracking_url }}",
+        ),
+    },
+    "fi": {
+        T.REDIRECTED: (
+            "Toimituksesi menee: {{ destination }}",
+            "Hei {{ recipient_name }},\n\nSelvä: toimituksesi {{ reference }} "
+            "({{ merchant_name }}) menee: {{ destination }}.\n\n"
+            "Muutitko mielesi? {{ tracking_url }}",
+            "{{ merchant_name }}: toimituksesi menee: {{ destination }}. Muuta: {{ tracking_url }}",
+        ),
+        T.HELD: (
+            "Toimituksesi on pidossa {{ held_until }} asti",
+            "Hei {{ recipient_name }},\n\nSelvä: pidämme toimitustasi {{ reference }} "
+            "{{ held_until }} asti; valitse uusi toimitusaika täältä: {{ tracking_url }}",
+            "{{ merchant_name }}: toimitus pidossa {{ held_until }} asti. "
+            "Uusi aika: {{ tracking_url }}",
+        ),
+        T.INSTRUCTIONS_CHANGED: (
+            "Toimitusohjeet päivitetty",
+            "Hei {{ recipient_name }},\n\n"
+            "{% if instructions %}Kuljettaja näkee uudet ohjeesi toimitukselle {{ reference }}: "
+            "{{ instructions }}{% else %}Toimituksen {{ reference }} ohjeet poistettiin."
+            "{% endif %}\n\n{{ tracking_url }}",
+            "{{ merchant_name }}: {% if instructions %}uudet ohjeet: {{ instructions }}"
+            "{% else %}ohjeet poistettu{% endif %}. {{ tracking_url }}",
+        ),
+    },
+}
+for _locale, _more in _SELF_SERVICE.items():
+    DEFAULTS[_locale].update(_more)
+
+# Where a redirected delivery goes, by the redirect's kind: neighbour, safe place, pickup point.
+DESTINATIONS: dict[str, dict[str, str]] = {
+    "en": {
+        "neighbour": "your neighbour {name}, no. {house_number}",
+        "safe_place": "a safe place: {place}",
+        "pickup_point": "the pickup point {name}, {line1}, {city}",
+    },
+    "fr": {
+        "neighbour": "chez votre voisin {name}, n° {house_number}",
+        "safe_place": "à un lieu sûr : {place}",
+        "pickup_point": "au point relais {name}, {line1}, {city}",
+    },
+    "fi": {
+        "neighbour": "naapurillesi {name}, nro {house_number}",
+        "safe_place": "turvalliseen paikkaan: {place}",
+        "pickup_point": "noutopisteeseen {name}, {line1}, {city}",
+    },
+}
+
 REASONS: dict[str, dict[str, str]] = {
     "en": {
         "consignee_not_home": "nobody was at home",

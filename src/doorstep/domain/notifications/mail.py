@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
+from email.policy import default
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +46,26 @@ padding:12px 20px;border-radius:6px;text-decoration:none">{{ track_label }}</a><
 <a href="{{ preferences_url }}" style="color:#52525b">{{ prefs_label }}</a>
 </div></div></body></html>"""
 )
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, remembering the class it builds per header name: the
+    stock one builds a new class with ``type()`` on every header set, a tenth of the cost of
+    composing an e-mail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = super().__getitem__(name)
+        return built
+
+
+POLICY = default.clone(header_factory=_HeaderClasses())
 
 
 def _domain(base_url: str) -> str:
@@ -125,7 +147,7 @@ def compose_email(
     reply_to: str | None = None,
 ) -> EmailMessage:
     """The full message, ready for SMTP."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     _, from_addr = parseaddr(mail_from)
     msg["From"] = formataddr((merchant.name, from_addr))
     msg["To"] = to

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.core import get_global
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -112,6 +113,12 @@ def recipient_trigger(ev: DeliveryEvent, config: NotificationConfig) -> Trigger 
             return Trigger.WINDOW_CHANGED if "window_sequence" in data else None
         case "order.rescheduled":
             return Trigger.WINDOW_CHANGED
+        case "order.redirected":
+            return Trigger.REDIRECTED
+        case "order.held":
+            return Trigger.HELD
+        case "order.instructions_changed":
+            return Trigger.INSTRUCTIONS_CHANGED
         case "delivery.out_for_delivery":
             return Trigger.OUT_FOR_DELIVERY
         case "delivery.eta_updated":
@@ -127,6 +134,26 @@ def recipient_trigger(ev: DeliveryEvent, config: NotificationConfig) -> Trigger 
         case "delivery.failed":
             return Trigger.ATTEMPT_FAILED
     return None
+
+
+def recipient_timezone(order: Order, merchant: Merchant) -> str:
+    """The timezone quiet hours are read in. Orders carry no timezone of their own, so it is
+    derived from the delivery address's country (CLDR's zones per territory, from Babel):
+
+    * the merchant's timezone when it is one of the country's zones, or the address has no
+      country (the usual case: a shop delivering in its own country);
+    * else the country's zone when it has exactly one (a Paris shop delivering to Helsinki
+      reads quiet hours in ``Europe/Helsinki``);
+    * else (a country with several zones: US, CA, AU, RU, BR, ...) the merchant's timezone.
+    """
+    own = merchant.timezone or "UTC"
+    country = (order.country or "").upper()
+    if not country:
+        return own
+    zones: list[str] = list(get_global("territory_zones").get(country, ()))
+    if not zones or own in zones:
+        return own
+    return zones[0] if len(zones) == 1 else own
 
 
 def quiet_until(
@@ -258,11 +285,9 @@ def _order_of(session: Session, ev: DeliveryEvent) -> Order | None:
     """The event's order: persistent, or new in this very flush (created with its event)."""
     if ev.order_id is None:
         return None
-    order = session.get(Order, ev.order_id)
-    if order is None:
-        pending: dict[str, Order] = session.info.get(_PENDING_ORDERS) or {}
-        order = pending.get(ev.order_id)
-    return order
+    # New in this flush first: ``session.get`` would query the table for it in vain.
+    pending: dict[str, Order] = session.info.get(_PENDING_ORDERS) or {}
+    return pending.get(ev.order_id) or session.get(Order, ev.order_id)
 
 
 def _active_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoint]:
@@ -275,7 +300,7 @@ def _active_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoin
     )
 
 
-def _preferences(
+def load_preferences(
     session: Session, merchant_id: str, orders: list[Order]
 ) -> dict[str, RecipientPreference]:
     """The preferences of these orders' recipients, in one query."""
@@ -339,7 +364,7 @@ def enqueue_for_event(
         reason = "rate_limited"
     due = at
     if reason is None and trigger not in URGENT:
-        due = quiet_until(config, pref, merchant.timezone, at) or at
+        due = quiet_until(config, pref, recipient_timezone(order, merchant), at) or at
     locale = (pref.locale if pref else None) or order.recipient_locale or merchant.locale
     payload = {
         "trigger": trigger.value,
@@ -383,7 +408,7 @@ def enqueue_for_inserted_events(
         chunk = order_ids[start : start + 500]
         orders.extend(session.scalars(select(Order).where(Order.id.in_(chunk))))
     endpoints = _active_endpoints(session, merchant_id)
-    prefs = _preferences(session, merchant_id, orders)
+    prefs = load_preferences(session, merchant_id, orders)
     added = 0
     with session.no_autoflush:
         for row in event_rows:
@@ -426,6 +451,6 @@ def _enqueue_by_merchant(session: Session, by_merchant: dict[str, list[DeliveryE
                 continue
             endpoints = _active_endpoints(session, merchant_id)
             orders = [o for o in (_order_of(session, ev) for ev in evs) if o is not None]
-            prefs = _preferences(session, merchant_id, orders)
+            prefs = load_preferences(session, merchant_id, orders)
             for ev in evs:
                 enqueue_for_event(session, ev, merchant, endpoints=endpoints, prefs=prefs)

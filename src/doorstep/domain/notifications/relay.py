@@ -7,8 +7,10 @@
 2. **Prepare** (one transaction): reload each row, re-check its tenant, suppress what became
    stale (an "arriving soon" for a delivered order), or what the recipient opted out of, and
    render the rest.
-3. **Send** concurrently (SMTP, HTTP, apprise) and **record** each outcome in a transaction
-   of its own as soon as it is known, so a crash re-sends at most the messages in flight.
+3. **Send** concurrently (SMTP, HTTP, apprise) on connections kept from batch to batch, and
+   **record** outcomes by group commit: a sender keeps its concurrency slot until its outcome
+   is committed, with the outcomes that arrived meanwhile, so a crash re-sends at most
+   ``outbox_concurrency`` messages per worker (the ones sent but not yet recorded).
 
 At-least-once with a stable id (the ``webhook-id``, the e-mail's ``Message-ID``). Failures are
 retried with exponential backoff and jitter; recipient messages leave ``message.*`` events in
@@ -40,8 +42,18 @@ from doorstep.domain.notifications.channels import Outcome, Outgoing, SmtpPool, 
 from doorstep.domain.notifications.config import Channel, Trigger, notification_config
 from doorstep.domain.notifications.mail import compose_email
 from doorstep.domain.notifications.metrics import MESSAGES, SEND_SECONDS
-from doorstep.domain.notifications.models import OutboxMessage, WebhookAttempt, WebhookEndpoint
-from doorstep.domain.notifications.outbox import message_event, preference_for
+from doorstep.domain.notifications.models import (
+    OutboxMessage,
+    RecipientPreference,
+    WebhookAttempt,
+    WebhookEndpoint,
+)
+from doorstep.domain.notifications.outbox import (
+    load_preferences,
+    message_event,
+    preference_for,
+    recipient_key,
+)
 from doorstep.domain.notifications.preferences import preferences_url, unsubscribe_url
 from doorstep.domain.notifications.templates import Rendered, message_context, render_message
 from doorstep.domain.notifications.webhooks import signing_secrets
@@ -50,6 +62,7 @@ from doorstep.domain.orders.status import Status
 from doorstep.domain.tracking.links import tracking_token_for, tracking_url
 from doorstep.ids import new_id
 from doorstep.runtime import Runtime
+from doorstep.settings import Settings
 
 log = logging.getLogger("doorstep.outbox")
 
@@ -76,6 +89,9 @@ _STALE_WHEN: dict[Trigger, set[Status]] = {
     Trigger.DELAYED: _OVER,
     Trigger.DELIVERED: set(),
     Trigger.ATTEMPT_FAILED: {Status.DELIVERED, Status.CANCELLED},
+    Trigger.REDIRECTED: {Status.DELIVERED, Status.CANCELLED},
+    Trigger.HELD: {Status.DELIVERED, Status.CANCELLED},
+    Trigger.INSTRUCTIONS_CHANGED: {Status.DELIVERED, Status.CANCELLED},
 }
 
 
@@ -216,7 +232,12 @@ def _apprise_url(template: str, phone: str) -> str:
 
 
 def _prepare_recipient(
-    runtime: Runtime, session: Session, merchant: Merchant, msg: OutboxMessage, now: datetime
+    runtime: Runtime,
+    session: Session,
+    merchant: Merchant,
+    msg: OutboxMessage,
+    now: datetime,
+    known: dict[str, RecipientPreference] | None = None,
 ) -> Outgoing:
     settings = runtime.settings
     order = session.get(Order, msg.order_id) if msg.order_id else None
@@ -230,7 +251,11 @@ def _prepare_recipient(
         order.window_sequence
     ):
         raise Suppress("superseded: the window moved again")
-    pref = preference_for(session, order)
+    if known is None:  # not pre-loaded with the batch
+        pref = preference_for(session, order)
+    else:
+        key = recipient_key(order)
+        pref = known.get(key) if key else None
     if pref is not None and pref.opted_out:
         raise Suppress("opted_out")
     if pref is not None and pref.channels and msg.channel not in pref.channels:
@@ -291,6 +316,14 @@ def _prepare_recipient(
     return out
 
 
+def _load(session: Session, model: Any, ids: set[str]) -> list[Any]:
+    """Rows of ``model`` by primary key in one query (into the session's identity map, so
+    ``session.get`` finds them while the caller holds the list)."""
+    if not ids:
+        return []
+    return list(session.scalars(select(model).where(model.id.in_(ids))))
+
+
 def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
     """Reload the claimed rows; suppress the stale ones; render the rest."""
     outgoing: list[Outgoing] = []
@@ -301,15 +334,19 @@ def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
                 OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker
             )
         ).all()
-        # Load the batch's orders and endpoints in two queries, not one per message.
+        # Load the batch's orders and endpoints in two queries, not one per message...
         order_ids = {m.order_id for m in msgs if m.order_id}
+        orders: list[Order] = []
         if order_ids:
-            session.scalars(select(Order).where(Order.id.in_(order_ids))).all()
+            orders = list(session.scalars(select(Order).where(Order.id.in_(order_ids))))
+        # ... and the recipients' preferences in one query per merchant.
+        prefs: dict[str, dict[str, RecipientPreference]] = {}
+        for merchant_id in {o.merchant_id for o in orders}:
+            mine = [o for o in orders if o.merchant_id == merchant_id]
+            prefs[merchant_id] = load_preferences(session, merchant_id, mine)
         endpoint_ids = {m.target for m in msgs if m.channel == Channel.WEBHOOK.value}
-        if endpoint_ids:
-            session.scalars(
-                select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids))
-            ).all()
+        # Held here: the session's identity map keeps only referenced objects.
+        endpoints = _load(session, WebhookEndpoint, endpoint_ids)
         merchants: dict[str, Merchant | None] = {}
         for msg in msgs:
             if msg.merchant_id not in merchants:
@@ -323,7 +360,11 @@ def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
                 elif msg.trigger is None:
                     outgoing.append(_prepare_system_email(runtime, merchant, msg, now))
                 else:
-                    outgoing.append(_prepare_recipient(runtime, session, merchant, msg, now))
+                    outgoing.append(
+                        _prepare_recipient(
+                            runtime, session, merchant, msg, now, prefs.get(msg.merchant_id, {})
+                        )
+                    )
             except Suppress as exc:
                 MESSAGES.labels(msg.channel, "suppressed").inc()
                 reason = str(exc)
@@ -338,6 +379,7 @@ def prepare(runtime: Runtime, worker: str, ids: list[int]) -> list[Outgoing]:
                 msg.last_error = f"could not render: {exc}"[:1000]
                 msg.locked_by = None
                 message_event(session, msg, "message.failed", now, reason=msg.last_error)
+        del endpoints
     return outgoing
 
 
@@ -355,9 +397,13 @@ def _owner_emails(session: Session, merchant_id: str) -> list[str]:
 
 
 def _endpoint_outcome(
-    runtime: Runtime, session: Session, out: Outgoing, result: Outcome, attempt: int
+    runtime: Runtime,
+    session: Session,
+    out: Outgoing,
+    result: Outcome,
+    attempt: int,
+    now: datetime,
 ) -> None:
-    now = runtime.clock.now()
     session.add(
         WebhookAttempt(
             merchant_id=out.merchant_id,
@@ -376,8 +422,9 @@ def _endpoint_outcome(
     if endpoint is None:
         return
     if result.ok:
-        endpoint.failure_streak = 0
-        endpoint.failing_since = None
+        if endpoint.failure_streak or endpoint.failing_since is not None:
+            endpoint.failure_streak = 0
+            endpoint.failing_since = None
         return
     endpoint.failure_streak += 1
     endpoint.failing_since = endpoint.failing_since or now
@@ -413,45 +460,73 @@ def _endpoint_outcome(
             )
 
 
+def _record_one(
+    runtime: Runtime,
+    session: Session,
+    msg: OutboxMessage,
+    out: Outgoing,
+    result: Outcome,
+    now: datetime,
+) -> None:
+    webhook = msg.channel == Channel.WEBHOOK.value
+    if webhook:
+        _endpoint_outcome(runtime, session, out, result, msg.attempts, now)
+    msg.locked_by = None
+    msg.locked_until = None
+    SEND_SECONDS.labels(msg.channel).observe(result.duration_ms / 1000)
+    if result.ok:
+        MESSAGES.labels(msg.channel, "sent").inc()
+        msg.status = "sent"
+        msg.sent_at = now
+        msg.last_error = None
+        message_event(session, msg, "message.sent", now, extra=out.extra or None)
+        return
+    msg.last_error = result.error
+    schedule = WEBHOOK_BACKOFF if webhook else RECIPIENT_BACKOFF
+    if msg.attempts <= len(schedule):
+        delay = schedule[msg.attempts - 1] * random.uniform(0.8, 1.2)
+        MESSAGES.labels(msg.channel, "retried").inc()
+        msg.status = "pending"
+        msg.next_attempt_at = now + timedelta(seconds=delay)
+        message_event(
+            session,
+            msg,
+            "message.retried",
+            now,
+            reason=result.error,
+            extra={"attempt": msg.attempts, "next_attempt_at": msg.next_attempt_at.isoformat()},
+        )
+    else:
+        MESSAGES.labels(msg.channel, "failed").inc()
+        msg.status = "dead" if webhook else "failed"
+        message_event(session, msg, "message.failed", now, reason=result.error)
+
+
+def record_many(runtime: Runtime, done: list[tuple[Outgoing, Outcome]]) -> None:
+    """Store the outcomes of several sends in one transaction (a group commit: the rows,
+    their orders and endpoints are loaded in three queries, not three per message)."""
+    if not done:
+        return
+    with transaction(runtime.sessions) as session:
+        now = runtime.clock.now()
+        ids = [out.id for out, _ in done]
+        msgs = {
+            m.id: m for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        }
+        # Held here: the session's identity map keeps only referenced objects.
+        orders = _load(session, Order, {m.order_id for m in msgs.values() if m.order_id})
+        hooks = {out.endpoint_id for out, _ in done if out.endpoint_id}
+        endpoints = _load(session, WebhookEndpoint, hooks)
+        for out, result in done:
+            msg = msgs.get(out.id)
+            if msg is not None:
+                _record_one(runtime, session, msg, out, result, now)
+        del orders, endpoints
+
+
 def record(runtime: Runtime, out: Outgoing, result: Outcome) -> None:
     """Store the outcome of one send, in its own transaction."""
-    with transaction(runtime.sessions) as session:
-        msg = session.get(OutboxMessage, out.id)
-        if msg is None:
-            return
-        now = runtime.clock.now()
-        webhook = msg.channel == Channel.WEBHOOK.value
-        if webhook:
-            _endpoint_outcome(runtime, session, out, result, msg.attempts)
-        msg.locked_by = None
-        msg.locked_until = None
-        SEND_SECONDS.labels(msg.channel).observe(result.duration_ms / 1000)
-        if result.ok:
-            MESSAGES.labels(msg.channel, "sent").inc()
-            msg.status = "sent"
-            msg.sent_at = now
-            msg.last_error = None
-            message_event(session, msg, "message.sent", now, extra=out.extra or None)
-            return
-        msg.last_error = result.error
-        schedule = WEBHOOK_BACKOFF if webhook else RECIPIENT_BACKOFF
-        if msg.attempts <= len(schedule):
-            delay = schedule[msg.attempts - 1] * random.uniform(0.8, 1.2)
-            MESSAGES.labels(msg.channel, "retried").inc()
-            msg.status = "pending"
-            msg.next_attempt_at = now + timedelta(seconds=delay)
-            message_event(
-                session,
-                msg,
-                "message.retried",
-                now,
-                reason=result.error,
-                extra={"attempt": msg.attempts, "next_attempt_at": msg.next_attempt_at.isoformat()},
-            )
-        else:
-            MESSAGES.labels(msg.channel, "failed").inc()
-            msg.status = "dead" if webhook else "failed"
-            message_event(session, msg, "message.failed", now, reason=result.error)
+    record_many(runtime, [(out, result)])
 
 
 def release(runtime: Runtime, worker: str, out: Outgoing) -> None:
@@ -473,34 +548,123 @@ def release(runtime: Runtime, worker: str, out: Outgoing) -> None:
         )
 
 
+class _Recorder:
+    """Group commit of outcomes. A sender hands its outcome over and waits until it is
+    committed; the outcomes that arrive while one commit runs go together into the next. So a
+    busy relay commits a handful of outcomes per transaction, and a quiet one commits each at
+    once: never more than ``outbox_concurrency`` messages sent but not recorded."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.queue: asyncio.Queue[tuple[Outgoing, Outcome, asyncio.Future[None]]] = asyncio.Queue()
+
+    async def record(self, out: Outgoing, result: Outcome) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self.queue.put((out, result, done))
+        await done
+
+    async def run(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            try:
+                await asyncio.to_thread(
+                    record_many, self.runtime, [(out, res) for out, res, _ in items]
+                )
+            except Exception as exc:  # the senders see it; the rows stay leased
+                for _, _, done in items:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, _, done in items:
+                    if not done.done():
+                        done.set_result(None)
+
+
+class _Sender:
+    """One worker thread's event loop, HTTP client and SMTP connections, kept from batch to
+    batch: a batch does not pay for a TLS context, TCP handshakes and SMTP greetings again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.smtp = SmtpPool(settings, settings.outbox_concurrency) if settings.smtp_url else None
+        self.client: httpx.AsyncClient | None = None
+        self.timeout = httpx.Timeout(settings.webhook_timeout_s)
+
+    def http(self) -> httpx.AsyncClient:
+        if self.client is None:  # made inside the loop it will run in
+            self.client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        return self.client
+
+    def close(self) -> None:
+        async def _close() -> None:
+            if self.client is not None:
+                await self.client.aclose()
+            if self.smtp is not None:
+                await self.smtp.close()
+
+        try:
+            self.loop.run_until_complete(_close())
+        finally:
+            self.loop.close()
+
+
+_senders = threading.local()
+
+
+def _sender(settings: Settings) -> _Sender:
+    """This thread's sender for these settings (a new one when the settings change)."""
+    key = (settings.smtp_url, settings.webhook_timeout_s, settings.outbox_concurrency)
+    current: tuple[tuple[Any, ...], _Sender] | None = getattr(_senders, "current", None)
+    if current is not None and current[0] == key:
+        return current[1]
+    if current is not None:
+        current[1].close()
+    sender = _Sender(settings)
+    _senders.current = (key, sender)
+    return sender
+
+
+def close_sender() -> None:
+    """Close this thread's connections (a worker thread that stops)."""
+    current: tuple[tuple[Any, ...], _Sender] | None = getattr(_senders, "current", None)
+    if current is not None:
+        _senders.current = None
+        current[1].close()
+
+
 async def _send_all(
-    runtime: Runtime, outgoing: list[Outgoing], worker: str, claimed_at: float
+    runtime: Runtime, sender: _Sender, outgoing: list[Outgoing], worker: str, claimed_at: float
 ) -> None:
     settings = runtime.settings
     # Past most of its lease a message may be claimed by another worker: give it back unsent
     # rather than risk a double send (a slow receiver must not turn into duplicates).
     send_by = claimed_at + settings.outbox_lease_s * 0.8
     gate = asyncio.Semaphore(settings.outbox_concurrency)
-    timeout = httpx.Timeout(settings.webhook_timeout_s)
-    smtp = SmtpPool(settings, settings.outbox_concurrency) if settings.smtp_url else None
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+    recorder = _Recorder(runtime)
+    recording = asyncio.create_task(recorder.run())
+    client = sender.http()
 
-        async def one(out: Outgoing) -> None:
-            # A message holds its place until its outcome is committed, so at most
-            # ``outbox_concurrency`` messages per worker are sent but not yet recorded: the
-            # ones a SIGKILL could make us send twice.
-            async with gate:
-                if time.monotonic() > send_by:
-                    await asyncio.to_thread(release, runtime, worker, out)
-                    return
-                result = await deliver(out, client, smtp, settings)
-                await asyncio.to_thread(record, runtime, out, result)
+    async def one(out: Outgoing) -> None:
+        # A message holds its place until its outcome is committed, so at most
+        # ``outbox_concurrency`` messages per worker are sent but not yet recorded: the
+        # ones a SIGKILL could make us send twice.
+        async with gate:
+            if time.monotonic() > send_by:
+                await asyncio.to_thread(release, runtime, worker, out)
+                return
+            result = await deliver(out, client, sender.smtp, settings)
+            await recorder.record(out, result)
 
-        try:
-            await asyncio.gather(*(one(out) for out in outgoing))
-        finally:
-            if smtp is not None:
-                await smtp.close()
+    tasks = [asyncio.ensure_future(one(out)) for out in outgoing]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        # The loop outlives the batch: nothing of this batch may run on into the next one.
+        for task in (*tasks, recording):
+            task.cancel()
+        await asyncio.gather(*tasks, recording, return_exceptions=True)
 
 
 def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = None) -> int:
@@ -510,10 +674,16 @@ def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = 
     ids = claim(runtime, worker, limit or runtime.settings.outbox_batch)
     if not ids:
         return 0
-    outgoing = prepare(runtime, worker, ids)
-    if outgoing:
-        asyncio.run(_send_all(runtime, outgoing, worker, claimed_at))
+    send_batch(runtime, prepare(runtime, worker, ids), worker, claimed_at)
     return len(ids)
+
+
+def send_batch(runtime: Runtime, outgoing: list[Outgoing], worker: str, claimed_at: float) -> None:
+    """Send prepared messages on this thread's connections and record their outcomes;
+    ``claimed_at`` (monotonic) starts the lease clock."""
+    if outgoing:
+        sender = _sender(runtime.settings)
+        sender.loop.run_until_complete(_send_all(runtime, sender, outgoing, worker, claimed_at))
 
 
 def run_outbox(runtime: Runtime) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
@@ -20,7 +20,13 @@ from doorstep.clock import Clock
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.errors import FieldError, NotFound, Unprocessable
 from doorstep.domain.notifications.config import Channel, Trigger
-from doorstep.domain.notifications.defaults import DEFAULTS, LOCALES, NEXT_STEP, REASONS
+from doorstep.domain.notifications.defaults import (
+    DEFAULTS,
+    DESTINATIONS,
+    LOCALES,
+    NEXT_STEP,
+    REASONS,
+)
 from doorstep.domain.notifications.models import MessageTemplate
 from doorstep.domain.orders.models import Order
 from doorstep.ids import new_id
@@ -47,6 +53,9 @@ VARIABLES: dict[str, str] = {
     "proof_url": "the proof of delivery (the tracking page)",
     "support_email": "the merchant's support e-mail",
     "support_phone": "the merchant's support phone",
+    "destination": "where a redirected delivery goes (neighbour, safe place, pickup point)",
+    "held_until": "the date a held delivery waits until (formatted)",
+    "instructions": "the delivery instructions as the recipient last set them",
 }
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -90,12 +99,15 @@ def pick_locale(locale: str | None) -> str:
     return base if base in LOCALES else "en"
 
 
+# Many messages show the same few windows (a slot's orders share it): format each once.
+@lru_cache(maxsize=4096)
 def _fmt(dt: datetime | None, tz: str, locale: str, pattern: str = "EEE d MMM, HH:mm") -> str:
     if dt is None:
         return ""
     return format_datetime(dt, pattern, tzinfo=ZoneInfo(tz), locale=locale)
 
 
+@lru_cache(maxsize=4096)
 def _fmt_time(dt: datetime | None, tz: str, locale: str) -> str:
     if dt is None:
         return ""
@@ -106,6 +118,26 @@ def _parse(value: Any) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(str(value))
+
+
+def destination_text(data: dict[str, Any], locale: str) -> str:
+    """Where an ``order.redirected`` event sends the delivery, in words."""
+    pattern = DESTINATIONS.get(locale, DESTINATIONS["en"]).get(str(data.get("kind") or ""))
+    if pattern is None:
+        return ""
+    detail = {k: "" if v is None else v for k, v in (data.get("detail") or {}).items()}
+    return re.sub(r"[ ,]+$", "", pattern.format_map(_Blank(detail)))
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _held_until(value: Any, locale: str) -> str:
+    if not value:
+        return ""
+    return format_date(date.fromisoformat(str(value)), "long", locale=locale)
 
 
 def message_context(
@@ -151,6 +183,9 @@ def message_context(
         "proof_url": tracking_url,
         "support_email": branding.get("support_email") or "",
         "support_phone": branding.get("support_phone") or "",
+        "destination": destination_text(event_data, locale),
+        "held_until": _held_until(event_data.get("until"), locale),
+        "instructions": order.instructions or "",
     }
 
 
@@ -175,6 +210,11 @@ def sample_context(merchant: Merchant, locale: str, base_url: str) -> dict[str, 
         "proof_url": f"{base_url.rstrip('/')}/t/EXAMPLE",
         "support_email": (merchant.branding or {}).get("support_email") or "",
         "support_phone": (merchant.branding or {}).get("support_phone") or "",
+        "destination": destination_text(
+            {"kind": "neighbour", "detail": {"name": "Grace", "house_number": "12"}}, locale
+        ),
+        "held_until": _held_until("2026-11-30", locale),
+        "instructions": "Door code 1234",
     }
 
 

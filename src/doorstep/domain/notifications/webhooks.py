@@ -12,9 +12,10 @@ import base64
 import ipaddress
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -39,8 +40,10 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _blocked(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
+def blocked_address(address: str) -> bool:
+    """Whether ``address`` is outside the public internet: loopback, private, link-local,
+    multicast, reserved, unspecified or otherwise not global, IPv4-mapped IPv6 included."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return (
@@ -54,8 +57,51 @@ def _blocked(address: str) -> bool:
     )
 
 
-def check_url(url: str, *, allow_private: bool) -> None:
-    """Raise :class:`UnsafeURL` if ``url`` is not http(s) or resolves into a private network."""
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (the operating system's resolver), in its order."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class VettedURL:
+    """A webhook URL whose host was resolved once and every address checked. Connect to
+    :attr:`pinned` (the first address) with :attr:`host_header` and :attr:`sni_hostname`, so
+    a name that resolves elsewhere a moment later (DNS rebinding) is never asked again."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def sni_hostname(self) -> str | None:
+        return self.host if self.scheme == "https" else None
+
+    @property
+    def pinned(self) -> str:
+        """The URL with its host replaced by the vetted address."""
+        parts = urlsplit(self.url)
+        address = self.addresses[0]
+        netloc = f"[{address}]" if ":" in address else address
+        netloc = f"{netloc}:{self.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def vet_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> VettedURL:
+    """Resolve ``url``'s host once and check every address it resolves to; raise
+    :class:`UnsafeURL` if one is not public (unless ``allow_private``) or the URL is not
+    http(s) with a host."""
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port
@@ -63,19 +109,41 @@ def check_url(url: str, *, allow_private: bool) -> None:
         raise UnsafeURL("an http:// or https:// URL with a host") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise UnsafeURL("an http:// or https:// URL with a host")
-    if allow_private:
-        return
+    if parts.username or parts.password:
+        raise UnsafeURL("a URL without a user name or password in it")
+    port = port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise UnsafeURL(f"the host {host} does not resolve") from exc
-    for info in infos:
-        address = str(info[4][0])
-        if _blocked(address):
-            raise UnsafeURL(
-                f"{host} resolves to {address}, a loopback, private or link-local "
-                "address (set DOORSTEP_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
-            )
+        addresses = [str(ipaddress.ip_address(host))]  # an address literal
+    except ValueError:
+        try:
+            addresses = (resolver or system_resolver)(host, port)
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise UnsafeURL(f"the host {host} does not resolve") from exc
+    if not addresses:
+        raise UnsafeURL(f"the host {host} does not resolve")
+    if not allow_private:
+        for address in addresses:
+            if blocked_address(address):
+                raise UnsafeURL(
+                    f"{host} resolves to {address}, a loopback, private or link-local "
+                    "address (set DOORSTEP_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
+                )
+    return VettedURL(url, parts.scheme, host, port, tuple(addresses))
+
+
+def check_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> None:
+    """Raise :class:`UnsafeURL` if ``url`` is not http(s) or resolves into a private network
+    (at create and update; every send vets it again with :func:`vet_url`)."""
+    if allow_private:
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UnsafeURL("an http:// or https:// URL with a host")
+        return
+    vet_url(url, allow_private=False, resolver=resolver)
 
 
 def _validated(url: str, events: Sequence[str], allow_private: bool) -> list[str]:

@@ -11,6 +11,16 @@ Inserting the stop between visits ``a`` and ``b`` keeps a window ``[start, end)`
 vehicle, leaving ``a`` at its planned departure (never before now), reaches the address before
 the window ends, and the delay it carries on to ``b`` fits ``b``'s slack; the vehicle must also
 have room for the parcels. The *detour* is the extra driving, ``t(a,p) + t(p,b) - t(a,b)``.
+
+Two things a plan's times hide are counted as well:
+
+* **The driver's break.** The plan takes it after some stop ``k`` (``route_meta.break_after``),
+  so the planned arrival at ``k + 1`` already includes it. A stop inserted right after ``k``
+  must still leave room for the break: it is taken after the new stop if it can still start
+  by its latest start, else before leaving ``k``. A stop inserted earlier pushes the break
+  too, so no visit before it may move later than the break's latest start allows.
+* **The depot's opening hours.** A route that returns to the depot must be back while it is
+  open (the last open moment at or before the shift's end), not merely by the shift's end.
 """
 
 from __future__ import annotations
@@ -20,13 +30,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.inputs import DONE_STOP_STATUSES
 from doorstep.domain.dispatch.models import Depot, Plan, Route, Shift, Stop, Vehicle
+from doorstep.domain.dispatch.opening import depot_span, open_during
 from doorstep.domain.orders.models import Order
 from doorstep.routing.travel.base import UNREACHABLE, LatLon, Profile, TravelTimeProvider
 from doorstep.routing.travel.straight import haversine_m
@@ -40,6 +53,10 @@ class Visit:
     latest: datetime  # the latest the service may begin
     slack_s: float = 0.0  # how much later this and every later visit may be
     done: bool = False
+    # The driver's break, when the plan takes it after this visit and it is still to come.
+    break_s: int = 0
+    break_earliest: datetime | None = None
+    break_latest: datetime | None = None
 
 
 @dataclass
@@ -123,8 +140,15 @@ def load_day_plan(session: Session, merchant_id: str, depot_id: str, day: date) 
 def _read_day_plan(
     session: Session, merchant_id: str, depot_id: str, plan_id: str, status: str
 ) -> DayPlan:
-    depot = session.execute(select(Depot.lat, Depot.lon).where(Depot.id == depot_id)).one()
+    depot = session.execute(
+        select(Depot.lat, Depot.lon, Depot.opening_hours).where(Depot.id == depot_id)
+    ).one()
     home = LatLon(depot.lat, depot.lon)
+    tz = ZoneInfo(
+        session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id)) or "UTC"
+    )
+    stats = session.scalar(select(Plan.stats).where(Plan.id == plan_id)) or {}
+    route_meta: dict[str, Any] = stats.get("route_meta", {})
     routes = session.execute(
         select(
             Route.id,
@@ -136,6 +160,9 @@ def _read_day_plan(
             Shift.start_at.label("shift_start"),
             Shift.end_at.label("shift_end"),
             Shift.return_to_depot,
+            Shift.break_earliest_at,
+            Shift.break_latest_at,
+            Shift.break_duration_s,
             Vehicle.profile,
             Vehicle.capacity_weight_kg,
             Vehicle.capacity_parcels,
@@ -167,11 +194,52 @@ def _read_day_plan(
     out = DayPlan(plan_id, status, home)
     for route in routes:
         if route.status != "done":
-            out.routes.append(_route_ctx(route, stops.get(route.id, []), home))
+            back_by = route.shift_end
+            if route.return_to_depot:
+                span = depot_span(
+                    open_during(depot.opening_hours, tz, route.shift_start, route.shift_end),
+                    route.shift_start,
+                    route.shift_end,
+                    returns=True,
+                    out=route.status == "active",
+                )
+                back_by = span.back_by if span is not None else route.shift_start
+            ctx = _route_ctx(route, stops.get(route.id, []), home, back_by)
+            _add_break(ctx, route, route_meta.get(route.id, {}))
+            _set_slack(ctx.visits)
+            out.routes.append(ctx)
     return out
 
 
-def _route_ctx(route: Any, stops: list[Any], home: LatLon) -> RouteCtx:
+def _add_break(ctx: RouteCtx, route: Any, meta: dict[str, Any]) -> None:
+    """Mark the visit after which the plan takes the driver's break, while it is to come."""
+    k = meta.get("break_after")
+    if not route.break_duration_s or not isinstance(k, int) or not meta.get("break_start"):
+        return
+    visits = ctx.visits
+    if not 0 <= k < len(visits) - 1 or visits[k + 1].done:
+        return  # out of range, or already taken: the next visit is made or under way
+    planned = datetime.fromisoformat(meta["break_start"])
+    visit = visits[k]
+    visit.break_s = int(route.break_duration_s)
+    visit.break_earliest = route.break_earliest_at or planned
+    visit.break_latest = max(route.break_latest_at or planned, planned)
+
+
+def _set_slack(visits: list[Visit]) -> None:
+    """Each visit's slack: the least room before a latest time over it and every later visit,
+    a break's latest start included (pushing a visit before the break pushes the break)."""
+    slack = float("inf")
+    for i in range(len(visits) - 1, -1, -1):
+        visit = visits[i]
+        slack = min(slack, (visit.latest - visit.arrival).total_seconds())
+        if visit.break_s and visit.break_latest is not None:
+            # Leaving this visit later starts the break later, by its latest start at most.
+            slack = min(slack, (visit.break_latest - visit.departure).total_seconds())
+        visit.slack_s = max(0.0, slack)
+
+
+def _route_ctx(route: Any, stops: list[Any], home: LatLon, back_by: datetime) -> RouteCtx:
     shift_end: datetime = route.shift_end
     start_at: datetime = route.start_at or route.shift_start
     visits = [Visit(home, start_at, start_at, shift_end, done=True)]
@@ -182,11 +250,10 @@ def _route_ctx(route: Any, stops: list[Any], home: LatLon) -> RouteCtx:
         done = stop.status in DONE_STOP_STATUSES or stop.status in ("arrived", "en_route")
         visits.append(Visit(LatLon(stop.lat, stop.lon), arrival, departure, latest, done=done))
     end_at = route.end_at or visits[-1].departure
-    visits.append(Visit(home if route.return_to_depot else None, end_at, end_at, shift_end))
-    slack = float("inf")
-    for visit in reversed(visits):
-        slack = min(slack, (visit.latest - visit.arrival).total_seconds())
-        visit.slack_s = max(0.0, slack)
+    end = Visit(home, end_at, end_at, min(back_by, shift_end))
+    if not route.return_to_depot:
+        end = Visit(None, end_at, end_at, shift_end)
+    visits.append(end)
     return RouteCtx(
         route_id=route.id,
         profile=Profile(route.profile),
@@ -286,14 +353,14 @@ def best_insertion(
         if to_p >= UNREACHABLE or from_p >= UNREACHABLE:
             continue
         va, vb = route.visits[a], route.visits[a + 1]
-        leave = max(va.departure, now)
-        begin = max(leave + timedelta(seconds=to_p), start)
-        if begin >= end:
+        timed = _serve_between(va, start, end, now, to_p, service)
+        if timed is None:
             continue
-        back = begin + service + timedelta(seconds=from_p)
+        ready = timed
+        back = ready + timedelta(seconds=from_p)
         push = (back - vb.arrival).total_seconds()
         if vb.point is None:  # the route ends at its last stop: only the shift's end binds
-            push = (begin + service - vb.latest).total_seconds()
+            push = (ready - vb.latest).total_seconds()
             if push > 0:
                 continue
         elif push > vb.slack_s:
@@ -302,3 +369,25 @@ def best_insertion(
         if best is None or detour < best.detour_s:
             best = Insertion(route.route_id, detour)
     return best
+
+
+def _serve_between(
+    va: Visit, start: datetime, end: datetime, now: datetime, to_p: int, service: timedelta
+) -> datetime | None:
+    """Leaving ``va`` for the new stop: when the vehicle is ready to go on from it (after the
+    driver's break when the plan takes it after ``va``); None when the window ``[start, end)``
+    cannot be kept."""
+    leave = max(va.departure, now)
+    begin = max(leave + timedelta(seconds=to_p), start)
+    if not va.break_s or va.break_earliest is None or va.break_latest is None:
+        return begin + service if begin < end else None
+    pause = timedelta(seconds=va.break_s)
+    # The break after the new stop, if it can still start by its latest start ...
+    if begin < end:
+        break_at = max(begin + service, va.break_earliest)
+        if break_at <= va.break_latest:
+            return break_at + pause
+    # ... else before leaving ``va``, where the plan has it.
+    leave = max(leave, va.break_earliest) + pause
+    begin = max(leave + timedelta(seconds=to_p), start)
+    return begin + service if begin < end else None

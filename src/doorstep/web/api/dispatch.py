@@ -33,6 +33,7 @@ from doorstep.domain.dispatch.plan_schemas import (
     plan_summary_out,
     route_out,
 )
+from doorstep.domain.dispatch.recipient_changes import recipient_changes
 from doorstep.domain.dispatch.schemas import (
     DepotIn,
     DepotOut,
@@ -333,11 +334,17 @@ async def driver_route(
 ) -> Response:
     def work(session: Session, c: Caller) -> Response:
         result = publishing.driver_routes(session, c.clock, c.merchant_id, driver_id, day)
+        orders = [view.orders[s.order_id] for route, view in result.routes for s in route.stops]
+        changes = (
+            recipient_changes(session, c.merchant_id, orders, result.routes[0][1].tz)
+            if result.routes
+            else {}
+        )
         return _json(
             DriverRouteOut(
                 driver=PersonRef(id=result.driver.id, name=result.driver.name),
                 date=result.day,
-                routes=[route_out(route, view) for route, view in result.routes],
+                routes=[route_out(route, view, changes) for route, view in result.routes],
             )
         )
 

@@ -34,20 +34,13 @@ from doorstep.domain.dispatch.driving_schemas import (
     stop_run_out,
 )
 from doorstep.domain.dispatch.execution import FailureIn, Position, ProofIn
+from doorstep.domain.dispatch.recipient_changes import recipient_changes
 from doorstep.domain.errors import Actor
 from doorstep.domain.idempotency import Answer, IdempotentRequest
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import Reason
 from doorstep.runtime import Runtime
-from doorstep.web.deps import (
-    ApiActorDep,
-    ClockDep,
-    MerchantDep,
-    OwnTransactionsMerchantDep,
-    RuntimeDep,
-    SessionDep,
-    SettingsDep,
-)
+from doorstep.web.calls import ApiCallDep, Caller, PendingKey, json_response
 from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED, respond
 from doorstep.web.problems import PROBLEM_JSON
 
@@ -111,16 +104,27 @@ async def form_idempotent_request(
 
 async def _api_idem(
     request: Request,
-    merchant: OwnTransactionsMerchantDep,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="Retry-safe key; answers are kept 24 h"),
     ] = None,
-) -> IdempotentRequest | None:
-    return await form_idempotent_request(request, merchant.id, idempotency_key)
+) -> PendingKey | None:
+    """The form request under its key, before the merchant is known (checked in the pool)."""
+    if idempotency_key is None:
+        return None
+    return PendingKey(
+        key=idempotency.parse_key(idempotency_key),
+        method=request.method,
+        path=request.url.path,
+        fingerprint=await form_fingerprint(request),
+    )
 
 
-FormIdempotencyDep = Annotated[IdempotentRequest | None, Depends(_api_idem)]
+FormIdempotencyDep = Annotated[PendingKey | None, Depends(_api_idem)]
+
+
+def _of(key: PendingKey | None, caller: Caller) -> IdempotentRequest | None:
+    return key.of(caller.merchant_id) if key is not None else None
 
 
 def read_upload(upload: UploadFile | None, limit: int) -> bytes | None:
@@ -144,7 +148,9 @@ def run_stop_action(
 
     def action(session: Session) -> Answer:
         result = verb(session)
-        return Answer(200, stop_run_out(result.stop, result.order, tz).model_dump(mode="json"))
+        change = recipient_changes(session, result.order.merchant_id, [result.order], tz)
+        out = stop_run_out(result.stop, result.order, tz, change.get(result.order.id))
+        return Answer(200, out.model_dump(mode="json"))
 
     return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
 
@@ -171,6 +177,7 @@ def run_start(
             actor=actor,
             driver_id=driver_id,
             occurred_at=occurred_at,
+            settings=runtime.settings,
         )
         ids = [s.order_id for s in route.stops]
         orders = {
@@ -179,7 +186,8 @@ def run_start(
                 select(Order).where(Order.merchant_id == merchant_id, Order.id.in_(ids))
             )
         }
-        return Answer(200, route_run_out(route, orders, tz).model_dump(mode="json"))
+        changes = recipient_changes(session, merchant_id, orders.values(), tz)
+        return Answer(200, route_run_out(route, orders, tz, changes).model_dump(mode="json"))
 
     return respond(idempotency.run(runtime.sessions, runtime.clock, idem, action))
 
@@ -193,16 +201,23 @@ def run_start(
     responses=ACTION,
     summary="Start a published route: its orders go out for delivery",
 )
-def start_route(
-    route_id: str,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    actor: ApiActorDep,
-    idem: FormIdempotencyDep,
-    occurred_at: OccurredAt = None,
+async def start_route(
+    route_id: str, api: ApiCallDep, idem: FormIdempotencyDep, occurred_at: OccurredAt = None
 ) -> Response:
-    tz = ZoneInfo(merchant.timezone)
-    return run_start(runtime, merchant.id, route_id, tz, idem, actor=actor, occurred_at=occurred_at)
+    # In one pool call: the key is checked, then the verb runs in its own transactions
+    # through the function the driver app shares.
+    def work(caller: Caller) -> Response:
+        return run_start(
+            caller.runtime,
+            caller.merchant_id,
+            route_id,
+            caller.tz,
+            _of(idem, caller),
+            actor=caller.actor,
+            occurred_at=occurred_at,
+        )
+
+    return await api.run(work)
 
 
 @router.post(
@@ -211,30 +226,33 @@ def start_route(
     responses=ACTION,
     summary="The driver is at the stop",
 )
-def arrive(
+async def arrive(
     stop_id: str,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    actor: ApiActorDep,
+    api: ApiCallDep,
     idem: FormIdempotencyDep,
     lat: Lat = None,
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    return run_stop_action(
-        runtime,
-        ZoneInfo(merchant.timezone),
-        idem,
-        lambda s: execution.arrive(
-            s,
-            runtime.clock,
-            merchant.id,
-            stop_id,
-            actor=actor,
-            at=Position(lat, lon),
-            occurred_at=occurred_at,
-        ),
-    )
+    def work(caller: Caller) -> Response:
+        runtime, merchant, actor = caller.runtime, caller.merchant, caller.actor
+        return run_stop_action(
+            runtime,
+            caller.tz,
+            _of(idem, caller),
+            lambda s: execution.arrive(
+                s,
+                runtime.clock,
+                merchant.id,
+                stop_id,
+                actor=actor,
+                at=Position(lat, lon),
+                occurred_at=occurred_at,
+                settings=runtime.settings,
+            ),
+        )
+
+    return await api.run(work)
 
 
 @router.post(
@@ -243,17 +261,14 @@ def arrive(
     responses=PROOF,
     summary="Deliver a stop with proof of delivery",
     description=(
-        "`multipart/form-data`: `photo` (JPEG, PNG or WebP; checked from its bytes, EXIF "
+        "`multipart/form-data`: `photo` (JPEG, PNG, WebP or HEIC; checked from its bytes, EXIF "
         "removed), `signature` (PNG from a drawing canvas), `received_by`, `pin` (required "
         "when the order `requires_pin`; a wrong one is a 422), `lat`, `lon`, `occurred_at`."
     ),
 )
-def complete(
+async def complete(
     stop_id: str,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
+    api: ApiCallDep,
     idem: FormIdempotencyDep,
     photo: Annotated[UploadFile | None, File(description="Photo of the parcel left")] = None,
     signature: Annotated[UploadFile | None, File(description="Signature image")] = None,
@@ -263,22 +278,31 @@ def complete(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    proof = ProofIn(
-        photo=read_upload(photo, settings.proof_max_bytes),
-        signature=read_upload(signature, settings.proof_max_bytes),
-        received_by=received_by,
-        pin=pin,
-        at=Position(lat, lon),
-        occurred_at=occurred_at,
-    )
-    return run_stop_action(
-        runtime,
-        ZoneInfo(merchant.timezone),
-        idem,
-        lambda s: execution.complete_stop(
-            s, runtime.clock, settings, merchant.id, stop_id, proof, actor=actor
-        ),
-    )
+    def work(caller: Caller) -> Response:
+        runtime, merchant, actor, settings = (
+            caller.runtime,
+            caller.merchant,
+            caller.actor,
+            caller.settings,
+        )
+        proof = ProofIn(
+            photo=read_upload(photo, settings.proof_max_bytes),
+            signature=read_upload(signature, settings.proof_max_bytes),
+            received_by=received_by,
+            pin=pin,
+            at=Position(lat, lon),
+            occurred_at=occurred_at,
+        )
+        return run_stop_action(
+            runtime,
+            caller.tz,
+            _of(idem, caller),
+            lambda s: execution.complete_stop(
+                s, runtime.clock, settings, merchant.id, stop_id, proof, actor=actor
+            ),
+        )
+
+    return await api.run(work)
 
 
 @router.post(
@@ -287,12 +311,9 @@ def complete(
     responses=PROOF,
     summary="Record a failed delivery attempt with its reason",
 )
-def fail(
+async def fail(
     stop_id: str,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
+    api: ApiCallDep,
     idem: FormIdempotencyDep,
     reason: Annotated[
         Reason | None, Form(description="Required: why, e.g. consignee_not_home")
@@ -303,21 +324,30 @@ def fail(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    failure = FailureIn(
-        reason=reason,
-        note=note,
-        photo=read_upload(photo, settings.proof_max_bytes),
-        at=Position(lat, lon),
-        occurred_at=occurred_at,
-    )
-    return run_stop_action(
-        runtime,
-        ZoneInfo(merchant.timezone),
-        idem,
-        lambda s: execution.fail_stop(
-            s, runtime.clock, settings, merchant.id, stop_id, failure, actor=actor
-        ),
-    )
+    def work(caller: Caller) -> Response:
+        runtime, merchant, actor, settings = (
+            caller.runtime,
+            caller.merchant,
+            caller.actor,
+            caller.settings,
+        )
+        failure = FailureIn(
+            reason=reason,
+            note=note,
+            photo=read_upload(photo, settings.proof_max_bytes),
+            at=Position(lat, lon),
+            occurred_at=occurred_at,
+        )
+        return run_stop_action(
+            runtime,
+            caller.tz,
+            _of(idem, caller),
+            lambda s: execution.fail_stop(
+                s, runtime.clock, settings, merchant.id, stop_id, failure, actor=actor
+            ),
+        )
+
+    return await api.run(work)
 
 
 @router.post(
@@ -330,20 +360,18 @@ def fail(
     },
     summary="A one-time sign-in link and code for the driver app",
 )
-def login_link(
-    driver_id: str,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> LoginLinkOut:
-    issued = signin.issue_login(
-        session,
-        clock,
-        merchant.id,
-        driver_id,
-        secret_key=settings.effective_secret_key,
-        base_url=settings.base_url,
-        ttl=timedelta(seconds=settings.driver_login_ttl_s),
-    )
-    return login_link_out(issued, ZoneInfo(merchant.timezone))
+async def login_link(driver_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        settings = caller.settings
+        issued = signin.issue_login(
+            session,
+            caller.clock,
+            caller.merchant_id,
+            driver_id,
+            secret_key=settings.effective_secret_key,
+            base_url=settings.base_url,
+            ttl=timedelta(seconds=settings.driver_login_ttl_s),
+        )
+        return json_response(login_link_out(issued, caller.tz), status_code=201)
+
+    return await api.write(work)

@@ -4,11 +4,13 @@ cut-off as the tracking page (``/v1/orders/{id}/reschedule``, ``/redirect``, ``/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
 
+from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.queries import get_order
 from doorstep.domain.slots import choices, selfservice
 from doorstep.domain.slots.schemas import (
@@ -20,7 +22,8 @@ from doorstep.domain.slots.schemas import (
     RescheduleIn,
 )
 from doorstep.domain.slots.zones import pickup_point_out
-from doorstep.web.deps import ApiActorDep, ClockDep, JSONBody, MerchantDep, SessionDep, SettingsDep
+from doorstep.web.calls import ApiCall, ApiCallDep, Caller, json_response
+from doorstep.web.deps import JSONBody
 from doorstep.web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["orders"], dependencies=[JSONBody])
@@ -36,28 +39,41 @@ CHANGE: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _change(
+    api: ApiCall, order_id: str, change: Callable[[Session, Caller, Order], None]
+) -> Response:
+    """``change`` applied to the merchant's order in one write transaction; the answer is the
+    recipient's choice as it now stands."""
+
+    def work(session: Session, caller: Caller) -> Response:
+        order = selfservice.order_for_merchant(session, caller.merchant_id, order_id)
+        change(session, caller, order)
+        return json_response(choices.choice_out(session, order, caller.tz))
+
+    return await api.write(work)
+
+
 @router.get(
     "/orders/{order_id}/delivery-options",
     response_model=DeliveryOptionsOut,
     responses={k: v for k, v in CHANGE.items() if k in (401, 404)},
     summary="What the recipient may still change: windows to move to, pickup points",
 )
-def delivery_options(
-    order_id: str,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> DeliveryOptionsOut:
-    order = get_order(session, merchant.id, order_id)
-    state = selfservice.self_service_state(session, clock, settings, order)
-    return DeliveryOptionsOut(
-        open=state.open,
-        closed_reason=state.closed_reason,
-        windows=state.windows,
-        pickup_points=[pickup_point_out(p) for p in state.pickup_points],
-        choice=state.choice,
-    )
+async def delivery_options(order_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        order = get_order(session, caller.merchant_id, order_id)
+        state = selfservice.self_service_state(session, caller.clock, caller.settings, order)
+        return json_response(
+            DeliveryOptionsOut(
+                open=state.open,
+                closed_reason=state.closed_reason,
+                windows=state.windows,
+                pickup_points=[pickup_point_out(p) for p in state.pickup_points],
+                choice=state.choice,
+            )
+        )
+
+    return await api.read(work)
 
 
 @router.post(
@@ -66,18 +82,13 @@ def delivery_options(
     responses=CHANGE,
     summary="Move the delivery to another offered window",
 )
-def reschedule(
-    order_id: str,
-    body: RescheduleIn,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-) -> ChoiceOut:
-    order = selfservice.order_for_merchant(session, merchant.id, order_id)
-    selfservice.reschedule(session, clock, settings, order, body, actor=actor, by="merchant")
-    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
+async def reschedule(order_id: str, body: RescheduleIn, api: ApiCallDep) -> Response:
+    def change(session: Session, caller: Caller, order: Order) -> None:
+        selfservice.reschedule(
+            session, caller.clock, caller.settings, order, body, actor=caller.actor, by="merchant"
+        )
+
+    return await _change(api, order_id, change)
 
 
 @router.post(
@@ -86,18 +97,13 @@ def reschedule(
     responses=CHANGE,
     summary="Leave the parcel with a neighbour, at a safe place or at a pickup point",
 )
-def redirect(
-    order_id: str,
-    body: RedirectIn,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-) -> ChoiceOut:
-    order = selfservice.order_for_merchant(session, merchant.id, order_id)
-    selfservice.redirect(session, clock, settings, order, body, actor=actor)
-    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
+async def redirect(order_id: str, body: RedirectIn, api: ApiCallDep) -> Response:
+    def change(session: Session, caller: Caller, order: Order) -> None:
+        selfservice.redirect(
+            session, caller.clock, caller.settings, order, body, actor=caller.actor
+        )
+
+    return await _change(api, order_id, change)
 
 
 @router.post(
@@ -106,18 +112,11 @@ def redirect(
     responses=CHANGE,
     summary="Hold the delivery while the recipient is away",
 )
-def hold(
-    order_id: str,
-    body: HoldIn,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    actor: ApiActorDep,
-) -> ChoiceOut:
-    order = selfservice.order_for_merchant(session, merchant.id, order_id)
-    selfservice.hold(session, clock, settings, order, body, actor=actor)
-    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
+async def hold(order_id: str, body: HoldIn, api: ApiCallDep) -> Response:
+    def change(session: Session, caller: Caller, order: Order) -> None:
+        selfservice.hold(session, caller.clock, caller.settings, order, body, actor=caller.actor)
+
+    return await _change(api, order_id, change)
 
 
 @router.post(
@@ -126,14 +125,8 @@ def hold(
     responses=CHANGE,
     summary="Replace the delivery instructions",
 )
-def instructions(
-    order_id: str,
-    body: InstructionsIn,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
-    actor: ApiActorDep,
-) -> ChoiceOut:
-    order = selfservice.order_for_merchant(session, merchant.id, order_id)
-    selfservice.change_instructions(session, clock, order, body, actor=actor)
-    return choices.choice_out(session, order, ZoneInfo(merchant.timezone))
+async def instructions(order_id: str, body: InstructionsIn, api: ApiCallDep) -> Response:
+    def change(session: Session, caller: Caller, order: Order) -> None:
+        selfservice.change_instructions(session, caller.clock, order, body, actor=caller.actor)
+
+    return await _change(api, order_id, change)

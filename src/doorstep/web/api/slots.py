@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from doorstep.clock import Clock
-from doorstep.domain import idempotency
 from doorstep.domain.dispatch.schemas import Page
-from doorstep.domain.idempotency import Answer, IdempotentRequest
+from doorstep.domain.idempotency import Answer
 from doorstep.domain.slots import calendars, quotes, reservations, zones
 from doorstep.domain.slots.schemas import (
     CalendarIn,
@@ -35,17 +32,9 @@ from doorstep.domain.slots.schemas import (
     ZoneOut,
     ZonePatch,
 )
-from doorstep.runtime import Runtime
-from doorstep.web.deps import (
-    ClockDep,
-    JSONBody,
-    MerchantDep,
-    OwnTransactionsMerchantDep,
-    RuntimeDep,
-    SessionDep,
-    SettingsDep,
-)
-from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED, IdempotencyDep, respond
+from doorstep.web.calls import ApiCallDep, Caller, IdempotencyKeyDep, json_response
+from doorstep.web.deps import JSONBody
+from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED
 from doorstep.web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["delivery options"], dependencies=[JSONBody])
@@ -70,19 +59,15 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 After = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 
-def _create(
-    runtime: Runtime,
-    clock: Clock,
-    idem: IdempotentRequest | None,
-    collection: str,
-    make: Callable[[Session], BaseModel],
-) -> Response:
-    def action(session: Session) -> Answer:
-        return Answer(201, make(session).model_dump(mode="json"))
+def _location(collection: str) -> Callable[[Answer], str]:
+    return lambda answer: f"{router.prefix}/{collection}/{answer.body['id']}"
 
-    answer = idempotency.run(runtime.sessions, clock, idem, action)
-    location = f"{router.prefix}/{collection}/{answer.body['id']}" if answer.success else None
-    return respond(answer, location=location)
+
+def _created(make: Callable[[Session, Caller], BaseModel]) -> Callable[[Session, Caller], Answer]:
+    def action(session: Session, caller: Caller) -> Answer:
+        return Answer(201, make(session, caller).model_dump(mode="json"))
+
+    return action
 
 
 # --- Zones ----------------------------------------------------------------------------------
@@ -95,37 +80,41 @@ def _create(
     responses=CREATE,
     summary="Create a service zone (GeoJSON polygon, [lon, lat])",
 )
-def create_zone(
-    body: ZoneIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def make(session: Session) -> ZoneOut:
-        return zones.zone_out(zones.create_zone(session, clock, merchant.id, body))
+async def create_zone(body: ZoneIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def make(session: Session, caller: Caller) -> ZoneOut:
+        return zones.zone_out(zones.create_zone(session, caller.clock, caller.merchant_id, body))
 
-    return _create(runtime, clock, idem, "zones", make)
+    return await api.idempotent(idem, _created(make), location=_location("zones"))
 
 
 @router.get("/zones", response_model=Page[ZoneOut], responses=READ, summary="List zones")
-def list_zones(
-    merchant: MerchantDep, session: SessionDep, limit: Limit = 100, after: After = None
-) -> Page[ZoneOut]:
-    rows, cursor = zones.list_zones(session, merchant.id, after=after, limit=limit)
-    return Page[ZoneOut](items=[zones.zone_out(r) for r in rows], next_cursor=cursor)
+async def list_zones(api: ApiCallDep, limit: Limit = 100, after: After = None) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        rows, cursor = zones.list_zones(session, caller.merchant_id, after=after, limit=limit)
+        return json_response(
+            Page[ZoneOut](items=[zones.zone_out(r) for r in rows], next_cursor=cursor)
+        )
+
+    return await api.read(work)
 
 
 @router.get("/zones/{zone_id}", response_model=ZoneOut, responses=READ, summary="A zone")
-def get_zone(zone_id: str, merchant: MerchantDep, session: SessionDep) -> ZoneOut:
-    return zones.zone_out(zones.access_zone(session, merchant.id, zone_id))
+async def get_zone(zone_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        return json_response(
+            zones.zone_out(zones.access_zone(session, caller.merchant_id, zone_id))
+        )
+
+    return await api.read(work)
 
 
 @router.patch("/zones/{zone_id}", response_model=ZoneOut, responses=WRITE, summary="Change a zone")
-def update_zone(
-    zone_id: str, body: ZonePatch, merchant: MerchantDep, session: SessionDep, clock: ClockDep
-) -> ZoneOut:
-    return zones.zone_out(zones.update_zone(session, clock, merchant.id, zone_id, body))
+async def update_zone(zone_id: str, body: ZonePatch, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        zone = zones.update_zone(session, caller.clock, caller.merchant_id, zone_id, body)
+        return json_response(zones.zone_out(zone))
+
+    return await api.write(work)
 
 
 @router.delete(
@@ -134,9 +123,12 @@ def update_zone(
     responses={**READ, **_problems(e409="Calendars use the zone")},
     summary="Delete a zone",
 )
-def delete_zone(zone_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    zones.delete_zone(session, merchant.id, zone_id)
-    return Response(status_code=204)
+async def delete_zone(zone_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        zones.delete_zone(session, caller.merchant_id, zone_id)
+        return Response(status_code=204)
+
+    return await api.write(work)
 
 
 # --- Slot calendars -------------------------------------------------------------------------
@@ -149,17 +141,12 @@ def delete_zone(zone_id: str, merchant: MerchantDep, session: SessionDep) -> Res
     responses=CREATE,
     summary="Create a slot calendar",
 )
-def create_calendar(
-    body: CalendarIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    idem: IdempotencyDep,
-) -> Response:
-    def make(session: Session) -> CalendarOut:
-        return calendars.calendar_out(calendars.create_calendar(session, clock, merchant.id, body))
+async def create_calendar(body: CalendarIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
+    def make(session: Session, caller: Caller) -> CalendarOut:
+        cal = calendars.create_calendar(session, caller.clock, caller.merchant_id, body)
+        return calendars.calendar_out(cal)
 
-    return _create(runtime, clock, idem, "slot-calendars", make)
+    return await api.idempotent(idem, _created(make), location=_location("slot-calendars"))
 
 
 @router.get(
@@ -168,11 +155,16 @@ def create_calendar(
     responses=READ,
     summary="List slot calendars",
 )
-def list_calendars(
-    merchant: MerchantDep, session: SessionDep, limit: Limit = 100, after: After = None
-) -> Page[CalendarOut]:
-    rows, cursor = calendars.list_calendars(session, merchant.id, after=after, limit=limit)
-    return Page[CalendarOut](items=[calendars.calendar_out(r) for r in rows], next_cursor=cursor)
+async def list_calendars(api: ApiCallDep, limit: Limit = 100, after: After = None) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        rows, cursor = calendars.list_calendars(
+            session, caller.merchant_id, after=after, limit=limit
+        )
+        return json_response(
+            Page[CalendarOut](items=[calendars.calendar_out(r) for r in rows], next_cursor=cursor)
+        )
+
+    return await api.read(work)
 
 
 @router.get(
@@ -181,8 +173,12 @@ def list_calendars(
     responses=READ,
     summary="A slot calendar",
 )
-def get_calendar(calendar_id: str, merchant: MerchantDep, session: SessionDep) -> CalendarOut:
-    return calendars.calendar_out(calendars.access_calendar(session, merchant.id, calendar_id))
+async def get_calendar(calendar_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        cal = calendars.access_calendar(session, caller.merchant_id, calendar_id)
+        return json_response(calendars.calendar_out(cal))
+
+    return await api.read(work)
 
 
 @router.patch(
@@ -191,15 +187,14 @@ def get_calendar(calendar_id: str, merchant: MerchantDep, session: SessionDep) -
     responses=WRITE,
     summary="Change a slot calendar (held reservations keep their window)",
 )
-def update_calendar(
-    calendar_id: str,
-    body: CalendarPatch,
-    merchant: MerchantDep,
-    session: SessionDep,
-    clock: ClockDep,
-) -> CalendarOut:
-    cal = calendars.update_calendar(session, clock, merchant.id, calendar_id, body)
-    return calendars.calendar_out(cal)
+async def update_calendar(calendar_id: str, body: CalendarPatch, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        cal = calendars.update_calendar(
+            session, caller.clock, caller.merchant_id, calendar_id, body
+        )
+        return json_response(calendars.calendar_out(cal))
+
+    return await api.write(work)
 
 
 @router.delete(
@@ -208,9 +203,12 @@ def update_calendar(
     responses={**READ, **_problems(e409="The calendar has reservations; deactivate it")},
     summary="Delete a slot calendar",
 )
-def delete_calendar(calendar_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    calendars.delete_calendar(session, merchant.id, calendar_id)
-    return Response(status_code=204)
+async def delete_calendar(calendar_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        calendars.delete_calendar(session, caller.merchant_id, calendar_id)
+        return Response(status_code=204)
+
+    return await api.write(work)
 
 
 # --- Pickup points --------------------------------------------------------------------------
@@ -223,18 +221,14 @@ def delete_calendar(calendar_id: str, merchant: MerchantDep, session: SessionDep
     responses=CREATE,
     summary="Create a pickup point (a shop or a locker)",
 )
-def create_pickup_point(
-    body: PickupPointIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    idem: IdempotencyDep,
+async def create_pickup_point(
+    body: PickupPointIn, api: ApiCallDep, idem: IdempotencyKeyDep
 ) -> Response:
-    def make(session: Session) -> PickupPointOut:
-        point = zones.create_pickup_point(session, clock, merchant.id, body)
+    def make(session: Session, caller: Caller) -> PickupPointOut:
+        point = zones.create_pickup_point(session, caller.clock, caller.merchant_id, body)
         return zones.pickup_point_out(point)
 
-    return _create(runtime, clock, idem, "pickup-points", make)
+    return await api.idempotent(idem, _created(make), location=_location("pickup-points"))
 
 
 @router.get(
@@ -243,11 +237,18 @@ def create_pickup_point(
     responses=READ,
     summary="List pickup points",
 )
-def list_pickup_points(
-    merchant: MerchantDep, session: SessionDep, limit: Limit = 100, after: After = None
-) -> Page[PickupPointOut]:
-    rows, cursor = zones.list_pickup_points(session, merchant.id, after=after, limit=limit)
-    return Page[PickupPointOut](items=[zones.pickup_point_out(r) for r in rows], next_cursor=cursor)
+async def list_pickup_points(api: ApiCallDep, limit: Limit = 100, after: After = None) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        rows, cursor = zones.list_pickup_points(
+            session, caller.merchant_id, after=after, limit=limit
+        )
+        return json_response(
+            Page[PickupPointOut](
+                items=[zones.pickup_point_out(r) for r in rows], next_cursor=cursor
+            )
+        )
+
+    return await api.read(work)
 
 
 @router.get(
@@ -256,8 +257,12 @@ def list_pickup_points(
     responses=READ,
     summary="A pickup point",
 )
-def get_pickup_point(point_id: str, merchant: MerchantDep, session: SessionDep) -> PickupPointOut:
-    return zones.pickup_point_out(zones.access_pickup_point(session, merchant.id, point_id))
+async def get_pickup_point(point_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        point = zones.access_pickup_point(session, caller.merchant_id, point_id)
+        return json_response(zones.pickup_point_out(point))
+
+    return await api.read(work)
 
 
 @router.patch(
@@ -266,11 +271,12 @@ def get_pickup_point(point_id: str, merchant: MerchantDep, session: SessionDep) 
     responses=WRITE,
     summary="Change or deactivate a pickup point",
 )
-def update_pickup_point(
-    point_id: str, body: PickupPointPatch, merchant: MerchantDep, session: SessionDep
-) -> PickupPointOut:
-    point = zones.update_pickup_point(session, merchant.id, point_id, body)
-    return zones.pickup_point_out(point)
+async def update_pickup_point(point_id: str, body: PickupPointPatch, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        point = zones.update_pickup_point(session, caller.merchant_id, point_id, body)
+        return json_response(zones.pickup_point_out(point))
+
+    return await api.write(work)
 
 
 # --- Quotes and reservations ----------------------------------------------------------------
@@ -282,15 +288,13 @@ def update_pickup_point(
     responses=WRITE,
     summary="The windows Doorstep can keep for an address, and why the others are not offered",
 )
-def quote(
-    body: QuoteIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> QuoteOut:
-    with runtime.read_sessions() as session, session.begin():
-        return quotes.quote(session, clock.now(), settings, merchant, body)
+async def quote(body: QuoteIn, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        return json_response(
+            quotes.quote(session, caller.clock.now(), caller.settings, caller.merchant, body)
+        )
+
+    return await api.read(work)
 
 
 @router.post(
@@ -305,22 +309,15 @@ def quote(
     },
     summary="Hold a window while the customer pays (`reserved_until`)",
 )
-def create_reservation(
-    body: ReservationIn,
-    merchant: OwnTransactionsMerchantDep,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    idem: IdempotencyDep,
+async def create_reservation(
+    body: ReservationIn, api: ApiCallDep, idem: IdempotencyKeyDep
 ) -> Response:
-    tz = ZoneInfo(merchant.timezone)
+    def make(session: Session, caller: Caller) -> ReservationOut:
+        res = reservations.reserve(session, caller.clock, caller.settings, caller.merchant, body)
+        cal = calendars.access_calendar(session, caller.merchant_id, res.calendar_id)
+        return reservations.reservation_out(res, cal.currency, caller.tz)
 
-    def make(session: Session) -> ReservationOut:
-        res = reservations.reserve(session, clock, settings, merchant, body)
-        cal = calendars.access_calendar(session, merchant.id, res.calendar_id)
-        return reservations.reservation_out(res, cal.currency, tz)
-
-    return _create(runtime, clock, idem, "slots/reservations", make)
+    return await api.idempotent(idem, _created(make), location=_location("slots/reservations"))
 
 
 @router.get(
@@ -329,12 +326,13 @@ def create_reservation(
     responses=READ,
     summary="A reservation",
 )
-def get_reservation(
-    reservation_id: str, merchant: MerchantDep, session: SessionDep
-) -> ReservationOut:
-    res = reservations.access_reservation(session, merchant.id, reservation_id)
-    cal = calendars.access_calendar(session, merchant.id, res.calendar_id)
-    return reservations.reservation_out(res, cal.currency, ZoneInfo(merchant.timezone))
+async def get_reservation(reservation_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        res = reservations.access_reservation(session, caller.merchant_id, reservation_id)
+        cal = calendars.access_calendar(session, caller.merchant_id, res.calendar_id)
+        return json_response(reservations.reservation_out(res, cal.currency, caller.tz))
+
+    return await api.read(work)
 
 
 @router.delete(
@@ -343,8 +341,9 @@ def get_reservation(
     responses={**READ, **_problems(e409="Confirmed by an order; cancel or reschedule the order")},
     summary="Release a held window",
 )
-def delete_reservation(
-    reservation_id: str, merchant: MerchantDep, session: SessionDep, clock: ClockDep
-) -> Response:
-    reservations.release(session, clock, merchant.id, reservation_id)
-    return Response(status_code=204)
+async def delete_reservation(reservation_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        reservations.release(session, caller.clock, caller.merchant_id, reservation_id)
+        return Response(status_code=204)
+
+    return await api.write(work)

@@ -8,12 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from doorstep.domain.dispatch.resources import access_driver
 from doorstep.domain.tracking.devices import rotate_device_id
 from doorstep.domain.tracking.pairing import Pairing, pairing_for
 from doorstep.domain.tracking.track import load_track, track_geojson, track_gpx
-from doorstep.web.deps import MerchantDep, SessionDep, SettingsDep
+from doorstep.web.calls import ApiCallDep, Caller, json_response
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
@@ -55,9 +56,12 @@ def _out(pairing: Pairing) -> PairingOut:
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}, **_NOT_FOUND},
 )
-def route_track(route_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    track = load_track(session, merchant.id, route_id)
-    return Response(json.dumps(track_geojson(track)), media_type="application/geo+json")
+async def route_track(route_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        track = load_track(session, caller.merchant_id, route_id)
+        return Response(json.dumps(track_geojson(track)), media_type="application/geo+json")
+
+    return await api.read(work)
 
 
 @router.get(
@@ -66,13 +70,16 @@ def route_track(route_id: str, merchant: MerchantDep, session: SessionDep) -> Re
     response_class=Response,
     responses={200: {"content": {"application/gpx+xml": {}}}, **_NOT_FOUND},
 )
-def route_track_gpx(route_id: str, merchant: MerchantDep, session: SessionDep) -> Response:
-    track = load_track(session, merchant.id, route_id)
-    return Response(
-        track_gpx(track),
-        media_type="application/gpx+xml",
-        headers={"Content-Disposition": f'attachment; filename="track-{route_id}.gpx"'},
-    )
+async def route_track_gpx(route_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        track = load_track(session, caller.merchant_id, route_id)
+        return Response(
+            track_gpx(track),
+            media_type="application/gpx+xml",
+            headers={"Content-Disposition": f'attachment; filename="track-{route_id}.gpx"'},
+        )
+
+    return await api.read(work)
 
 
 @router.get(
@@ -81,11 +88,12 @@ def route_track_gpx(route_id: str, merchant: MerchantDep, session: SessionDep) -
     responses=_NOT_FOUND,
     summary="The driver's GPS-app settings: device id and server URLs",
 )
-def driver_device(
-    driver_id: str, merchant: MerchantDep, session: SessionDep, settings: SettingsDep
-) -> PairingOut:
-    driver = access_driver(session, merchant.id, driver_id)
-    return _out(pairing_for(driver, settings.base_url))
+async def driver_device(driver_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        driver = access_driver(session, caller.merchant_id, driver_id)
+        return json_response(_out(pairing_for(driver, caller.settings.base_url)))
+
+    return await api.read(work)
 
 
 @router.post(
@@ -94,14 +102,12 @@ def driver_device(
     responses=_NOT_FOUND,
     summary="Issue the driver a new random device id; the old one stops working at once",
 )
-def rotate_driver_device(
-    request: Request,
-    driver_id: str,
-    merchant: MerchantDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> PairingOut:
-    driver = rotate_device_id(session, merchant.id, driver_id)
-    session.commit()  # before this process forgets the old id, so no request can re-cache it
-    request.app.state.position_ingest.forget_driver(driver.id)
-    return _out(pairing_for(driver, settings.base_url))
+async def rotate_driver_device(request: Request, driver_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> tuple[str, Response]:
+        driver = rotate_device_id(session, caller.merchant_id, driver_id)
+        return driver.id, json_response(_out(pairing_for(driver, caller.settings.base_url)))
+
+    # Forget the old id only once the new one is committed, so no request can re-cache it.
+    rotated, answer = await api.write(work)
+    request.app.state.position_ingest.forget_driver(rotated)
+    return answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
 
 from doorstep.domain.notifications import webhooks
 from doorstep.domain.notifications.schemas import (
@@ -18,7 +19,8 @@ from doorstep.domain.notifications.schemas import (
     ReplayIn,
     ReplayOut,
 )
-from doorstep.web.deps import ClockDep, JSONBody, MerchantDep, SessionDep, SettingsDep
+from doorstep.web.calls import ApiCallDep, Caller, json_response
+from doorstep.web.deps import JSONBody
 from doorstep.web.problems import PROBLEM_JSON
 
 
@@ -41,105 +43,115 @@ router = APIRouter(
 
 
 @router.post("", status_code=201, response_model=EndpointCreated, summary="Add an endpoint")
-def create_endpoint(
-    payload: EndpointIn,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    merchant: MerchantDep,
-    response: Response,
-) -> EndpointCreated:
+async def create_endpoint(payload: EndpointIn, api: ApiCallDep) -> Response:
     """The answer carries the endpoint's `whsec_` signing secret: it is shown only here."""
-    row = webhooks.create_endpoint(
-        session,
-        clock,
-        merchant.id,
-        url=payload.url,
-        events=payload.events,
-        description=payload.description,
-        allow_private=settings.webhook_allow_private,
-    )
-    response.headers["location"] = f"{router.prefix}/{row.id}"
-    return EndpointCreated(**EndpointOut.of(row).model_dump(), secret=row.secret)
+
+    def work(session: Session, caller: Caller) -> Response:
+        row = webhooks.create_endpoint(
+            session,
+            caller.clock,
+            caller.merchant_id,
+            url=payload.url,
+            events=payload.events,
+            description=payload.description,
+            allow_private=caller.settings.webhook_allow_private,
+        )
+        return json_response(
+            EndpointCreated(**EndpointOut.of(row).model_dump(), secret=row.secret),
+            status_code=201,
+            headers={"location": f"{router.prefix}/{row.id}"},
+        )
+
+    return await api.write(work)
 
 
 @router.get("", response_model=EndpointList, summary="List endpoints")
-def list_endpoints(session: SessionDep, merchant: MerchantDep) -> EndpointList:
-    return EndpointList(
-        items=[EndpointOut.of(r) for r in webhooks.list_endpoints(session, merchant.id)]
-    )
+async def list_endpoints(api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        rows = webhooks.list_endpoints(session, caller.merchant_id)
+        return json_response(EndpointList(items=[EndpointOut.of(r) for r in rows]))
+
+    return await api.read(work)
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut, summary="Read an endpoint")
-def get_endpoint(endpoint_id: str, session: SessionDep, merchant: MerchantDep) -> EndpointOut:
-    return EndpointOut.of(webhooks.get_endpoint(session, merchant.id, endpoint_id))
+async def get_endpoint(endpoint_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        row = webhooks.get_endpoint(session, caller.merchant_id, endpoint_id)
+        return json_response(EndpointOut.of(row))
+
+    return await api.read(work)
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointOut, summary="Change an endpoint")
-def update_endpoint(
-    endpoint_id: str,
-    payload: EndpointPatch,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    merchant: MerchantDep,
-) -> EndpointOut:
+async def update_endpoint(endpoint_id: str, payload: EndpointPatch, api: ApiCallDep) -> Response:
     """`{"active": true}` re-enables a disabled endpoint."""
-    row = webhooks.update_endpoint(
-        session,
-        clock,
-        merchant.id,
-        endpoint_id,
-        url=payload.url,
-        events=payload.events,
-        description=payload.description,
-        active=payload.active,
-        allow_private=settings.webhook_allow_private,
-    )
-    return EndpointOut.of(row)
+
+    def work(session: Session, caller: Caller) -> Response:
+        row = webhooks.update_endpoint(
+            session,
+            caller.clock,
+            caller.merchant_id,
+            endpoint_id,
+            url=payload.url,
+            events=payload.events,
+            description=payload.description,
+            active=payload.active,
+            allow_private=caller.settings.webhook_allow_private,
+        )
+        return json_response(EndpointOut.of(row))
+
+    return await api.write(work)
 
 
 @router.delete("/{endpoint_id}", status_code=204, summary="Delete an endpoint")
-def delete_endpoint(endpoint_id: str, session: SessionDep, merchant: MerchantDep) -> Response:
-    webhooks.delete_endpoint(session, merchant.id, endpoint_id)
-    return Response(status_code=204)
+async def delete_endpoint(endpoint_id: str, api: ApiCallDep) -> Response:
+    def work(session: Session, caller: Caller) -> Response:
+        webhooks.delete_endpoint(session, caller.merchant_id, endpoint_id)
+        return Response(status_code=204)
+
+    return await api.write(work)
 
 
 @router.post(
     "/{endpoint_id}/rotate-secret", response_model=EndpointCreated, summary="Rotate the secret"
 )
-def rotate_secret(
-    endpoint_id: str, session: SessionDep, clock: ClockDep, merchant: MerchantDep
-) -> EndpointCreated:
+async def rotate_secret(endpoint_id: str, api: ApiCallDep) -> Response:
     """A new secret, shown once; for 24 hours deliveries carry signatures by both secrets."""
-    row = webhooks.rotate_secret(session, clock, merchant.id, endpoint_id)
-    return EndpointCreated(**EndpointOut.of(row).model_dump(), secret=row.secret)
+
+    def work(session: Session, caller: Caller) -> Response:
+        row = webhooks.rotate_secret(session, caller.clock, caller.merchant_id, endpoint_id)
+        return json_response(EndpointCreated(**EndpointOut.of(row).model_dump(), secret=row.secret))
+
+    return await api.write(work)
 
 
 @router.get("/{endpoint_id}/attempts", response_model=AttemptList, summary="Delivery attempts")
-def list_attempts(endpoint_id: str, session: SessionDep, merchant: MerchantDep) -> AttemptList:
+async def list_attempts(endpoint_id: str, api: ApiCallDep) -> Response:
     """The latest 100 attempts: HTTP status, duration and the start of the answer."""
-    rows = webhooks.list_attempts(session, merchant.id, endpoint_id)
-    return AttemptList(items=[AttemptOut.of(r) for r in rows])
+
+    def work(session: Session, caller: Caller) -> Response:
+        rows = webhooks.list_attempts(session, caller.merchant_id, endpoint_id)
+        return json_response(AttemptList(items=[AttemptOut.of(r) for r in rows]))
+
+    return await api.read(work)
 
 
 @router.post(
     "/{endpoint_id}/replay", status_code=202, response_model=ReplayOut, summary="Send again"
 )
-def replay(
-    endpoint_id: str,
-    payload: ReplayIn,
-    session: SessionDep,
-    clock: ClockDep,
-    merchant: MerchantDep,
-) -> ReplayOut:
+async def replay(endpoint_id: str, payload: ReplayIn, api: ApiCallDep) -> Response:
     """One message again (`message_id`, the same `webhook-id`), or every event since a time."""
-    count = webhooks.replay(
-        session,
-        clock,
-        merchant.id,
-        endpoint_id,
-        message_id=payload.message_id,
-        since=payload.since,
-    )
-    return ReplayOut(queued=count)
+
+    def work(session: Session, caller: Caller) -> Response:
+        count = webhooks.replay(
+            session,
+            caller.clock,
+            caller.merchant_id,
+            endpoint_id,
+            message_id=payload.message_id,
+            since=payload.since,
+        )
+        return json_response(ReplayOut(queued=count), status_code=202)
+
+    return await api.write(work)

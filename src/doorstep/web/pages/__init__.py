@@ -28,6 +28,7 @@ from doorstep.web.pages import (
     driver,
     fleet,
     fleet_device,
+    message_templates,
     orders,
     orders_import,
     preferences,
@@ -66,6 +67,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(orders.router)
     app.include_router(slots.router)
     app.include_router(settings.router)
+    app.include_router(message_templates.router)
     app.include_router(analytics.router)
     tracking.install(app, runtime)
     app.include_router(driver.router)

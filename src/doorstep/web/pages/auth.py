@@ -22,6 +22,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from doorstep.db.engine import transaction
+from doorstep.domain.accounts.login_links import LinkInvalid, redeem_login_link
 from doorstep.domain.accounts.models import Merchant, Role, User
 from doorstep.domain.accounts.users import (
     Action,
@@ -34,7 +36,7 @@ from doorstep.domain.accounts.users import (
 )
 from doorstep.domain.errors import Forbidden
 from doorstep.web.csrf import csrf_ok, rotate_csrf_token
-from doorstep.web.deps import ClockDep, SessionDep, SettingsDep
+from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
 from doorstep.web.templating import render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -45,6 +47,9 @@ SESSION_USER = "uid"
 SESSION_AUTH = "auth"
 
 BAD_CREDENTIALS = "The e-mail or password is incorrect."
+LINK_INVALID = (
+    "This sign-in link is not valid or has expired. Sign in with your e-mail and password."
+)
 FORM_EXPIRED = "The sign-in form expired. Please try again."
 
 
@@ -219,12 +224,35 @@ def login_submit(
     except InvalidCredentials:
         # 200, not 401: a form sign-in has no WWW-Authenticate challenge to offer.
         return _login_page(request, email=email, next_path=next, error=BAD_CREDENTIALS)
+    return _signed_in(request, settings.effective_secret_key, user, next)
+
+
+def _signed_in(request: Request, secret_key: str, user: User, next_path: str) -> Response:
+    """Start ``user``'s session in this browser and go on to ``next_path`` (a console path)."""
     # A new user behind this browser: start from an empty session (no fixation) and a new token.
     request.session.clear()
     request.session[SESSION_USER] = user.id
-    request.session[SESSION_AUTH] = session_fingerprint(settings.effective_secret_key, user)
+    request.session[SESSION_AUTH] = session_fingerprint(secret_key, user)
     rotate_csrf_token(request)
-    return RedirectResponse(safe_next(next), status_code=303)
+    return RedirectResponse(safe_next(next_path), status_code=303)
+
+
+@router.get("/login/{token}", name="console_login_link")
+def login_link(
+    request: Request,
+    token: str,
+    runtime: RuntimeDep,
+    next: str = "",
+) -> Response:
+    """A one-time sign-in link (see ``domain/accounts/login_links.py``): used once, it signs
+    its user in and opens the console; any bad link gets the sign-in form and one message.
+    A GET that writes (the link is spent), so it takes a writing transaction of its own."""
+    try:
+        with transaction(runtime.sessions) as session:
+            user = redeem_login_link(session, runtime.clock, token[:200])
+    except LinkInvalid:
+        return _login_page(request, next_path=next, error=LINK_INVALID, status_code=400)
+    return _signed_in(request, runtime.settings.effective_secret_key, user, next)
 
 
 @router.post("/logout", name="console_logout")

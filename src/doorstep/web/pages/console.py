@@ -55,6 +55,12 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section("Users", "/console/users", Action.USERS_MANAGE, "Who can use this console."),
     Section("Settings", "/console/settings", Action.SETTINGS_MANAGE, "Branding and defaults."),
+    Section(
+        "Messages",
+        "/console/messages",
+        Action.SETTINGS_MANAGE,
+        "What recipients receive: templates per trigger, channel and language, with a preview.",
+    ),
     Section("My route", "/driver", Action.OWN_ROUTE, "Your stops in order."),
     Section("API reference", "/docs", Action.API_KEYS_MANAGE, "The JSON API, interactive."),
 )

@@ -7,15 +7,19 @@ deactivated driver is signed out on their next request. Actions are ``fetch`` ca
 ``static/driver/app.js`` with the session's CSRF token in ``X-CSRF-Token`` and an
 ``Idempotency-Key`` per action, queued in the browser while the network is down. The service
 worker (``/driver/sw.js``, scope ``/driver``) keeps the app shell for offline starts.
+
+Every page is in the driver's language (English, French, Finnish; :func:`_language`): the
+switch in the header posts to ``/driver/language``, kept in the session. The app polls
+``/driver/state`` and reloads when a recipient or dispatcher changed the day.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
 
 from doorstep.domain.accounts.users import TooManyAttempts
@@ -32,7 +36,19 @@ from doorstep.web.api.driving import (
 )
 from doorstep.web.csrf import csrf_ok, rotate_csrf_token
 from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
-from doorstep.web.pages.driver_view import SignedInDriver, failure_reasons, load_signed_in, today
+from doorstep.web.i18n import N_
+from doorstep.web.pages.driver_view import (
+    SESSION_LANGUAGE,
+    SignedInDriver,
+    driver_language,
+    failure_reasons,
+    js_texts,
+    language_of,
+    load_signed_in,
+    state_stamp,
+    today,
+)
+from doorstep.web.pages.tracking_view import Texts
 from doorstep.web.templating import STATIC_DIR, render
 
 router = APIRouter(prefix="/driver", include_in_schema=False)
@@ -40,8 +56,34 @@ router = APIRouter(prefix="/driver", include_in_schema=False)
 SESSION_DRIVER = "driver_id"
 APP_PATH = "/driver"
 LOGIN_PATH = "/driver/login"
-FORM_EXPIRED = "The form expired. Please try again."
-BAD_CODE = "That code is not valid. Check it, or ask your dispatcher for a new one."
+FORM_EXPIRED = N_("The form expired. Please try again.")
+BAD_CODE = N_("That code is not valid. Check it, or ask your dispatcher for a new one.")
+LINK_SPENT = N_(
+    "This sign-in link is not valid any more. Ask your dispatcher for a new one, or type a "
+    "code below."
+)
+LINK_USED = N_("This sign-in link is not valid any more. Ask your dispatcher for a new one.")
+LANGUAGES = (("en", "English"), ("fr", "Français"), ("fi", "Suomi"))
+
+
+def _language(request: Request, me: SignedInDriver | None = None) -> str:
+    """The driver's choice (the switch), the browser's language, the merchant's, English."""
+    chosen = request.session.get(SESSION_LANGUAGE)
+    return driver_language(
+        chosen if isinstance(chosen, str) else None,
+        request.headers.get("accept-language"),
+        me.merchant_locale if me is not None else None,
+    )
+
+
+def _page(
+    request: Request, name: str, context: dict[str, object], lang: str, **kw: Any
+) -> Response:
+    """Render a driver page in ``lang`` (the switch, the ``_`` of the templates)."""
+    headers = dict(kw.pop("headers", None) or {})
+    headers["Vary"] = "Accept-Language, Cookie"
+    full = {"lang": lang, "_": Texts(lang), "languages": LANGUAGES, **context}
+    return render(request, name, full, headers=headers, **kw)
 
 
 def code_throttle(request: Request) -> signin.CodeThrottle:
@@ -112,10 +154,12 @@ def _sign_in(request: Request, driver_id: str) -> RedirectResponse:
 def _login_page(
     request: Request, *, error: str | None = None, status_code: int = 200, **headers: str
 ) -> Response:
-    return render(
+    lang = _language(request)
+    return _page(
         request,
         "driver/login.html",
-        {"error": error},
+        {"error": Texts(lang)(error) if error else None},
+        lang,
         status_code=status_code,
         headers=headers or None,
     )
@@ -129,19 +173,50 @@ def app_page(request: Request, me: MaybeDriver, runtime: RuntimeDep, clock: Cloc
     """Today's route, or the sign-in form."""
     if me is None:
         return _login_page(request)
+    lang = _language(request, me)
     with runtime.read_sessions() as session:
-        day_label, routes = today(session, clock, me)
-    return render(
+        day_label, routes = today(session, clock, me, lang)
+        stamp = state_stamp(session, clock, me)
+    return _page(
         request,
         "driver/app.html",
         {
             "me": me,
             "day_label": day_label,
             "routes": routes,
-            "reasons": failure_reasons(),
-            "lang": "en",
+            "reasons": failure_reasons(lang),
+            "js_texts": js_texts(lang),
+            "stamp": stamp,
         },
+        lang,
     )
+
+
+@router.get("/state", name="driver_state")
+def state(me: MaybeDriver, runtime: RuntimeDep, clock: ClockDep) -> Response:
+    """The fingerprint of what others changed on the driver's day (the page polls it)."""
+    if me is None:
+        return JSONResponse({"detail": "signed out"}, status_code=401)
+    with runtime.read_sessions() as session:
+        stamp = state_stamp(session, clock, me)
+    return JSONResponse({"stamp": stamp}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/language", name="driver_language")
+def set_language(
+    request: Request,
+    lang: Annotated[str, Form(max_length=16)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    back: Annotated[str, Form(max_length=200)] = APP_PATH,
+) -> Response:
+    """The language switch: kept in the session, then back to the page it was on."""
+    chosen = language_of(lang)
+    if csrf_ok(request, csrf_token) and chosen is not None:
+        request.session[SESSION_LANGUAGE] = chosen
+    # Only back to a page of the app (never elsewhere: an open redirect).
+    same_app = back == APP_PATH or back.startswith(APP_PATH + "/")
+    target = back if same_app and "//" not in back and "\\" not in back else APP_PATH
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/login", name="driver_login")
@@ -175,10 +250,14 @@ def login_with_code(
         )
     except TooManyAttempts as exc:
         minutes = exc.retry_after_minutes
+        too_many = Texts(_language(request)).n(
+            "Too many wrong codes. Try again in %(count)s minute.",
+            "Too many wrong codes. Try again in %(count)s minutes.",
+            minutes,
+        )
         return _login_page(
             request,
-            error=f"Too many wrong codes. Try again in {minutes} minute"
-            f"{'s' if minutes != 1 else ''}.",
+            error=too_many,
             status_code=429,
             **{"Retry-After": str(max(1, int(exc.retry_after.total_seconds())))},
         )
@@ -194,16 +273,12 @@ def link_page(request: Request, token: str, session: SessionDep, clock: ClockDep
     try:
         driver = signin.peek_link(session, clock, token[:100])
     except signin.SignInFailed:
-        return _login_page(
-            request,
-            error="This sign-in link is not valid any more. Ask your dispatcher for a new one, "
-            "or type a code below.",
-            status_code=400,
-        )
-    return render(
+        return _login_page(request, error=LINK_SPENT, status_code=400)
+    return _page(
         request,
         "driver/link.html",
         {"first_name": driver.name.split()[0] if driver.name else "", "token": token},
+        _language(request),
     )
 
 
@@ -220,11 +295,7 @@ def use_link(
     try:
         driver = signin.redeem_link(session, clock, token[:100])
     except signin.SignInFailed:
-        return _login_page(
-            request,
-            error="This sign-in link is not valid any more. Ask your dispatcher for a new one.",
-            status_code=400,
-        )
+        return _login_page(request, error=LINK_USED, status_code=400)
     return _sign_in(request, driver.id)
 
 
@@ -293,6 +364,7 @@ def arrive(
             driver_id=me.id,
             at=Position(lat, lon),
             occurred_at=occurred_at,
+            settings=runtime.settings,
         ),
     )
 
@@ -372,4 +444,26 @@ def fail(
             actor=_actor(me),
             driver_id=me.id,
         ),
+    )
+
+
+# --- anything else under /driver: the app's own page, in the driver's language --------------
+
+
+@router.get("/{rest:path}", name="driver_not_found")
+def not_found(request: Request, me: MaybeDriver, rest: str) -> Response:
+    """A driver who opens a wrong address under /driver gets a page (not problem JSON) in
+    their language, leading back to the route."""
+    del rest
+    lang = _language(request, me)
+    _ = Texts(lang)
+    return _page(
+        request,
+        "driver/error.html",
+        {
+            "title": _("Page not found"),
+            "message": _("This page does not exist. Your stops are on today's route."),
+        },
+        lang,
+        status_code=404,
     )

@@ -42,6 +42,7 @@ from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.proof import load_proof_photo
 from doorstep.domain.errors import DomainError
+from doorstep.domain.notifications.preferences import preferences_url
 from doorstep.domain.slots.selfservice import order_for_merchant, recipient_change
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
 from doorstep.domain.tracking.view import TrackingView, load_tracking_view
@@ -242,6 +243,9 @@ def _render_page(
         change=change,
         form_field=FORM_FIELD,
         form_token=form_token(request.app.state.tracking_form_secret, token),
+        preferences_url=preferences_url(
+            runtime.settings.base_url, runtime.settings.effective_secret_key, view.order_id
+        ),
     )
     return _html(body, status=status, headers=_page_headers(runtime, view, brand_css))
 

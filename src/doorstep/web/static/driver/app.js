@@ -9,6 +9,9 @@
  * the service worker's copy never shows a stop as still to do once it is done.
  * While a route is active the phone's position goes to /ingest/osmand every few seconds
  * (OsmAnd/Traccar JSON); failures there are ignored, a position is only worth sending fresh.
+ * Every text comes from the page (#driver-texts, in the driver's language). While online and
+ * idle the page asks /driver/state every 20 s and reloads when a recipient or the dispatcher
+ * changed the day (a redirect, a hold, new instructions, a stop moved).
  */
 (() => {
   "use strict";
@@ -20,10 +23,33 @@
   const STORE = "actions";
   const POSITION_EVERY_MS = 10000;
   const RETRY_EVERY_MS = 5000;
-  const LABELS = {
-    planned: "To do", en_route: "On the way", arrived: "Arrived",
-    done: "Delivered", failed: "Not delivered", skipped: "Skipped",
-  };
+  const POLL_EVERY_MS = 20000;
+  const CHANGED_KEY = "doorstep-driver-changed";
+
+  // --- words (the page's, in the driver's language) ----------------------------------------
+
+  let TEXTS = {};
+  try { TEXTS = JSON.parse(document.getElementById("driver-texts").textContent); } catch (err) { TEXTS = {}; }
+  const lang = root.dataset.lang || document.documentElement.lang || "en";
+  const plurals = window.Intl && Intl.PluralRules ? new Intl.PluralRules(lang) : null;
+
+  function fill(text, values) {
+    return String(text).replace(/%\((\w+)\)s/g, (all, name) => (name in values ? String(values[name]) : all));
+  }
+
+  function t(key, values) {
+    const text = TEXTS[key];
+    if (text === undefined) return key;
+    return fill(text, values || {});
+  }
+
+  function tn(key, count, values) {
+    const forms = TEXTS[key] || {};
+    const form = plurals ? plurals.select(count) : (count === 1 ? "one" : "other");
+    return fill(forms[form] || forms.other || key, Object.assign({ count }, values || {}));
+  }
+
+  const LABELS = TEXTS.labels || {};
   const PENDING = { start: "active", arrive: "arrived", deliver: "done", fail: "failed" };
   const OPEN = new Set(["planned", "en_route", "arrived"]);
   const deviceId = root.dataset.deviceId || "";
@@ -104,7 +130,7 @@
     li.dataset.status = status;
     li.className = "drv-stop drv-stop--" + status;
     const badge = li.querySelector("[data-stop-state]");
-    badge.textContent = (LABELS[status] || status) + (pending ? " · waiting to send" : "");
+    badge.textContent = (LABELS[status] || status) + (pending ? " · " + t("waiting") : "");
     badge.classList.toggle("drv-badge--pending", Boolean(pending));
   }
 
@@ -125,11 +151,12 @@
       const now = route.dataset.routeStatus;
       route.querySelector("[data-do=start]").hidden = now !== "planned";
       route.querySelector("[data-route-state]").textContent =
-        now === "planned" ? "Not started" : now === "active" ? `Under way · ${left} to go` : "Finished";
+        now === "planned" ? t("not_started") : now === "active" ? t("under_way", { count: left }) : t("finished");
       stops.forEach((li) => {
         const open = now === "active" && OPEN.has(li.dataset.status);
         li.querySelector("[data-actions]").hidden = !open;
         li.querySelector("[data-do=arrive]").hidden = !open || li.dataset.status === "arrived";
+        li.querySelector("[data-do=deliver]").hidden = !open || li.dataset.doNotDeliver === "true";
       });
     });
     track();
@@ -157,18 +184,26 @@
     }
   }
 
-  function applyRefusal(item, body) {
-    const detail = (body && (body.errors && body.errors.length
-      ? body.errors.map((e) => e.message).join("; ") : body.detail)) || "refused";
+  // Why the server refused, in the driver's words where the problem names a known cause.
+  function refusal(httpStatus, body) {
+    const errors = (body && body.errors) || [];
+    const known = errors.map((e) => TEXTS["code_" + e.code]).filter(Boolean);
+    if (known.length) return known.join("; ");
+    if (httpStatus === 409) return t("conflict");
+    if (httpStatus === 404) return t("not_found");
+    return (body && (errors.length ? errors.map((e) => e.message).join("; ") : body.detail)) || t("refused");
+  }
+
+  function applyRefusal(item, httpStatus, body) {
+    const detail = refusal(httpStatus, body);
     if (item.kind === "start") {
       const route = routeEl(item.target);
       if (route) route.dataset.routeStatus = item.before || "planned";
-      status(`Could not start the route: ${detail}`, "offline");
+      status(t("start_refused", { detail }), "offline");
       return;
     }
     setStop(item.target, item.before || "planned", false);
-    const what = { arrive: "Arrival", deliver: "Delivery", fail: "Failed attempt" }[item.kind];
-    stopMessage(item.target, `${what} not recorded: ${detail}`, true);
+    stopMessage(item.target, t(item.kind + "_refused", { detail }), true);
   }
 
   function status(text, kind) {
@@ -176,15 +211,20 @@
     net.className = "drv-net" + (kind ? " drv-net--" + kind : "");
   }
 
+  // Actions that waited on this phone and have now been sent, by key: a replay of the same
+  // key is the same action, counted once.
+  const replayed = new Set();
+
   async function showQueue() {
     const waiting = (await queueAll()).length;
     if (!online) {
-      status(waiting
-        ? `Offline. ${waiting} action${waiting > 1 ? "s" : ""} saved on this phone, sent when the network returns.`
-        : "Offline. What you record is saved on this phone.", "offline");
+      status(waiting ? tn("offline_queued", waiting) : t("offline"), "offline");
     } else if (waiting) {
-      status(`Sending ${waiting} saved action${waiting > 1 ? "s" : ""}…`, "queued");
-    } else {
+      status(tn("sending", waiting), "queued");
+    } else if (replayed.size) {
+      status(tn("replayed", replayed.size), "");
+      replayed.clear();
+    } else if (net.className.indexOf("drv-net--") !== -1) {
       status("", "");
     }
   }
@@ -196,11 +236,11 @@
   function retryLater(resp, body) {
     if (resp.status >= 500 || resp.status === 429) return true;
     if (resp.status === 401) {
-      status("You are signed out. Sign in again: your saved actions are kept.", "offline");
+      status(t("signed_out"), "offline");
       return true;
     }
     if (resp.status === 403) {
-      status("This page is out of date. Reload it: your saved actions are kept.", "offline");
+      status(t("out_of_date"), "offline");
       return true;
     }
     return resp.status === 409 && body && String(body.type || "").endsWith("idempotency-key-in-flight");
@@ -232,6 +272,7 @@
           });
         } catch (err) {
           online = false;
+          markWaiting();
           break;
         }
         online = true;
@@ -240,7 +281,8 @@
         if (retryLater(resp, body)) break;
         await queueDelete(item.id);
         sent += 1;
-        if (resp.ok) applyResult(item, body); else applyRefusal(item, body);
+        if (item.waited) replayed.add(item.key);
+        if (resp.ok) applyResult(item, body); else applyRefusal(item, resp.status, body);
         refresh();
       }
     } finally {
@@ -250,6 +292,20 @@
     }
   }
 
+  // Actions still queued when the network failed are "replayed" once they finally go.
+  function markWaiting() {
+    withStore("readwrite", (s) => {
+      const req = s.openCursor();
+      req.onsuccess = () => {
+        const cursor = req.result;
+        if (!cursor) return;
+        if (!cursor.value.waited) cursor.update(Object.assign({}, cursor.value, { waited: true }));
+        cursor.continue();
+      };
+      return null;
+    }).catch(() => {});
+  }
+
   async function act(kind, url, target, fields) {
     const before = kind === "start" ? routeEl(target).dataset.routeStatus : stopEl(target).dataset.status;
     const all = fields.slice();
@@ -257,7 +313,7 @@
     if (lastFix && kind !== "start") {
       all.push(["lat", String(lastFix.coords.latitude)], ["lon", String(lastFix.coords.longitude)]);
     }
-    const item = { kind, url, target, before, key: newKey(), fields: all, created: Date.now() };
+    const item = { kind, url, target, before, key: newKey(), fields: all, created: Date.now(), waited: !online };
     await queueAdd(item);
     applyPending(item);
     refresh();
@@ -309,7 +365,7 @@
   document.getElementById("pod-signature-clear").addEventListener("click", clearSignature);
 
   function describe(li) {
-    return `Stop ${li.querySelector(".drv-stop__num").textContent}: ${li.dataset.reference}`;
+    return t("stop_label", { number: li.querySelector(".drv-stop__num").textContent, reference: li.dataset.reference });
   }
 
   function openDeliver(li, url) {
@@ -343,7 +399,7 @@
     const pinField = document.getElementById("pod-pin");
     if (pinField.required && !/^\d{4,6}$/.test(pinField.value.trim())) {
       const error = document.getElementById("deliver-error");
-      error.textContent = "Type the recipient's PIN (the digits they show you).";
+      error.textContent = t("pin_hint");
       error.hidden = false;
       pinField.focus();
       return;
@@ -441,7 +497,27 @@
   // --- start-up ----------------------------------------------------------------------------
 
   window.addEventListener("online", () => { online = true; flush(); });
-  window.addEventListener("offline", () => { online = false; showQueue(); });
+  window.addEventListener("offline", () => { online = false; markWaiting(); showQueue(); });
+
+  // --- news from others: reload when the day changed ---------------------------------------
+
+  async function poll() {
+    if (!online || flushing || document.hidden) return;
+    if (document.querySelector("dialog[open]")) return;  // never under a driver's hands
+    if ((await queueAll()).length) return;
+    let body = null;
+    try {
+      const resp = await fetch("/driver/state", { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+      if (!resp.ok) return;
+      body = await resp.json();
+    } catch (err) { return; }
+    if (body && body.stamp && body.stamp !== root.dataset.stamp) {
+      try { sessionStorage.setItem(CHANGED_KEY, "1"); } catch (err) { /* private mode */ }
+      window.location.reload();
+    }
+  }
+  setInterval(poll, POLL_EVERY_MS);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
   setInterval(() => { queueAll().then((items) => { if (items.length) flush(); }); }, RETRY_EVERY_MS);
   setInterval(sendPosition, POSITION_EVERY_MS);
 
@@ -463,6 +539,13 @@
     if (navigator.serviceWorker.controller) refreshShell();
     navigator.serviceWorker.addEventListener("controllerchange", refreshShell);
   }
+
+  try {
+    if (sessionStorage.getItem(CHANGED_KEY)) {
+      sessionStorage.removeItem(CHANGED_KEY);
+      status(t("changed"), "");
+    }
+  } catch (err) { /* private mode */ }
 
   applyKnown();
   queueAll().then((items) => {

@@ -8,7 +8,7 @@
  */
 "use strict";
 
-const CACHE = "doorstep-driver-v1";
+const CACHE = "doorstep-driver-v2";
 const PAGE = "/driver";
 // The page itself is kept by pageFirst, from the app's own requests, never at install: an
 // install-time copy could land after a fresher one and bring back an out-of-date route.
