@@ -246,8 +246,10 @@ class DaySimulation:
         self.steps = 0  # actions performed
         self._depot: LatLon | None = None
         self._incident: LatLon | None = None
-        # Called before the clock moves during setup (run_fast runs the worker's jobs there).
+        # Called before the clock moves during setup (run_fast runs the worker's jobs there),
+        # and after each action (run_fast writes the buffered positions there).
         self.on_clock_moved: Callable[[], None] | None = None
+        self.after_action: Callable[[], None] | None = None
 
     # --- the contract ---------------------------------------------------------------------
 
@@ -324,6 +326,8 @@ class DaySimulation:
                 # One person's failed step must not end the day (the demo runs for hours).
                 log.warning("simulated action %s failed: %s", action.name, exc)
                 self.errors.append(f"{action.name}: {exc}")
+            if self.after_action is not None:
+                self.after_action()
 
     def finished(self) -> bool:
         return not self._queue
@@ -1100,6 +1104,9 @@ def run_fast(
                     jobs.run()
 
                 sim.on_clock_moved = step
+                # Each action sees every position posted before it (the writer's own thread
+                # flushes on wall time, which would make the day depend on the machine).
+                sim.after_action = writer.flush
                 scenario = sim.setup()
                 while (due := sim.next_due()) is not None:
                     clock.set(max(due, clock.now()))
