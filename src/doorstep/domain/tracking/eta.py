@@ -250,9 +250,7 @@ def refresh_route_eta(
         return []
     started_at = _route_started_at(session, route)
     opens = {
-        s.id: _utc(w)
-        for _, s in finished
-        if (w := orders[s.order_id].window_start) is not None
+        s.id: _utc(w) for _, s in finished if (w := orders[s.order_id].window_start) is not None
     }
     pace = _pace(finished, durations, started_at, opens)
 
