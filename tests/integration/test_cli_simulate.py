@@ -34,6 +34,8 @@ def test_simulate_prints_the_kpis_and_writes_the_report(tmp_path: Path) -> None:
     assert set(kpis["eta_abs_error_min"]) == {"route_start", "5_stops", "1_stop"}
     assert kpis["delivered"] >= 1 and kpis["duplicate_messages"] == 0
     assert kpis["simulation"]["seed"] == 2 and kpis["simulation"]["city"] == "Monaco"
+    assert kpis["simulation"]["simulation_errors"] == []
+    assert kpis["simulation"]["failed_attempts_today"] >= 0
     html = out.read_text(encoding="utf-8")
     assert "Simulated day in Monaco, 2026-12-08 (seed 2)" in html and "<svg" in html
     assert "http://" not in html and "https://" not in html

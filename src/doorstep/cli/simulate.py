@@ -68,11 +68,15 @@ def simulate(
         transient=not _err.is_terminal,
     ) as bar:
         task = bar.add_task("Booking and planning", total=1.0, status="")
+        last: dict[str, Any] = {}
 
         def on_step(sim: DaySimulation) -> None:
             scenario = sim.scenario
             if scenario is None:
                 return
+            if sim.finished():  # the day is over: what Doorstep's database says of it
+                last["progress"] = sim.progress()
+                last["errors"] = list(sim.errors)
             now = sim.runtime.clock.now()
             span = (scenario.ends_at - scenario.starts_at).total_seconds()
             done = (now - scenario.starts_at).total_seconds() / span if span > 0 else 1.0
@@ -105,6 +109,11 @@ def simulate(
         "wall_s": round(wall, 1),
         "attribution": scenario.attribution,
     }
+    if "progress" in last:
+        # Failed attempts of the day: their orders were rebooked for later days, so the day's
+        # KPIs (which count an order on its final window's day) do not show them.
+        summary["failed_attempts_today"] = last["progress"].failed
+        summary["simulation_errors"] = last["errors"]
     if as_json:
         data = json.loads(kpis.model_dump_json(by_alias=True))
         print(json.dumps({**data, "simulation": summary}, indent=2))

@@ -25,7 +25,13 @@ The day (times local to the city):
   and cargo bikes; windows 09-11, 11-13, 14-16, 16-18;
 * 11:30-13:30 an incident slows the roads around the city's middle (a delay alert fires for
   the stops it makes late);
-* a recipient not at home gets a failed attempt and rebooks from the tracking page.
+* a recipient not at home gets a failed attempt and rebooks another day on the tracking page.
+
+A live day (the demo): build the server's settings with :func:`simulation_settings` (road
+travel times over the city's extract, webhooks to 127.0.0.1 allowed) and ``smtp_url`` from the
+:class:`~doorstep.simulator.sinks.Sinks`, serve with the worker on a ``SimulatedClock``, call
+:meth:`DaySimulation.setup` once, then :meth:`DaySimulation.advance` with ``clock.now()``
+every ~100 ms from one thread (``tests/integration/test_simulated_day.py`` does it in-process).
 """
 
 from __future__ import annotations
@@ -170,7 +176,6 @@ class _Order:
     tracking_path: str = ""
     tracking_url: str = ""
     attempts: int = 0
-    rebooked: bool = False
 
 
 def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -241,9 +246,10 @@ class DaySimulation:
         self.steps = 0  # actions performed
         self._depot: LatLon | None = None
         self._incident: LatLon | None = None
-        self._calendar_id = ""
-        # Called before the clock moves during setup (run_fast runs the worker's jobs there).
+        # Called before the clock moves during setup (run_fast runs the worker's jobs there),
+        # and after each action (run_fast writes the buffered positions there).
         self.on_clock_moved: Callable[[], None] | None = None
+        self.after_action: Callable[[], None] | None = None
 
     # --- the contract ---------------------------------------------------------------------
 
@@ -267,9 +273,9 @@ class DaySimulation:
         merchant_id, api_key = self._create_merchant()
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._configure_messages()
-        depot_id = self._create_depot(places)
-        zone_id = self._create_zone(depot_id, places)
-        self._calendar_id = self._create_calendar(depot_id, zone_id)
+        depot_id = self._create_depot()
+        zone_id = self._create_zone(depot_id)
+        self._create_calendar(depot_id, zone_id)
         self._create_pickup_point()
         self._create_fleet(depot_id)
         self._orders = [_Order(spec) for spec in specs]
@@ -282,7 +288,6 @@ class DaySimulation:
                 )
         self._set_clock(_local(day - timedelta(days=1), PLAN_AT, tz))
         self._plan_and_publish(depot_id)
-        self._depot_id = depot_id
         self._queue_day()
         starts_at = _local(day, time(6, 0), tz)
         ends_at = max(s.end for d in self._drivers for s in d.shifts)
@@ -317,9 +322,12 @@ class DaySimulation:
             self.steps += 1
             try:
                 action.run()
-            except SimulationError as exc:
+            except (SimulationError, httpx.HTTPError, KeyError, ValueError) as exc:
+                # One person's failed step must not end the day (the demo runs for hours).
                 log.warning("simulated action %s failed: %s", action.name, exc)
                 self.errors.append(f"{action.name}: {exc}")
+            if self.after_action is not None:
+                self.after_action()
 
     def finished(self) -> bool:
         return not self._queue
@@ -494,7 +502,7 @@ class DaySimulation:
             "lon": at.lon,
         }
 
-    def _create_depot(self, places: list[StreetPoint]) -> str:
+    def _create_depot(self) -> str:
         assert self._depot is not None
         body = {
             "name": self.city.depot_name,
@@ -503,7 +511,7 @@ class DaySimulation:
         }
         return str(self._json("POST", "/v1/depots", json=body)["id"])
 
-    def _create_zone(self, depot_id: str, places: list[StreetPoint]) -> str:
+    def _create_zone(self, depot_id: str) -> str:
         ring = [[lon, lat] for lon, lat in self._zone]
         body = {
             "depot_id": depot_id,
@@ -767,7 +775,6 @@ class DaySimulation:
                     refused = exc
                     log.warning("%s %s", value, exc)
                     continue
-                order.rebooked = True
                 return
             assert refused is not None
             raise refused
@@ -1097,6 +1104,9 @@ def run_fast(
                     jobs.run()
 
                 sim.on_clock_moved = step
+                # Each action sees every position posted before it (the writer's own thread
+                # flushes on wall time, which would make the day depend on the machine).
+                sim.after_action = writer.flush
                 scenario = sim.setup()
                 while (due := sim.next_due()) is not None:
                     clock.set(max(due, clock.now()))

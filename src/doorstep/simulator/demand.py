@@ -41,6 +41,7 @@ LAST_NAMES = (
     "Grimaldi", "Hopper", "Korhonen", "Lambert", "Laine", "Lefebvre", "Lovelace", "Martin",
     "Mercier", "Moreau", "Notari", "Petit", "Rossi", "Roux", "Russo", "Turing", "Virtanen",
 )  # fmt: skip
+CHECKOUT_GAP = timedelta(seconds=61)
 INSTRUCTIONS = (
     "Door code 4821, third floor",
     "Ring twice, the bell is weak",
@@ -165,6 +166,14 @@ def draw_orders(
             booked = _local(day - timedelta(days=back), rng.uniform(lo, hi), tz)
         drafts.append((booked, kind, rng.random()))
     drafts.sort(key=lambda d: d[0])
+    # One customer at a time, a checkout taking a minute: distinct booking instants give
+    # orders ids (which sort by creation time) in booking order, so the plan replays.
+    previous: datetime | None = None
+    for n, (booked, kind, pick) in enumerate(drafts):
+        if previous is not None and booked < previous + CHECKOUT_GAP:
+            booked = previous + CHECKOUT_GAP
+            drafts[n] = (booked, kind, pick)
+        previous = booked
     out: list[OrderSpec] = []
     for index, (booked, kind, pick) in enumerate(drafts):
         reference = f"DS-{seed}-{index + 1:04d}"

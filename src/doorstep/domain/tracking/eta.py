@@ -12,7 +12,7 @@ stops that have been arrived since.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,8 @@ DELAYABLE = frozenset(
     {Status.SCHEDULED, Status.PICKED_UP, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY}
 )
 ETA_UPDATED = "delivery.eta_updated"
+# An arrival this soon after the stop's window opened may be a driver who was early and waited.
+WAITED_SLACK = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,16 @@ def _travel_s(durations: Any, a: int, b: int) -> float:
     return float(value) if value < UNREACHABLE else 0.0
 
 
-def _pace(done: Sequence[tuple[int, Stop]], durations: Any, start_at: datetime | None) -> Pace:
+def _pace(
+    done: Sequence[tuple[int, Stop]],
+    durations: Any,
+    start_at: datetime | None,
+    opens: Mapping[str, datetime] | None = None,
+) -> Pace:
     """The driver's pace from the stops done today, each with its index in the matrix (whose
-    point 0 is the depot, where the route started at ``start_at``)."""
+    point 0 is the depot, where the route started at ``start_at``). A leg that ends when its
+    stop's window opened (``opens``: stop id -> window start) says nothing about the pace: the
+    driver was early and waited at the door, as planned."""
     legs: list[tuple[float, float]] = []
     services: list[tuple[float, float]] = []
     prev_departure = start_at
@@ -172,7 +181,9 @@ def _pace(done: Sequence[tuple[int, Stop]], durations: Any, start_at: datetime |
         if prev_departure is not None:
             actual = (_utc(stop.actual_arrival) - _utc(prev_departure)).total_seconds()
             expected = _travel_s(durations, prev_index, stop_index)
-            if actual > 0 and expected > 0:
+            opened = (opens or {}).get(stop.id)
+            waited = opened is not None and _utc(stop.actual_arrival) <= opened + WAITED_SLACK
+            if actual > 0 and expected > 0 and not waited:
                 legs.append((actual, expected))
         if stop.actual_departure is not None:
             served = (_utc(stop.actual_departure) - _utc(stop.actual_arrival)).total_seconds()
@@ -238,7 +249,10 @@ def refresh_route_eta(
         route.eta_refreshed_at = now
         return []
     started_at = _route_started_at(session, route)
-    pace = _pace(finished, durations, started_at)
+    opens = {
+        s.id: _utc(w) for _, s in finished if (w := orders[s.order_id].window_start) is not None
+    }
+    pace = _pace(finished, durations, started_at, opens)
 
     # Where the driver is: at the current stop, at the latest position, or where they left.
     first_index, first = remaining[0]
