@@ -114,6 +114,32 @@ def test_on_time_means_delivered_inside_the_promised_window() -> None:
     assert s.late == 1 and s.late_by_min.median == pytest.approx(1.0)
 
 
+def test_on_time_is_judged_at_the_door_not_at_the_signature() -> None:
+    """A driver who rang 12 s before the window closed and was signed for 4 minutes later was on
+    time; one who rang after the end was late by the ring, not the signature; a failed attempt's
+    arrival never stands for the later delivery's."""
+    rang_in_time = (
+        Log("d")
+        .add("stop.arrived", W1 - timedelta(seconds=12))
+        .add("delivery.delivered", W1 + timedelta(minutes=4))
+    )
+    rang_late = Log("l").add("stop.arrived", at(125)).add("delivery.delivered", at(129))
+    second_try = (
+        Log("f")
+        .add("stop.arrived", at(10))
+        .add("delivery.failed", at(12))
+        .add("delivery.delivered", at(130))  # no arrival recorded: the delivery's own time
+    )
+    s = summarise(
+        [
+            order_facts(order(log.order_id), log.events, [])
+            for log in (rang_in_time, rang_late, second_try)
+        ]
+    )
+    assert (s.delivered, s.on_time, s.late) == (3, 1, 2)
+    assert s.late_by_min.median == pytest.approx(7.5)  # 5 and 10 minutes late
+
+
 def test_a_failed_attempt_then_a_delivery_is_not_a_first_attempt() -> None:
     """An order delivered after a failed attempt counts as delivered but not first-attempt;
     the failed attempt is counted; a straight delivery is first-attempt."""

@@ -3,8 +3,11 @@ no clock. Each order's history is read once into :class:`OrderFacts`; summaries 
 
 Definitions (ADR 0018 gives the reasons):
 
-* on time: the first ``delivery.delivered`` event's ``occurred_at`` is inside the order's
-  promised ``[window_start, window_end]``; orders without a window are not measured;
+* on time: the delivery reached the door inside the order's promised ``[window_start,
+  window_end]``: the attempt's ``stop.arrived`` event, else (no arrival recorded) the first
+  ``delivery.delivered`` event's ``occurred_at``; orders without a window are not measured.
+  The door, not the signature, because the window, the plan, the ETA and the delay warning all
+  speak of the driver's arrival (ADR 0018);
 * first attempt: delivered with no ``delivery.failed`` event before the delivered one;
 * ETA error: per attempt (the events up to an arrival: ``stop.arrived``, ``delivery.delivered``
   or ``delivery.failed``), the ``delivery.eta_updated`` event chosen for each horizon is
@@ -64,6 +67,8 @@ class OrderFacts:
 
     order: OrderRow
     delivered_at: datetime | None = None
+    # When the delivering attempt reached the door (its stop.arrived), else delivered_at.
+    at_door: datetime | None = None
     failed_attempts: int = 0
     failed_before_delivery: bool = False
     warned_at: datetime | None = None
@@ -80,17 +85,17 @@ class OrderFacts:
     def on_time(self) -> bool | None:
         """Delivered inside the promised window; None when not delivered or no window."""
         o = self.order
-        if self.delivered_at is None or o.window_start is None or o.window_end is None:
+        if self.at_door is None or o.window_start is None or o.window_end is None:
             return None
-        return o.window_start <= self.delivered_at <= o.window_end
+        return o.window_start <= self.at_door <= o.window_end
 
     @property
     def late_by(self) -> timedelta | None:
-        """How late the delivery was after the window's end; None when not late."""
+        """How late the delivery reached the door after the window's end; None when not late."""
         end = self.order.window_end
-        if self.delivered_at is None or end is None or self.delivered_at <= end:
+        if self.at_door is None or end is None or self.at_door <= end:
             return None
-        return self.delivered_at - end
+        return self.at_door - end
 
 
 def parse_time(value: object) -> datetime | None:
@@ -148,6 +153,7 @@ def order_facts(
     history = sorted(events, key=lambda e: e.seq)
     pending: list[EventRow] = []
     ofd_seq: int | None = None
+    arrived_at: datetime | None = None  # the current attempt's stop.arrived
     attempt_ends: list[datetime] = []
     for ev in history:
         if ev.type in ATTEMPT_ENDS or _window_moved(ev):
@@ -167,10 +173,14 @@ def order_facts(
         if ev.type in ARRIVALS:
             facts.eta.extend(_attempt_samples(pending, ofd_seq, ev.occurred_at))
             pending, ofd_seq = [], None
+        if ev.type == "stop.arrived":
+            arrived_at = ev.occurred_at
         if ev.type == "delivery.failed":
             facts.failed_attempts += 1
+            arrived_at = None
         elif ev.type == "delivery.delivered":
             facts.delivered_at = ev.occurred_at
+            facts.at_door = arrived_at or ev.occurred_at
             facts.failed_before_delivery = facts.failed_attempts > 0
     facts.failed_attempts = sum(1 for ev in history if ev.type == "delivery.failed")
     seen: set[tuple[str, str, str, int | str]] = set()
