@@ -483,6 +483,10 @@ class DaySimulation:
                     "delayed": ["sms"],
                     "delivered": ["email"],
                     "attempt_failed": ["sms", "email"],
+                    # Confirmations of the recipient's own changes: they saw the page say so.
+                    "redirected": ["email"],
+                    "held": ["email"],
+                    "instructions_changed": ["email"],
                 },
             },
         )
@@ -1067,8 +1071,13 @@ def run_fast(
     analytics: a frozen clock set to each next action, the worker's jobs inline after each
     step (deterministic), a temporary SQLite database unless ``database_url``."""
     import tempfile
+    import warnings
 
-    from fastapi.testclient import TestClient
+    with warnings.catch_warnings():
+        # Starlette's notice that its test client will move to httpx2 is for test suites; the
+        # simulator's user has nothing to do about it.
+        warnings.filterwarnings("ignore", message=".*httpx2.*")
+        from fastapi.testclient import TestClient
 
     from doorstep.clock import FrozenClock, SystemClock
     from doorstep.db.engine import make_engine, transaction
