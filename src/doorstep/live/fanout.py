@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -120,7 +121,7 @@ class Mailbox:
         return chunks
 
 
-class Feed:
+class Feed(ABC):
     """The shared side of a live stream (see the module's text). Subclasses implement
     :meth:`load` (the first state, once subscribed; ``False`` when there is nothing to watch),
     :meth:`handle` (a batch of bus messages, at once) and :meth:`refresh` (database reads, in a
@@ -144,18 +145,21 @@ class Feed:
 
     # --- what subclasses write -------------------------------------------------------------
 
+    @abstractmethod
     def channels(self) -> Iterable[str]:
         """The bus channels to subscribe to before the first :meth:`load`."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def load(self) -> bool:
         """Read the first state; ``False`` if there is nothing to watch (then the feed ends)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def handle(self, batch: list[dict[str, Any]]) -> None:
         """React at once to a batch of bus messages (everything that arrived since the last):
         send what needs no database, :meth:`request_refresh` for what does."""
-        raise NotImplementedError
+        ...
 
     async def refresh(self) -> None:
         """Read what changed and send it (run by :meth:`request_refresh`)."""
