@@ -16,7 +16,6 @@ owner can hand one to a colleague who has not chosen a password yet.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from doorstep.db.engine import transaction
 from doorstep.db.types import UTCDateTime
 from doorstep.domain.accounts.models import User
 from doorstep.domain.errors import DomainError
-from doorstep.ids import new_id
+from doorstep.ids import new_id, secret_digest
 from doorstep.runtime import Runtime
 
 __all__ = [
@@ -81,10 +80,6 @@ class IssuedLink:
     expires_at: datetime
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def issue_login_link(
     session: Session, clock: Clock, user: User, *, base_url: str, ttl: timedelta
 ) -> IssuedLink:
@@ -106,7 +101,7 @@ def issue_login_link(
         id=new_id("cll", now),
         merchant_id=user.merchant_id,
         user_id=user.id,
-        token_hash=_token_hash(token),
+        token_hash=secret_digest(token),
         created_at=now,
         expires_at=now + ttl,
     )
@@ -120,7 +115,7 @@ def redeem_login_link(session: Session, clock: Clock, token: str) -> User:
     now = clock.now()
     link = session.scalar(
         select(ConsoleLoginLink)
-        .where(ConsoleLoginLink.token_hash == _token_hash(token))
+        .where(ConsoleLoginLink.token_hash == secret_digest(token))
         .with_for_update()
     )
     if link is None or link.used_at is not None or link.expires_at <= now:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from doorstep.clock import Clock
 from doorstep.domain.accounts.models import ApiKey, Merchant
 from doorstep.domain.errors import FieldError, Unauthorized, Unprocessable
-from doorstep.ids import new_id
+from doorstep.ids import new_id, secret_digest
 
 API_KEY_PREFIX = "dsk"
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -25,10 +24,6 @@ _LAST_USED_RESOLUTION = timedelta(minutes=1)
 class IssuedKey:
     key: ApiKey
     plaintext: str  # shown once, never stored
-
-
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def create_merchant(
@@ -73,7 +68,7 @@ def issue_api_key(session: Session, clock: Clock, merchant: Merchant, name: str)
         merchant_id=merchant.id,
         name=name,
         prefix=prefix,
-        secret_hash=_hash_secret(secret),
+        secret_hash=secret_digest(secret),
         created_at=clock.now(),
     )
     session.add(key)
@@ -96,8 +91,8 @@ def authenticate_api_key(session: Session, clock: Clock, presented: str) -> tupl
         .where(ApiKey.prefix == prefix)
     ).first()
     key, merchant = (row[0], row[1]) if row is not None else (None, None)
-    expected = key.secret_hash if key is not None else _hash_secret("")
-    ok = hmac.compare_digest(expected, _hash_secret(secret))
+    expected = key.secret_hash if key is not None else secret_digest("")
+    ok = hmac.compare_digest(expected, secret_digest(secret))
     if key is None or merchant is None or not ok or key.revoked_at is not None:
         raise Unauthorized("invalid API key")
     return merchant, key

@@ -17,7 +17,6 @@ the console or the API, valid ``driver_login_ttl_s``, used at most once, stored 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from doorstep.domain.accounts.users import LoginThrottle
 from doorstep.domain.dispatch.models import Driver
 from doorstep.domain.dispatch.resources import access_driver
 from doorstep.domain.errors import Conflict, DomainError
-from doorstep.ids import new_id
+from doorstep.ids import new_id, secret_digest
 from doorstep.runtime import Runtime
 
 CODE_DIGITS = 6
@@ -73,10 +72,6 @@ class IssuedLogin:
     url: str
     code: str
     expires_at: datetime
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _code_hash(secret_key: str, code: str) -> str:
@@ -120,7 +115,7 @@ def issue_login(
         id=new_id("dlg", now),
         merchant_id=merchant_id,
         driver_id=driver.id,
-        token_hash=_token_hash(token),
+        token_hash=secret_digest(token),
         code_hash=_code_hash(secret_key, code),
         failed_attempts=0,
         created_at=now,
@@ -147,14 +142,16 @@ def _active_driver(session: Session, login: DriverLogin) -> Driver:
 
 def peek_link(session: Session, clock: Clock, token: str) -> Driver:
     """The driver a link would sign in, without using it (for the confirmation page)."""
-    login = session.scalar(select(DriverLogin).where(DriverLogin.token_hash == _token_hash(token)))
+    login = session.scalar(
+        select(DriverLogin).where(DriverLogin.token_hash == secret_digest(token))
+    )
     return _active_driver(session, _usable(login, clock.now()))
 
 
 def redeem_link(session: Session, clock: Clock, token: str) -> Driver:
     """Use a link: its driver, once; then the link (and its code) are spent."""
     login = session.scalar(
-        select(DriverLogin).where(DriverLogin.token_hash == _token_hash(token)).with_for_update()
+        select(DriverLogin).where(DriverLogin.token_hash == secret_digest(token)).with_for_update()
     )
     login = _usable(login, clock.now())
     driver = _active_driver(session, login)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import TERMINAL, Status
+from doorstep.ids import secret_digest
 
 # 32 base64url characters carry 192 bits of the HMAC; the nonce itself has 128 random bits.
 TOKEN_CHARS = 32
@@ -49,8 +50,8 @@ def derive_token(secret_key: str, order_id: str, nonce: str) -> str:
 
 
 def hash_token(token: str) -> str:
-    """The SHA-256 hex digest stored in ``Order.tracking_token_hash``."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """The digest stored in ``Order.tracking_token_hash``."""
+    return secret_digest(token)
 
 
 def new_tracking_token(secret_key: str, order_id: str) -> TrackingToken:
