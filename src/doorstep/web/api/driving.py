@@ -40,6 +40,7 @@ from doorstep.domain.idempotency import Answer, IdempotentRequest
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.status import Reason
 from doorstep.runtime import Runtime
+from doorstep.settings import Settings
 from doorstep.web.calls import ApiCallDep, Caller, PendingKey, json_response
 from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED, respond
 from doorstep.web.problems import PROBLEM_JSON
@@ -136,6 +137,48 @@ def read_upload(upload: UploadFile | None, limit: int) -> bytes | None:
 
 
 # --- shared with the driver app -------------------------------------------------------------
+
+
+def proof_form(
+    settings: Settings,
+    *,
+    photo: UploadFile | None,
+    signature: UploadFile | None,
+    received_by: str | None,
+    pin: str | None,
+    lat: float | None,
+    lon: float | None,
+    occurred_at: datetime | None,
+) -> ProofIn:
+    """The proof of delivery as the completion form sends it (API and driver app alike)."""
+    return ProofIn(
+        photo=read_upload(photo, settings.proof_max_bytes),
+        signature=read_upload(signature, settings.proof_max_bytes),
+        received_by=received_by,
+        pin=pin,
+        at=Position(lat, lon),
+        occurred_at=occurred_at,
+    )
+
+
+def failure_form(
+    settings: Settings,
+    *,
+    reason: Reason | None,
+    note: str | None,
+    photo: UploadFile | None,
+    lat: float | None,
+    lon: float | None,
+    occurred_at: datetime | None,
+) -> FailureIn:
+    """A failed attempt as the failure form sends it (API and driver app alike)."""
+    return FailureIn(
+        reason=reason,
+        note=note,
+        photo=read_upload(photo, settings.proof_max_bytes),
+        at=Position(lat, lon),
+        occurred_at=occurred_at,
+    )
 
 
 def run_stop_action(
@@ -279,26 +322,28 @@ async def complete(
     occurred_at: OccurredAt = None,
 ) -> Response:
     def work(caller: Caller) -> Response:
-        runtime, merchant, actor, settings = (
-            caller.runtime,
-            caller.merchant,
-            caller.actor,
+        proof = proof_form(
             caller.settings,
-        )
-        proof = ProofIn(
-            photo=read_upload(photo, settings.proof_max_bytes),
-            signature=read_upload(signature, settings.proof_max_bytes),
+            photo=photo,
+            signature=signature,
             received_by=received_by,
             pin=pin,
-            at=Position(lat, lon),
+            lat=lat,
+            lon=lon,
             occurred_at=occurred_at,
         )
         return run_stop_action(
-            runtime,
+            caller.runtime,
             caller.tz,
             _of(idem, caller),
             lambda s: execution.complete_stop(
-                s, runtime.clock, settings, merchant.id, stop_id, proof, actor=actor
+                s,
+                caller.clock,
+                caller.settings,
+                caller.merchant_id,
+                stop_id,
+                proof,
+                actor=caller.actor,
             ),
         )
 
@@ -325,25 +370,27 @@ async def fail(
     occurred_at: OccurredAt = None,
 ) -> Response:
     def work(caller: Caller) -> Response:
-        runtime, merchant, actor, settings = (
-            caller.runtime,
-            caller.merchant,
-            caller.actor,
+        failure = failure_form(
             caller.settings,
-        )
-        failure = FailureIn(
             reason=reason,
             note=note,
-            photo=read_upload(photo, settings.proof_max_bytes),
-            at=Position(lat, lon),
+            photo=photo,
+            lat=lat,
+            lon=lon,
             occurred_at=occurred_at,
         )
         return run_stop_action(
-            runtime,
+            caller.runtime,
             caller.tz,
             _of(idem, caller),
             lambda s: execution.fail_stop(
-                s, runtime.clock, settings, merchant.id, stop_id, failure, actor=actor
+                s,
+                caller.clock,
+                caller.settings,
+                caller.merchant_id,
+                stop_id,
+                failure,
+                actor=caller.actor,
             ),
         )
 

@@ -24,13 +24,14 @@ from pydantic import AwareDatetime
 
 from doorstep.domain.accounts.users import TooManyAttempts
 from doorstep.domain.dispatch import execution, signin
-from doorstep.domain.dispatch.execution import FailureIn, Position, ProofIn
+from doorstep.domain.dispatch.execution import Position
 from doorstep.domain.errors import Actor, Forbidden, Unauthorized
 from doorstep.domain.idempotency import IdempotentRequest
 from doorstep.domain.orders.status import Reason
 from doorstep.web.api.driving import (
+    failure_form,
     form_idempotent_request,
-    read_upload,
+    proof_form,
     run_start,
     run_stop_action,
 )
@@ -384,12 +385,14 @@ def complete(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    proof = ProofIn(
-        photo=read_upload(photo, settings.proof_max_bytes),
-        signature=read_upload(signature, settings.proof_max_bytes),
+    proof = proof_form(
+        settings,
+        photo=photo,
+        signature=signature,
         received_by=received_by,
         pin=pin,
-        at=Position(lat, lon),
+        lat=lat,
+        lon=lon,
         occurred_at=occurred_at,
     )
     return run_stop_action(
@@ -423,12 +426,8 @@ def fail(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
-    failure = FailureIn(
-        reason=reason,
-        note=note,
-        photo=read_upload(photo, settings.proof_max_bytes),
-        at=Position(lat, lon),
-        occurred_at=occurred_at,
+    failure = failure_form(
+        settings, reason=reason, note=note, photo=photo, lat=lat, lon=lon, occurred_at=occurred_at
     )
     return run_stop_action(
         runtime,
