@@ -338,6 +338,7 @@ class DaySimulation:
         recipient messages sent, and orders out for delivery."""
         from sqlalchemy import func, select
 
+        from doorstep.domain.dispatch.models import Stop
         from doorstep.domain.notifications.models import OutboxMessage
         from doorstep.domain.orders.models import DeliveryEvent, Order
 
@@ -347,9 +348,23 @@ class DaySimulation:
         hi = lo + timedelta(days=1)
         merchant = self.scenario.merchant_id
         on_the_way = ("out_for_delivery", "delivery_delayed")
+        # Late is judged at the door, as the analytics do (ADR 0018): the order's latest stop
+        # arrival, else its delivery time.
+        arrivals = (
+            select(Stop.order_id, func.max(Stop.actual_arrival).label("at_door"))
+            .where(Stop.merchant_id == merchant)
+            .group_by(Stop.order_id)
+            .subquery()
+        )
         with self.runtime.read_sessions() as s:
             rows = s.execute(
-                select(Order.status, Order.delivered_at, Order.window_end).where(
+                select(
+                    Order.status,
+                    func.coalesce(arrivals.c.at_door, Order.delivered_at),
+                    Order.window_end,
+                )
+                .outerjoin(arrivals, arrivals.c.order_id == Order.id)
+                .where(
                     Order.merchant_id == merchant, Order.window_start >= lo,
                     Order.window_start < hi,
                 )
@@ -368,12 +383,12 @@ class DaySimulation:
                 )
             )  # fmt: skip
 
-        def late(status: str, delivered_at: datetime | None, end: datetime | None) -> bool:
+        def late(status: str, at_door: datetime | None, end: datetime | None) -> bool:
             if end is None:
                 return False
             end = end if end.tzinfo else end.replace(tzinfo=UTC)
-            if status == "delivered" and delivered_at is not None:
-                at = delivered_at if delivered_at.tzinfo else delivered_at.replace(tzinfo=UTC)
+            if status == "delivered" and at_door is not None:
+                at = at_door if at_door.tzinfo else at_door.replace(tzinfo=UTC)
                 return at > end
             return status in on_the_way and now > end
 
@@ -381,7 +396,7 @@ class DaySimulation:
             now=now,
             orders=len(rows),
             delivered=sum(1 for r in rows if r.status == "delivered"),
-            late=sum(1 for r in rows if late(r.status, r.delivered_at, r.window_end)),
+            late=sum(1 for status, at_door, end in rows if late(status, at_door, end)),
             failed=int(failed or 0),
             messages_sent=int(sent or 0),
             out_for_delivery=sum(1 for r in rows if r.status in on_the_way),
