@@ -232,7 +232,11 @@ def test_a_paced_day_runs_with_the_worker_in_its_own_thread(tmp_path: Path) -> N
     url = f"sqlite:///{tmp_path / 'paced.sqlite3'}"
     with Sinks(clock) as sinks:
         settings = simulation_settings(
-            config, database_url=url, smtp_url=sinks.smtp_url, secret_key="p" * 40
+            config,
+            database_url=url,
+            smtp_url=sinks.smtp_url,
+            secret_key="p" * 40,
+            worker_poll_s=0.05,  # as the demo polls at this speed: about a simulated minute
         )
         runtime = Runtime(settings=settings, clock=clock, engine=make_engine(url))
         try:

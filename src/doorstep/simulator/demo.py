@@ -301,6 +301,9 @@ class Demo:
             driver_login_ttl_s=min(
                 MAX_DRIVER_LINK_S, int(LINK_WALL_TTL.total_seconds() * max(1.0, options.speed))
             ),
+            # The worker looks for due messages about once a simulated minute, whatever the
+            # speed, so an "out for delivery" is not stale by the time it is sent.
+            worker_poll_s=min(1.0, max(0.05, 60.0 / max(1.0, options.speed))),
         )
         runtime = Runtime(settings=settings, clock=clock, engine=make_engine(database_url))
         self._parts.runtime = runtime
