@@ -856,7 +856,8 @@ class DaySimulation:
         now = self.runtime.clock.now()
         route = self._route_of(d, k)
         if route is not None and route["status"] == "planned" and route["stops"]:
-            self._call("POST", f"/v1/routes/{route['id']}/start")  # a new or re-planned route
+            # The shift's first leg (a re-plan keeps a started route active: no restart).
+            self._call("POST", f"/v1/routes/{route['id']}/start")
             route = self._route_of(d, k)
         stops = (
             []
