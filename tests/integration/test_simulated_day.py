@@ -169,8 +169,8 @@ def test_every_late_delivery_was_warned_before_it_arrived(sqlite_day: Day) -> No
 
 def test_a_replan_does_not_start_a_route_again(sqlite_day: Day) -> None:
     """The 10:15 re-plan keeps the routes under way: each shift's route starts once (one
-    ``route.started`` per driver and shift), and every delivery happened on a route of the
-    published plan."""
+    ``route.started`` per driver and shift), and every delivery after it happened on a route
+    of the re-plan."""
     engine = make_engine(sqlite_day.database_url)
     try:
         with Session(engine) as s:
@@ -181,6 +181,13 @@ def test_a_replan_does_not_start_a_route_again(sqlite_day: Day) -> None:
                 )
             ).all()
             shifts = Counter(str((e.data or {}).get("shift_id")) for e in starts)
+            replanned_at = s.scalar(
+                select(Plan.published_at).where(
+                    Plan.merchant_id == sqlite_day.scenario.merchant_id,
+                    Plan.status == "published",
+                    Plan.parent_plan_id.is_not(None),
+                )
+            )
             delivered_on = s.scalars(
                 select(Plan.status)
                 .join(Route, Route.plan_id == Plan.id)
@@ -188,12 +195,13 @@ def test_a_replan_does_not_start_a_route_again(sqlite_day: Day) -> None:
                 .where(
                     DeliveryEvent.merchant_id == sqlite_day.scenario.merchant_id,
                     DeliveryEvent.type == "delivery.delivered",
+                    DeliveryEvent.occurred_at > replanned_at,
                 )
             ).all()
     finally:
         engine.dispose()
     assert shifts and max(shifts.values()) == 1, shifts
-    assert set(delivered_on) == {"published"}
+    assert replanned_at is not None and set(delivered_on) == {"published"}
 
 
 def _figures(kpis: KpiReport) -> dict[str, Any]:
