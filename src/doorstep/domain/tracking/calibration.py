@@ -55,8 +55,8 @@ PRIOR = {
 and 95 % quantiles of 6,829 normalised errors of the ETA engine on driven days (``doorstep
 bench eta``'s five days and the simulated day of seed 7; ADR 0010). In minutes, an ETA 30
 minutes away is ``+1.8`` late at the median and its 90 % window runs from 4.4 minutes before
-to 9.5 after; quantiles in these units change little with the horizon, so one prior serves
-every bucket."""
+to 9.5 after; quantiles in these units change only slowly with the horizon, so one prior
+serves every bucket."""
 
 
 def _label(mark: float, cold: bool) -> str:
