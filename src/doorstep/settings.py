@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     eta_confidence: float = Field(default=0.9, ge=0.5, le=0.99)
     eta_material_change_s: int = Field(default=180, ge=0)
     eta_min_history: int = Field(default=50, ge=1)
+    # ... made on at least this many routes (errors of one route move together; ADR 0010).
+    eta_min_routes: int = Field(default=20, ge=1)
     eta_history_size: int = Field(default=1000, ge=10)
 
     # Background work (the outbox relay and other jobs). ``doorstep serve --no-worker`` sets

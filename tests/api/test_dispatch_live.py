@@ -100,12 +100,16 @@ def test_console_stream_sends_vehicles_and_stop_changes_of_its_merchant_only(
 def test_page_lists_late_then_at_risk_stops_first(
     client: TestClient, runtime: Runtime, merchant: MerchantCtx
 ) -> None:
-    """A delayed delivery is listed as late before one whose live ETA ends after its window
-    (at risk); a stop on time is not listed."""
+    """A delayed delivery is listed as late before one whose live ETA falls after its window
+    ends (at risk); a stop whose ETA is inside its window is not listed, even when the far edge
+    of its calibrated window passes the window's end (the windows end at NOW + 180 min)."""
     scene = build_scene(client, runtime, merchant)
     for i in range(3):
         set_status(client, scene, i, "scheduled")
-    write_eta(runtime, scene, 2, NOW + timedelta(minutes=170), NOW + timedelta(minutes=190), 2)
+    # ETA NOW + 190 min: past the end, though the window's earliest edge is not (not delayed).
+    write_eta(runtime, scene, 2, NOW + timedelta(minutes=170), NOW + timedelta(minutes=210), 2)
+    # ETA NOW + 165 min, latest edge NOW + 200 min: probably on time, so not at risk.
+    write_eta(runtime, scene, 0, NOW + timedelta(minutes=130), NOW + timedelta(minutes=200), 4)
     set_status(client, scene, 1, "delivery_delayed", reason="carrier_vehicle_issue")
     make_user(runtime, merchant.id, "disp@example.com", Role.DISPATCHER)
     sign_in(client, "disp@example.com")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doorstep.domain.errors import DomainError, FieldError
@@ -80,6 +81,17 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
     return errors
 
 
+ErrorPage = Callable[[Request], Response | None]
+"""A page for an unexpected error instead of problem JSON: a response for the requests it
+serves (e.g. a browser under ``/driver``), else None."""
+
+
+def add_error_page(app: FastAPI, page: ErrorPage) -> None:
+    """Answer unexpected errors with ``page`` where it has a page; problem JSON elsewhere."""
+    pages: list[ErrorPage] = getattr(app.state, "error_pages", [])
+    app.state.error_pages = [*pages, page]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -128,8 +140,13 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", path=request.url.path)
+        pages: list[ErrorPage] = getattr(request.app.state, "error_pages", [])
+        for page in pages:
+            answer = page(request)
+            if answer is not None:
+                return answer
         return problem(
             500, "an unexpected error occurred; it has been logged", instance=request.url.path
         )

@@ -208,6 +208,33 @@ def test_eta_error_and_coverage_per_horizon() -> None:
     assert s.eta_window_coverage == {"route_start": 0.0, "5_stops": 1.0, "1_stop": 0.0}
 
 
+def test_the_eta_event_stating_the_arrival_is_not_a_second_prediction() -> None:
+    """The engine announces the arrival itself (a zero-width "window" at the door) between
+    stop.arrived and the completion: the visit is judged once, at its arrival, so a window
+    that covered the arrival is not counted again as a miss against the signature."""
+    arrival = at(60)
+    log = (
+        Log("g")
+        .add("delivery.out_for_delivery", at(-180))
+        .eta(at(-170), arrival + timedelta(minutes=5), 9)
+        .eta(at(-30), arrival + timedelta(minutes=2), 1)
+        .add("stop.arrived", arrival, stop_id="stp_1")
+        .eta(arrival, arrival, 0, spread=0)
+        .add("delivery.delivered", at(64))
+    )
+    facts = order_facts(order("g"), log.events, [])
+    assert sorted((s.horizon, round(s.error_min, 3), s.covered) for s in facts.eta) == [
+        ("1_stop", 2.0, True),
+        ("5_stops", 2.0, True),
+        ("route_start", 5.0, True),
+    ]
+    assert summarise([facts]).eta_window_coverage == {
+        "route_start": 1.0,
+        "5_stops": 1.0,
+        "1_stop": 1.0,
+    }
+
+
 def test_eta_of_a_failed_attempt_is_judged_against_that_attempt() -> None:
     """ETAs before a failed attempt are compared with the failed attempt's arrival, those of
     the second attempt with the delivery; malformed ETA data is skipped, not fatal."""

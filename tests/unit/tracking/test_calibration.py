@@ -89,10 +89,35 @@ def test_thin_history_is_blended_with_the_prior() -> None:
 
 
 def test_higher_confidence_gives_a_wider_prior() -> None:
-    """A 95 % window is wider than a 80 % one."""
-    lo80, hi80 = prior_bounds(30, 0.8)
-    lo95, hi95 = prior_bounds(30, 0.95)
-    assert lo95 < lo80 < hi80 < hi95
+    """A 95 % window is wider than a 80 % one, around the same median."""
+    lo80, mid80, hi80 = prior_bounds(0.8)
+    lo95, mid95, hi95 = prior_bounds(0.95)
+    assert lo95 < lo80 < mid80 == mid95 < hi80 < hi95
+
+
+def test_the_prior_leans_late_as_driven_days_do() -> None:
+    """Before any history the window reaches further after the ETA than before it (drivers
+    lose time more than they gain it): 30 minutes away, from 4.4 minutes before to 9.5 after
+    (ADR 0010); the ETA shown is the engine's until the merchant's own history moves it."""
+    win = window(30, [], confidence=0.9, min_history=50)
+    assert win.center_s == 0
+    assert -5 * 60 < win.before_s < -4 * 60 and 9 * 60 < win.after_s < 10 * 60
+    cold = window(30, [], confidence=0.9, min_history=50, cold=True)
+    assert cold.after_s > -2 * cold.before_s > 0
+
+
+def test_errors_of_few_routes_count_as_few_observations() -> None:
+    """Two hundred errors made on three routes (one morning's rush hour) move the window less
+    from the prior than the same errors made on thirty routes."""
+    scale = 60 * (30 + 10)
+    late = [s / scale for s in np.linspace(600, 1200, 200)]  # 10 to 20 minutes late
+    kw = {"confidence": 0.9, "min_history": 50, "min_routes": 20}
+    prior = window(30, [], confidence=0.9, min_history=50)
+    few = window(30, late, routes=3, **kw)
+    many = window(30, late, routes=30, **kw)
+    assert prior.before_s < few.before_s < many.before_s
+    assert prior.center_s < few.center_s < many.center_s
+    assert 600 <= many.before_s < 650 and abs(many.center_s - 900) < 5  # history alone
 
 
 def test_marks_and_buckets() -> None:

@@ -9,8 +9,9 @@ Definitions (ADR 0018 gives the reasons):
   The door, not the signature, because the window, the plan, the ETA and the delay warning all
   speak of the driver's arrival (ADR 0018);
 * first attempt: delivered with no ``delivery.failed`` event before the delivered one;
-* ETA error: per attempt (the events up to an arrival: ``stop.arrived``, ``delivery.delivered``
-  or ``delivery.failed``), the ``delivery.eta_updated`` event chosen for each horizon is
+* ETA error: per attempt (the events up to its arrival: its ``stop.arrived``, else its
+  ``delivery.delivered`` or ``delivery.failed``; an ETA event after the arrival only states
+  it and is no prediction), the ``delivery.eta_updated`` event chosen for each horizon is
   compared with the arrival: ``route_start`` the first after the attempt's
   ``delivery.out_for_delivery`` (else the attempt's first), ``5_stops`` / ``1_stop`` the first
   with ``stops_before`` at most 5 / 1; coverage is the arrival inside ``[earliest, latest]``;
@@ -163,7 +164,8 @@ def order_facts(
         if facts.delivered_at is not None:
             continue  # nothing after the delivery changes its figures
         if ev.type == "delivery.eta_updated":
-            pending.append(ev)
+            if arrived_at is None:  # after the arrival an "ETA" is the arrival: no prediction
+                pending.append(ev)
         elif ev.type == "delivery.out_for_delivery":
             ofd_seq = ev.seq
         elif ev.type == "delivery.delayed":
@@ -171,7 +173,10 @@ def order_facts(
             if facts.warned_at is None and end is not None and ev.occurred_at < end:
                 facts.warned_at = ev.occurred_at
         if ev.type in ARRIVALS:
-            facts.eta.extend(_attempt_samples(pending, ofd_seq, ev.occurred_at))
+            # One arrival per attempt: the completion or failure after a stop.arrived is the
+            # same visit, not a second one to predict.
+            if ev.type == "stop.arrived" or arrived_at is None:
+                facts.eta.extend(_attempt_samples(pending, ofd_seq, ev.occurred_at))
             pending, ofd_seq = [], None
         if ev.type == "stop.arrived":
             arrived_at = ev.occurred_at

@@ -65,6 +65,7 @@ class EtaConfig:
     material_change_s: int
     min_history: int
     history_size: int
+    min_routes: int
 
 
 def eta_config(merchant_config: dict[str, Any] | None, settings: Settings) -> EtaConfig:
@@ -77,7 +78,13 @@ def eta_config(merchant_config: dict[str, Any] | None, settings: Settings) -> Et
         material = max(0, int(material))
     except (TypeError, ValueError):
         confidence, material = settings.eta_confidence, settings.eta_material_change_s
-    return EtaConfig(confidence, material, settings.eta_min_history, settings.eta_history_size)
+    return EtaConfig(
+        confidence,
+        material,
+        settings.eta_min_history,
+        settings.eta_history_size,
+        settings.eta_min_routes,
+    )
 
 
 @dataclass(frozen=True)
@@ -138,12 +145,20 @@ def resolve_arrivals(session: Session, stops: Iterable[Stop]) -> int:
     return count
 
 
+@dataclass(frozen=True)
+class ErrorHistory:
+    """A bucket's recent normalised errors and how many routes they were made on."""
+
+    scores: list[float]
+    routes: int
+
+
 def error_scores(
     session: Session, merchant_id: str, marks: Sequence[str], limit: int
-) -> list[float]:
+) -> ErrorHistory:
     """The merchant's most recent normalised errors recorded at ``marks`` (newest first)."""
     rows = session.execute(
-        select(EtaPrediction.error_s, EtaPrediction.minutes_away)
+        select(EtaPrediction.error_s, EtaPrediction.minutes_away, EtaPrediction.route_id)
         .where(
             EtaPrediction.merchant_id == merchant_id,
             EtaPrediction.horizon.in_(list(marks)),
@@ -152,7 +167,12 @@ def error_scores(
         .order_by(EtaPrediction.arrived_at.desc(), EtaPrediction.id.desc())
         .limit(limit)
     )
-    return [float(err or 0.0) / calibration.scale_s(mins) for err, mins in rows]
+    scores: list[float] = []
+    routes: set[str] = set()
+    for err, mins, route_id in rows:
+        scores.append(float(err or 0.0) / calibration.scale_s(mins))
+        routes.add(route_id)
+    return ErrorHistory(scores, len(routes))
 
 
 def _travel_s(durations: Any, a: int, b: int) -> float:
@@ -297,7 +317,7 @@ def refresh_route_eta(
             )
         )
     }
-    score_cache: dict[tuple[str, ...], list[float]] = {}
+    score_cache: dict[tuple[str, ...], ErrorHistory] = {}
     out: list[StopForecast] = []
     for item in etas:
         stop = by_id[item.stop_id]
@@ -348,18 +368,22 @@ def _apply(
     reason: str,
     config: EtaConfig,
     recorded: set[tuple[str, str]],
-    score_cache: dict[tuple[str, ...], list[float]],
+    score_cache: dict[tuple[str, ...], ErrorHistory],
 ) -> StopForecast:
     cold = pace.legs == 0
     horizon = calibration.mark_of(item.minutes_away, cold=cold)
     bucket = calibration.bucket_of(item.minutes_away, cold=cold)
     if bucket not in score_cache:
         score_cache[bucket] = error_scores(session, route.merchant_id, bucket, config.history_size)
+    history = score_cache[bucket]
     win = calibration.window(
         item.minutes_away,
-        score_cache[bucket],
+        history.scores,
         confidence=config.confidence,
         min_history=config.min_history,
+        routes=history.routes,
+        min_routes=config.min_routes,
+        cold=cold,
     )
     raw, raw_minutes = item.eta, item.minutes_away
     if stop.actual_arrival is not None:  # the driver is there: no window left to guess

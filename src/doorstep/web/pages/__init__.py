@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from doorstep.domain.accounts.users import LoginThrottle, warm_up
 from doorstep.domain.dispatch.signin import CodeThrottle
 from doorstep.runtime import Runtime
+from doorstep.web import problems
 from doorstep.web.pages import (
     analytics,
     auth,
@@ -86,5 +87,6 @@ def install(app: FastAPI, runtime: Runtime) -> None:
             status_code=403,
         )
 
+    problems.add_error_page(app, driver.server_error_page)
     app.add_exception_handler(auth.LoginRequired, _login_required)
     app.add_exception_handler(auth.ConsoleForbidden, _forbidden)

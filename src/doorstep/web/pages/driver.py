@@ -449,6 +449,40 @@ def fail(
 # --- anything else under /driver: the app's own page, in the driver's language --------------
 
 
+def _is_driver_page(request: Request) -> bool:
+    """A browser opening an address of the driver app (its own fetches ask for JSON)."""
+    path = request.url.path
+    accept = request.headers.get("accept", "")
+    return (
+        (path == APP_PATH or path.startswith(APP_PATH + "/"))
+        and "text/html" in accept
+        and "application/json" not in accept
+    )
+
+
+def server_error_page(request: Request) -> Response | None:
+    """An unexpected error under /driver, for a driver's browser: the app's error page in their
+    language (their switch, else the browser's; not the merchant's, which needs the database
+    that may be what failed), instead of problem JSON. None for anything else."""
+    if not _is_driver_page(request):
+        return None
+    session = request.scope.get("session")
+    chosen = session.get(SESSION_LANGUAGE) if isinstance(session, dict) else None
+    lang = driver_language(
+        chosen if isinstance(chosen, str) else None, request.headers.get("accept-language"), None
+    )
+    _ = Texts(lang)
+    context: dict[str, object] = {
+        "title": _("Something went wrong"),
+        "message": _(
+            "Doorstep could not show this page. Go back to today's route and try again in a moment."
+        ),
+    }
+    if session is None:  # no session to hold a language switch's token
+        context["csrf_token"] = ""
+    return _page(request, "driver/error.html", context, lang, status_code=500)
+
+
 @router.get("/{rest:path}", name="driver_not_found")
 def not_found(request: Request, me: MaybeDriver, rest: str) -> Response:
     """A driver who opens a wrong address under /driver gets a page (not problem JSON) in
