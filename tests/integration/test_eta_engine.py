@@ -234,6 +234,33 @@ def test_delayed_once_and_before_the_window_ends(
         assert len(_events(session, "delivery.delayed")) == 1
 
 
+def test_an_eta_past_the_window_end_warns_only_in_the_windows_last_half_hour(
+    runtime: Runtime, clock: FrozenClock, merchant: MerchantCtx
+) -> None:
+    """Late more likely than not (the ETA past the promised end, the window's earliest not):
+    a stop 14 minutes away is warned, because waiting for certainty would warn after the
+    doorbell; a stop 40 minutes away is not yet, since much can change in 40 minutes."""
+    now = clock.now()
+    wide = (now - timedelta(hours=1), now + timedelta(hours=3))
+    with transaction(runtime.sessions) as session:
+        near = _route(session, merchant.id, now, [ROQUEBRUNE], [wide])
+        far = _route(session, merchant.id, now, [NICE], [wide])
+        for built, expect in ((near, True), (far, False)):
+            (first,) = _refresh(session, clock, built)
+            assert not first.delayed
+            assert first.earliest < first.eta
+            order = session.get(Order, built.order_ids[0])
+            assert order is not None
+            order.window_end = first.earliest + (first.eta - first.earliest) / 2
+            session.flush()
+            (again,) = _refresh(session, clock, built)
+            assert again.delayed is expect, (again.eta - now, expect)
+        delayed = _events(session, "delivery.delayed")
+        assert [e.order_id for e in delayed] == [near.order_ids[0]]
+        assert delayed[0].data["basis"] == "eta"
+        assert delayed[0].data["minutes_late"] > 0
+
+
 def test_predictions_are_recorded_and_learn_their_error_on_arrival(
     runtime: Runtime, clock: FrozenClock, merchant: MerchantCtx
 ) -> None:

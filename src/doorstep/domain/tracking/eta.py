@@ -1,6 +1,7 @@
 """The ETA engine: for every remaining stop of an active route, an ETA and a calibrated window,
 stored on the stop, announced (``delivery.eta_updated``) only when it moves materially, and a
-``delivery_delayed`` status once the window's earliest arrival passes the promised window's end.
+``delivery_delayed`` status once the window's earliest arrival passes the promised window's end,
+or, in the promised window's last :data:`FINAL_STRETCH` minutes, once the ETA itself does.
 
 :func:`refresh_route_eta` is called on each position batch and stop event (and by
 :func:`run_refresh_etas` for routes with new positions). It reads the route's latest position,
@@ -482,6 +483,10 @@ def _publish_if_material(
     return True
 
 
+FINAL_STRETCH = timedelta(minutes=30)
+"""How close to the promised window's end an ETA past it is reason enough to warn (ADR 0010)."""
+
+
 def _delay_if_late(
     session: Session,
     clock: Clock,
@@ -493,12 +498,19 @@ def _delay_if_late(
     pace: Pace,
     reason: str,
 ) -> bool:
-    """``delivery_delayed`` once per promised window, while that window has not ended yet."""
+    """``delivery_delayed`` once per promised window, while that window has not ended yet: when
+    even the window's earliest arrival is past the promised end (late almost surely), or, in the
+    window's last :data:`FINAL_STRETCH`, when the ETA itself is (late more likely than not, and
+    a warning that waited for certainty would come after the doorbell or not at all)."""
     if order.window_end is None:
         return False
     window_end = _utc(order.window_end)
     status = Status(order.status)
-    if earliest <= window_end or now >= window_end or status not in DELAYABLE:
+    if now >= window_end or status not in DELAYABLE:
+        return False
+    certain = earliest > window_end
+    likely = item.eta > window_end and window_end - now <= FINAL_STRETCH
+    if not (certain or likely):
         return False
     if not can_transition(status, Status.DELIVERY_DELAYED):
         return False
@@ -524,7 +536,10 @@ def _delay_if_late(
             "earliest": _iso(earliest),
             "window_end": _iso(window_end),
             "window_sequence": order.window_sequence,
-            "minutes_late": round((earliest - window_end).total_seconds() / 60, 1),
+            "minutes_late": round(
+                ((earliest if certain else item.eta) - window_end).total_seconds() / 60, 1
+            ),
+            "basis": "earliest" if certain else "eta",
             "explanation": delay_reason(pace),
         },
     )
