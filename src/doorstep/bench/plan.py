@@ -564,6 +564,7 @@ class RunFigures:
     mean_slack_min: float | None = None
     window_buffer_s: int = 0
     buffer_relaxed: int = 0
+    buffer_rounds: str | None = None  # each plan of the buffer's rounds (see solver.solve)
 
     @property
     def feasible(self) -> bool:
@@ -601,6 +602,7 @@ class RunFigures:
             "mean_slack_min": self.mean_slack_min,
             "window_buffer_s": self.window_buffer_s,
             "buffer_relaxed": self.buffer_relaxed,
+            "buffer_rounds": self.buffer_rounds,
         }
 
 
@@ -808,6 +810,7 @@ def _plan_once(
         mean_slack_min=stats.get("mean_slack_min"),
         window_buffer_s=int(stats.get("window_buffer_s") or 0),
         buffer_relaxed=int(stats.get("buffer_relaxed") or 0),
+        buffer_rounds=stats.get("buffer_rounds"),
     )
 
 
