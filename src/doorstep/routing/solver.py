@@ -743,6 +743,14 @@ class _Search:
         plans = [(len(late), float(cost), model, best)]
         rounds = [f"{cost} {driving} s {len(late)} late"]
         limit = 1 + BUFFER_COST_TOLERANCE
+        # The plan a round starts from is late at the stops just tightened: lateness and
+        # overload start at their ceiling, so the first local search moves those stops
+        # instead of paying for lateness, or trading it for overload (one load penalty for
+        # grams and parcels makes a parcel over capacity cheap; see initial_penalties).
+        # PyVRP lowers the penalties as usual once most candidates are feasible.
+        loads, _warp, distance = model.penalties
+        ceiling = _params(model, prize_collecting=not required).penalty.max_penalty
+        repair_penalties = ([ceiling] * len(loads), ceiling, distance)
         tightened: set[int] = set()
         current, current_model = best, model
         for n in range(TARGET_ROUNDS):
@@ -775,7 +783,9 @@ class _Search:
                     group=c.group,
                     name=c.name,
                 )
-            tight = dataclasses.replace(model, data=model.data.replace(clients=clients))
+            tight = dataclasses.replace(
+                model, data=model.data.replace(clients=clients), penalties=repair_penalties
+            )
             carried = {
                 k: [act.idx for act in route if act.is_client()]
                 for k, route in zip(
