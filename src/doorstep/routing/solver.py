@@ -754,7 +754,7 @@ class _Search:
         near: set[int] = set()
         late, driving = late_and_driving(model, best)
         cost = zero.cost(best)
-        plans = [(len(late), float(cost), model, best)]
+        plans = [(len(late), float(cost), 0, model, best)]
         rounds = [f"{cost} {driving} s {len(late)} late"]
         limit = 1 + BUFFER_COST_TOLERANCE
         # The plan a round starts from is late at the stops just tightened: lateness starts
@@ -833,12 +833,12 @@ class _Search:
                 and cost_n <= cost * limit
                 and driving_n <= driving * limit
             ):
-                plans.append((len(late), float(cost_n), tight, current))
+                plans.append((len(late), float(cost_n), n + 1, tight, current))
         chosen = min(plans, key=lambda p: (p[0], p[1]))
         self.stats["objective"] = int(chosen[1])
-        self.stats["buffer_round"] = plans.index(chosen)
+        self.stats["buffer_round"] = chosen[2]
         self.stats["buffer_rounds"] = " | ".join(rounds)
-        return chosen[2], chosen[3]
+        return chosen[3], chosen[4]
 
 
 def _route_vehicles(model: PyvrpModel, best: pyvrp.Solution) -> list[int]:
