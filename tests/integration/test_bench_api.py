@@ -36,3 +36,18 @@ def test_bench_api_json_on_sqlite() -> None:
         assert scenario["rps"] > 0 and scenario["p99_ms"] >= scenario["p50_ms"]
         assert scenario["server_cpu_ms_per_request"] > 0
     assert run["scenarios"][0]["rps_ratio"] == 1.0
+
+
+@pytest.mark.slow
+def test_bench_api_calls_json() -> None:
+    """The in-process bench creates and reads orders through the app and counts each request's
+    Python calls: a create does more than a read, a read more than /healthz."""
+    result = CliRunner().invoke(
+        app, ["bench", "api-calls", "--requests", "10", "--rounds", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    costs = {c["name"]: c for c in json.loads(result.stdout)}
+    assert list(costs) == ["POST /v1/orders", "GET /v1/orders/{id}", "GET /healthz"]
+    calls = [c["python_calls"] for c in costs.values()]
+    assert calls[0] > calls[1] > calls[2] > 0
+    assert all(c["cpu_ms"] > 0 for c in costs.values())

@@ -564,6 +564,7 @@ class RunFigures:
     mean_slack_min: float | None = None
     window_buffer_s: int = 0
     buffer_relaxed: int = 0
+    buffer_rounds: str | None = None  # each plan of the buffer's rounds (see solver.solve)
 
     @property
     def feasible(self) -> bool:
@@ -601,6 +602,7 @@ class RunFigures:
             "mean_slack_min": self.mean_slack_min,
             "window_buffer_s": self.window_buffer_s,
             "buffer_relaxed": self.buffer_relaxed,
+            "buffer_rounds": self.buffer_rounds,
         }
 
 
@@ -759,6 +761,7 @@ def _plan_once(
     *,
     time_limit_s: float,
     seed: int,
+    max_iterations: int | None = None,
 ) -> RunFigures:
     """Plan the day once through ``create_plan`` and check the stored plan."""
     clock = FrozenClock(_local(DAY - timedelta(days=1), dtime(18, 0), ZoneInfo(scenario.timezone)))
@@ -773,6 +776,7 @@ def _plan_once(
         time_limit_s=time_limit_s,
         seed=seed,
         provider=provider,
+        max_iterations=max_iterations,
     )
     plan_s = time.perf_counter() - started
     plan = view.plan
@@ -808,6 +812,7 @@ def _plan_once(
         mean_slack_min=stats.get("mean_slack_min"),
         window_buffer_s=int(stats.get("window_buffer_s") or 0),
         buffer_relaxed=int(stats.get("buffer_relaxed") or 0),
+        buffer_rounds=stats.get("buffer_rounds"),
     )
 
 
@@ -826,6 +831,7 @@ def run_plan_bench(
     on_phase: PhaseCallback = _quiet,
     repeats: int = 1,
     window_buffer_s: int | None = None,
+    max_iterations: int | None = None,
 ) -> PlanBenchResult:
     """Build the scenario on ``source`` (an OSM extract path, or ``"helsinki"``), plan it at
     ``time_limit_s`` and, unless ``reference_limit_s`` is 0, again at ``reference_limit_s``;
@@ -879,7 +885,13 @@ def run_plan_bench(
                 which = f", optimiser seed {seed}" if repeats > 1 else ""
                 on_phase(f"planning with a {time_limit_s:g} s limit{which}", time_limit_s)
                 short = _plan_once(
-                    sessions, settings, provider, scenario, time_limit_s=time_limit_s, seed=seed
+                    sessions,
+                    settings,
+                    provider,
+                    scenario,
+                    time_limit_s=time_limit_s,
+                    seed=seed,
+                    max_iterations=max_iterations,
                 )
                 reference = None
                 if reference_limit_s > 0:

@@ -14,6 +14,10 @@ bench_app = typer.Typer(
     cls=lazy_group(
         {
             "api": ("doorstep.cli.bench_api:api", "Requests/s, latency and server CPU of the API."),
+            "api-calls": (
+                "doorstep.cli.bench_api_calls:api_calls",
+                "Python calls and CPU per API request, in process, without HTTP.",
+            ),
             "routing": (
                 "doorstep.cli.bench_routing:routing",
                 "Gap to best-known Solomon solutions, Doorstep vs OR-Tools.",

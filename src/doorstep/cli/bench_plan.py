@@ -275,6 +275,12 @@ def plan(
         help="Seconds to keep before each window's end [default: DOORSTEP_PLAN_WINDOW_BUFFER_S, "
         "600]; 0 plans against the full windows",
     ),
+    max_iterations: int | None = typer.Option(
+        None,
+        min=1,
+        help="Also stop the measured run after this many search iterations: with a time limit "
+        "it does not reach, the plan depends on the seed only, not on the machine's load",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
     """Plan a synthetic day on real roads at --time-limit and at --reference-limit, and print
@@ -314,6 +320,7 @@ def plan(
                 on_phase=phases,
                 repeats=repeats,
                 window_buffer_s=window_buffer,
+                max_iterations=max_iterations,
             )
             phases.done()
     except (TravelTimeError, ValueError, OSError) as exc:

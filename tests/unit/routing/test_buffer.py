@@ -62,3 +62,26 @@ def test_without_targets_nothing_changes() -> None:
     solution = solve(problem, time_limit_s=1.0, seed=1, max_iterations=50)
     assert "buffer_relaxed" not in solution.stats
     assert [s.job_id for r in solution.routes for s in r.stops] == ["a"]
+
+
+def test_a_stop_served_after_its_target_is_moved_before_it_at_no_extra_driving() -> None:
+    """Two stops at one address, 25 min each: the previous plan serves b first, so a starts
+    at 35 min, after its target (30 min) though inside its window (40 min). The round that
+    tightens a's window alone puts a first; the driving is the same and b, whose window is
+    long, still keeps its own target."""
+    durations, distances = road([0, 10])
+    jobs = [
+        dataclasses.replace(job("a", 1, window=(0, 40 * 60), service=1500), target_end_s=1800),
+        dataclasses.replace(
+            job("b", 1, window=(0, 3 * H), service=1500), target_end_s=int(2.5 * H)
+        ),
+    ]
+    problem = Problem(jobs, [van("v", shift=(0, 8 * H))], durations, distances)
+    solution = solve(
+        problem, time_limit_s=2.0, seed=1, initial={"v": ["b", "a"]}, max_iterations=200
+    )
+    assert solution.unassigned == {}
+    starts = {s.job_id: s.start_service_s for r in solution.routes for s in r.stops}
+    assert starts["a"] <= 1800 and starts["b"] <= int(2.5 * H)
+    assert solution.stats["buffer_relaxed"] == 0 and solution.stats["buffer_round"] == 1
+    assert sum(r.driving_s for r in solution.routes) == 20 * 60

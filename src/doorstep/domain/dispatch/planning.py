@@ -426,7 +426,8 @@ def compute_plan(
         "driving_s": sum(s.driving_s for s in sims),
         "window_buffer_s": buffer_s,
         "buffer_relaxed": solution.stats.get("buffer_relaxed", 0),
-        "buffer_kept_plan": solution.stats.get("buffer_kept_plan"),
+        "buffer_round": solution.stats.get("buffer_round"),
+        "buffer_rounds": solution.stats.get("buffer_rounds"),
         **promise_stats(sims, jobs),
     }
     if day.skipped_shifts:
