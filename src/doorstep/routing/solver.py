@@ -389,9 +389,6 @@ TIGHT_WARP_PENALTY = 10
 """Factor on the starting penalty per second of lateness in those rounds. At the ceiling
 (100,000) the first local search made drastic moves: on the Monaco day at 2,500 iterations,
 +5.6 % objective against +3.6 % with 10."""
-BUFFER_COST_TOLERANCE = 0.02
-"""How much more a plan that keeps more targets may cost (objective, and driving time) than
-the plan with full windows and still be chosen."""
 
 
 def _after_target(solution: Solution, targets: dict[str, int]) -> int:
@@ -708,7 +705,7 @@ class _Search:
         tightened job stays tightened), and the search goes on from that plan until
         ``deadline``, on the same model otherwise (neighbourhood, penalties). Of the
         feasible plans serving as many jobs as ``best`` at most
-        :data:`BUFFER_COST_TOLERANCE` dearer (objective and driving time), the one with the
+        ``problem.target_cost_tolerance`` dearer (objective and driving time), the one with the
         fewest jobs after their target wins, then the cheapest. Returns its model (the
         windows it was searched with) and solution."""
         problem = self.problem
@@ -756,7 +753,7 @@ class _Search:
         cost = zero.cost(best)
         plans = [(len(late), float(cost), 0, model, best)]
         rounds = [f"{cost} {driving} s {len(late)} late"]
-        limit = 1 + BUFFER_COST_TOLERANCE
+        limit = 1 + problem.target_cost_tolerance
         # The plan a round starts from is late at the stops just tightened: lateness starts
         # dearer (TIGHT_WARP_PENALTY) and overload at its ceiling, so the local search moves
         # those stops instead of paying for lateness or trading it for overload (one load

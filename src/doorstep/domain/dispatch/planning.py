@@ -205,10 +205,12 @@ def build_problem(
     exclude: frozenset[str] = frozenset(),
     travel: dict[str, tuple[IntArray, IntArray]] | None = None,
     buffer_s: int = 0,
+    buffer_cost: float = 0.02,
 ) -> Problem:
     """The optimiser's problem for ``day`` on the given matrices (rows as in ``locs``); with
     ``travel`` (profile name -> matrices), each vehicle drives on its own profile's.
-    ``buffer_s``: the slack to keep before each window's end (see :func:`order_job`)."""
+    ``buffer_s``: the slack to keep before each window's end (see :func:`order_job`), at most
+    ``buffer_cost`` (a share) more objective and driving time than without it."""
     horizon = horizon_s(day)
     jobs = [
         order_job(o, locs.order_loc[o.order_id], day.epoch, horizon, buffer_s)
@@ -226,7 +228,12 @@ def build_problem(
         for s in day.shifts
     ]
     return Problem(
-        jobs=jobs, vehicles=vehicles, durations=durations, distances=distances, travel=dict(own)
+        jobs=jobs,
+        vehicles=vehicles,
+        durations=durations,
+        distances=distances,
+        travel=dict(own),
+        target_cost_tolerance=buffer_cost,
     )
 
 
@@ -326,9 +333,11 @@ def compute_plan(
     seed: int,
     max_iterations: int | None = None,
     buffer_s: int = 0,
+    buffer_cost: float = 0.02,
 ) -> PlanDraft:
     """Matrices, optimisation and route timing for ``day``; touches no database.
-    ``buffer_s``: the slack to keep before each window's end wherever the day allows."""
+    ``buffer_s``: the slack to keep before each window's end wherever the day allows, at
+    most ``buffer_cost`` (a share) dearer in objective and driving time."""
     locs = locations(day)
     mats = travel_matrices(provider, locs.points, [s.profile for s in day.shifts] or [Profile.VAN])
     fixed = {j for jobs in day.fixed.values() for j in jobs}
@@ -345,6 +354,7 @@ def compute_plan(
         exclude=unreachable,
         travel=mats.travel(),
         buffer_s=buffer_s,
+        buffer_cost=buffer_cost,
     )
     started = time.perf_counter()
     solution = Solution(routes=[], unassigned={}, feasible=True, distance=0)
@@ -606,6 +616,7 @@ def create_plan(
         seed=seed,
         max_iterations=max_iterations,
         buffer_s=settings.plan_window_buffer_s,
+        buffer_cost=settings.plan_window_buffer_max_extra_cost,
     )
     with transaction(sessions) as session:
         plan = save_plan(session, clock, day_input, draft, seed=seed, time_limit_s=limit)

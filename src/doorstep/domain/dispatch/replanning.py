@@ -327,6 +327,7 @@ def replan(
         seed=seed,
         max_iterations=max_iterations,
         buffer_s=settings.plan_window_buffer_s,
+        buffer_cost=settings.plan_window_buffer_max_extra_cost,
     )
     draft.stats["dropped_shift_ids"] = sorted(dropped)
     with transaction(sessions) as session:
