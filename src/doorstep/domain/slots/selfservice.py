@@ -34,8 +34,9 @@ from doorstep.domain.orders.queries import get_order
 from doorstep.domain.orders.status import Reason, Status
 from doorstep.domain.slots.choices import choice_out
 from doorstep.domain.slots.config import slot_settings
+from doorstep.domain.slots.live import parcel_routes, place_on_live_plan
 from doorstep.domain.slots.models import DeliveryChoice, PickupPoint
-from doorstep.domain.slots.quotes import quote
+from doorstep.domain.slots.quotes import Checker, quote
 from doorstep.domain.slots.reservations import book_for_order, release_for_order
 from doorstep.domain.slots.schemas import (
     ChoiceOut,
@@ -167,8 +168,10 @@ def reschedule(
 ) -> Order:
     """Move the delivery to another window the calendar offers for the order's address
     (Saturday or Sunday where the calendar has them). The window's place is taken, the old
-    one's given back; ``window_sequence`` grows; the stop leaves the plans; logs
-    ``order.rescheduled`` (``by``: recipient or merchant)."""
+    one's given back; ``window_sequence`` grows; the stop leaves the plans and, when the new
+    day's plan is published, joins it where the quote found room (:mod:`.live`; a same-day
+    rebooking after a failed attempt included); logs ``order.rescheduled`` (``by``: recipient
+    or merchant)."""
     merchant = _merchant(session, order)
     now = clock.now()
     _ensure_open(session, merchant, order, now)
@@ -183,17 +186,6 @@ def reschedule(
         )
     previous = (order.window_start, order.window_end)
     release_for_order(session, now, order.merchant_id, order.id)
-    res = book_for_order(
-        session,
-        now,
-        settings,
-        merchant,
-        order.id,
-        LatLon(order.lat, order.lon),
-        _parcels(order),
-        data.calendar_id,
-        data.start,
-    )
     take_off_plans(
         session,
         clock,
@@ -204,6 +196,17 @@ def reschedule(
         reason="rescheduled",
         provider=provider,
     )
+    check = Checker.build(
+        session,
+        now,
+        settings,
+        merchant,
+        LatLon(order.lat, order.lon),
+        _parcels(order),
+        provider,
+        routes_for=parcel_routes(session, order),
+    )
+    res, window = book_for_order(check, order.id, data.calendar_id, data.start)
     _back_to_pending(session, clock, order, actor)
     choice = session.get(DeliveryChoice, order.id)
     if choice is not None:
@@ -230,6 +233,9 @@ def reschedule(
             "reservation_id": res.id,
             "fee_cents": res.fee_cents,
         },
+    )
+    place_on_live_plan(
+        session, clock, settings, check, order, window, actor=actor, provider=provider
     )
     session.flush()
     return order
@@ -487,6 +493,7 @@ def self_service_state(
                 date_to=today + timedelta(days=span - 1),
             ),
             provider=provider,
+            routes_for=parcel_routes(session, order),
         )
         windows = [w for w in offered.windows if w.start != order.window_start]
         points = list(

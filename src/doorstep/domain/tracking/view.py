@@ -183,7 +183,8 @@ def _current_stop(session: Session, order: Order) -> Stop | None:
             Stop.merchant_id == order.merchant_id,
             Plan.status == "published",
         )
-        .order_by(Plan.published_at.desc())
+        # A failed attempt kept as history comes after the rebooking's new stop.
+        .order_by(Plan.published_at.desc(), (Stop.status == "failed").asc())
         .limit(1)
     )
 

@@ -1,0 +1,109 @@
+"""A rebooking joins the day's live plan at once.
+
+When a recipient (or the merchant's API) moves a delivery to a window of a day whose plan is
+published — a same-day rebooking after a failed attempt, or any reschedule — the stop is put on
+the route where the quote found the cheapest insertion that keeps the window, through the
+dispatcher's move path (:func:`~doorstep.domain.dispatch.moves.move_stop`): only that route is
+recomputed, its driver gets ``route.stop_added``, the order becomes ``scheduled`` with its
+planned time, and the recipients whose planned time moved are told. The dispatcher's next
+re-plan may still move it, as it may any stop.
+
+Only a route that can still load the parcel is tried (:func:`parcel_routes`): one that has not
+left the depot; after a failed attempt of the same day, one that leaves after the van carrying
+the parcel is back (a route holds one stop per order, so the failed attempt's own route cannot
+take it twice; the next re-plan may give it back to that van).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from doorstep.clock import Clock
+from doorstep.domain.dispatch.models import Route, Shift, Stop
+from doorstep.domain.dispatch.moves import move_stop
+from doorstep.domain.errors import Actor
+from doorstep.domain.orders.models import Order
+from doorstep.domain.slots.calendars import CalendarWindow
+from doorstep.domain.slots.feasibility import DayPlan
+from doorstep.domain.slots.quotes import Checker, RouteFilter
+from doorstep.domain.slots.reservations import SlotUnavailable
+from doorstep.routing.travel.base import TravelTimeProvider
+from doorstep.settings import Settings
+
+
+def parcel_routes(session: Session, order: Order) -> RouteFilter:
+    """Which routes of a published plan may take ``order``'s stop (a draft: any)."""
+
+    def allowed(plan: DayPlan) -> frozenset[str] | None:
+        if plan.status != "published":
+            return None
+        routes = session.execute(
+            select(Route.id, Route.status, Route.start_at, Route.end_at, Shift.return_to_depot)
+            .join(Shift, Shift.id == Route.shift_id)
+            .where(Route.merchant_id == order.merchant_id, Route.plan_id == plan.plan_id)
+        ).all()
+        carrying = set(
+            session.scalars(
+                select(Stop.route_id).where(
+                    Stop.merchant_id == order.merchant_id,
+                    Stop.order_id == order.id,
+                    Stop.status == "failed",
+                    Stop.route_id.in_([r.id for r in routes]),
+                )
+            )
+        )
+        back = None
+        for r in routes:
+            if r.id in carrying:
+                if not r.return_to_depot or r.end_at is None:
+                    return frozenset()  # the parcel does not come back to the depot today
+                back = max(back, r.end_at) if back is not None else r.end_at
+        return frozenset(
+            r.id
+            for r in routes
+            if r.status == "planned"
+            and r.id not in carrying
+            and (back is None or (r.start_at is not None and r.start_at >= back))
+        )
+
+    return allowed
+
+
+def place_on_live_plan(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    check: Checker,
+    order: Order,
+    window: CalendarWindow,
+    *,
+    actor: Actor,
+    provider: TravelTimeProvider | None = None,
+) -> str | None:
+    """Put the order's stop on the published plan of ``window``'s day (``check`` was built
+    for the order's address with :func:`parcel_routes`), at the cheapest insertion that keeps
+    the window. The route's id; None when the day has no published plan yet (the planner
+    will place it). 409 when no route can take it."""
+    plan, found = check.insertion(window)
+    if plan is None or plan.status != "published" or not plan.routes:
+        return None
+    if found is None:
+        raise SlotUnavailable(
+            "no route of the day's plan can take the delivery in that window any more; "
+            "choose another window"
+        )
+    move_stop(
+        session,
+        clock,
+        settings,
+        order.merchant_id,
+        plan.plan_id,
+        order_id=order.id,
+        to_route_id=found.route_id,
+        position=found.after,
+        actor=actor,
+        provider=provider,
+        join=True,
+    )
+    return found.route_id
