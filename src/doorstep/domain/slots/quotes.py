@@ -157,16 +157,18 @@ class Checker:
             ]
         return self._shifts[key]
 
-    def insertion(self, window: CalendarWindow) -> tuple[DayPlan | None, Insertion | None]:
-        """The window's day plan and the cheapest insertion into it that keeps the window
+    def insertion(
+        self, depot_id: str, day: date, start: datetime, end: datetime
+    ) -> tuple[DayPlan | None, Insertion | None]:
+        """The depot's plan of ``day`` and its cheapest insertion that keeps ``[start, end)``
         (None without a plan, or when no route can)."""
-        plan, cands = self.day_plan(window.calendar.depot_id, window.day)
+        plan, cands = self.day_plan(depot_id, day)
         if cands is None:
             return plan, None
         return plan, best_insertion(
             cands,
-            window.start,
-            window.end,
+            start,
+            end,
             now=self.now,
             service_s=self.service_s,
             weight_kg=self.weight_kg,
@@ -207,7 +209,7 @@ class Checker:
         _, cands = self.day_plan(cal.depot_id, window.day)
         detour: int | None = None
         if cands is not None:
-            _, found = self.insertion(window)
+            _, found = self.insertion(cal.depot_id, window.day, window.start, window.end)
             if found is None:
                 hhmm = f"{_hhmm(window.start, self.tz)}-{_hhmm(window.end, self.tz)}"
                 return no(UNREACHABLE, f"no route of the day's plan can reach the address {hhmm}")

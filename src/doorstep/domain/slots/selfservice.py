@@ -34,7 +34,12 @@ from doorstep.domain.orders.queries import get_order
 from doorstep.domain.orders.status import Reason, Status
 from doorstep.domain.slots.choices import choice_out
 from doorstep.domain.slots.config import slot_settings
-from doorstep.domain.slots.live import parcel_routes, place_on_live_plan
+from doorstep.domain.slots.live import (
+    parcel_routes,
+    parcels_of,
+    place_on_live_plan,
+    rejoin_live_plan,
+)
 from doorstep.domain.slots.models import DeliveryChoice, PickupPoint
 from doorstep.domain.slots.quotes import Checker, quote
 from doorstep.domain.slots.reservations import book_for_order, release_for_order
@@ -42,7 +47,6 @@ from doorstep.domain.slots.schemas import (
     ChoiceOut,
     HoldIn,
     InstructionsIn,
-    ParcelIn,
     PointIn,
     QuoteIn,
     RedirectIn,
@@ -147,11 +151,6 @@ def _back_to_pending(session: Session, clock: Clock, order: Order, actor: Actor)
         )
 
 
-def _parcels(order: Order) -> list[ParcelIn]:
-    count = max(1, order.parcel_count)
-    return [ParcelIn(weight_kg=order.weight_kg / count) for _ in range(count)]
-
-
 # --- verbs ----------------------------------------------------------------------------------
 
 
@@ -202,7 +201,7 @@ def reschedule(
         settings,
         merchant,
         LatLon(order.lat, order.lon),
-        _parcels(order),
+        parcels_of(order),
         provider,
         routes_for=parcel_routes(session, order),
     )
@@ -253,7 +252,8 @@ def redirect(
 ) -> Order:
     """Leave the parcel with a neighbour, at a safe place (with consent to a photo), or at a
     pickup point. A pickup point becomes the delivery address (the original is kept on the
-    choice) and the stop leaves the plans; logs ``order.redirected``."""
+    choice) and the stop leaves the plans, then rejoins a published one at the new address
+    where a route can still keep its window (:mod:`.live`); logs ``order.redirected``."""
     merchant = _merchant(session, order)
     now = clock.now()
     _ensure_open(session, merchant, order, now)
@@ -293,8 +293,9 @@ def redirect(
         order.address_line1, order.address_line2 = original["line1"], original["line2"]
         order.city, order.postal_code = original["city"], original["postal_code"]
         order.country, order.lat, order.lon = original["country"], original["lat"], original["lon"]
+    left: list[str] = []
     if data.kind == "pickup_point" or was_pickup:
-        take_off_plans(
+        left = take_off_plans(
             session,
             clock,
             settings,
@@ -318,6 +319,10 @@ def redirect(
         order=order,
         data={"kind": data.kind, "detail": detail},
     )
+    if left:
+        rejoin_live_plan(
+            session, clock, settings, merchant, order, left, actor=actor, provider=provider
+        )
     session.flush()
     return order
 
@@ -488,7 +493,7 @@ def self_service_state(
             merchant,
             QuoteIn(
                 address=PointIn(lat=order.lat, lon=order.lon),
-                parcels=_parcels(order),
+                parcels=parcels_of(order),
                 date_from=today,
                 date_to=today + timedelta(days=span - 1),
             ),
