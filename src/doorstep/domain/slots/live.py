@@ -37,6 +37,16 @@ from doorstep.routing.travel.base import LatLon, TravelTimeProvider
 from doorstep.settings import Settings
 
 
+def one_change_at_a_time(session: Session, merchant_id: str) -> None:
+    """Queue the merchant's self-service changes that edit live plans behind each other (a
+    lock on the merchant's row until the commit): two rebookings into one route must not
+    both re-sequence it from what they read before the other committed. Take it before the
+    order's own lock (:func:`.selfservice.order_for_merchant` does): nothing else locks a
+    merchant, and a change holding it may need key-share locks on other orders' rows (their
+    events and stops), so a change waiting for it must not hold its order yet."""
+    session.execute(select(Merchant.id).where(Merchant.id == merchant_id).with_for_update())
+
+
 def parcel_routes(session: Session, order: Order) -> RouteFilter:
     """Which routes of a published plan may take ``order``'s stop (a draft: any)."""
 

@@ -35,6 +35,7 @@ from doorstep.domain.orders.status import Reason, Status
 from doorstep.domain.slots.choices import choice_out
 from doorstep.domain.slots.config import slot_settings
 from doorstep.domain.slots.live import (
+    one_change_at_a_time,
     parcel_routes,
     parcels_of,
     place_on_live_plan,
@@ -86,7 +87,11 @@ class SelfServiceClosed(Conflict):
 
 
 def order_for_merchant(session: Session, merchant_id: str, order_id: str) -> Order:
-    """The merchant's order, locked for the change (404 for another merchant's)."""
+    """The merchant's order, locked for the change (404 for another merchant's), after the
+    merchant's self-service lock (:func:`.live.one_change_at_a_time`): taken in this order, a
+    change that writes events of other orders on a route (their rows' key-share locks) never
+    waits for one that holds its order and waits for the merchant."""
+    one_change_at_a_time(session, merchant_id)
     return get_order(session, merchant_id, order_id, for_update=True)
 
 
@@ -184,6 +189,7 @@ def reschedule(
             "the order's address has no place on the map yet, so no window can be checked"
         )
     previous = (order.window_start, order.window_end)
+    one_change_at_a_time(session, order.merchant_id)
     release_for_order(session, now, order.merchant_id, order.id)
     take_off_plans(
         session,
@@ -295,6 +301,7 @@ def redirect(
         order.country, order.lat, order.lon = original["country"], original["lat"], original["lon"]
     left: list[str] = []
     if data.kind == "pickup_point" or was_pickup:
+        one_change_at_a_time(session, order.merchant_id)
         left = take_off_plans(
             session,
             clock,
@@ -364,6 +371,7 @@ def hold(
             "the hold's end is not valid",
             errors=[FieldError("until", f"must be after today and at most {longest} days ahead")],
         )
+    one_change_at_a_time(session, order.merchant_id)
     take_off_plans(
         session,
         clock,
