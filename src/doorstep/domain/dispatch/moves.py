@@ -206,12 +206,70 @@ def move_stop(
     position: int,
     actor: Actor,
     provider: TravelTimeProvider | None = None,
-    join: bool = False,
 ) -> PlanView:
     """Move an order's stop (or an unassigned order) to ``position`` on a route of a draft or
-    published plan, then recompute the routes it touches. With ``join`` the order may also
-    be one the plan does not list yet (a recipient's rebooking into the day). A failed
-    attempt's stop is history and never moves: the order gets a new stop."""
+    published plan, then recompute the routes it touches. A failed attempt's stop is history
+    and never moves: the order gets a new stop."""
+    _move(
+        session,
+        clock,
+        settings,
+        merchant_id,
+        plan_id,
+        order_id=order_id,
+        to_route_id=to_route_id,
+        position=position,
+        actor=actor,
+        provider=provider,
+        join=False,
+    )
+    return load_plan_view(session, merchant_id, plan_id)
+
+
+def join_plan(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    merchant_id: str,
+    plan_id: str,
+    *,
+    order_id: str,
+    to_route_id: str,
+    position: int,
+    actor: Actor,
+    provider: TravelTimeProvider | None = None,
+) -> None:
+    """:func:`move_stop` for an order the plan may not list yet (a recipient's rebooking into
+    the day), without building the plan's view (a whole day's orders) that nobody reads."""
+    _move(
+        session,
+        clock,
+        settings,
+        merchant_id,
+        plan_id,
+        order_id=order_id,
+        to_route_id=to_route_id,
+        position=position,
+        actor=actor,
+        provider=provider,
+        join=True,
+    )
+
+
+def _move(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    merchant_id: str,
+    plan_id: str,
+    *,
+    order_id: str,
+    to_route_id: str,
+    position: int,
+    actor: Actor,
+    provider: TravelTimeProvider | None,
+    join: bool,
+) -> None:
     plan = load_plan(session, merchant_id, plan_id)
     if plan.status not in ("draft", "published"):
         raise Conflict(f"the plan is {plan.status}; it can no longer change")
@@ -282,7 +340,6 @@ def move_stop(
         _announce_move(session, clock, actor, plan, source, dest, order, position)
         announce_planned_times(session, clock, actor, plan, affected, order_rows, before)
     session.flush()
-    return load_plan_view(session, merchant_id, plan.id)
 
 
 def _live_stop(stop: Stop, order_id: str) -> bool:
