@@ -18,7 +18,8 @@ The day (times local to the city):
 * the evening before, the dispatcher plans and publishes the day (PyVRP, seeded, with an
   iteration limit so the plan does not depend on the machine's speed);
 * 06:00-09:30 same-day orders arrive (cut-off 10:00); 06:30-07:45 some recipients reschedule
-  to a later window of the day or add instructions on their tracking page; 10:15 the
+  to a later window of the day, add instructions, send the parcel to a neighbour or a safe
+  place, or hold it while they are away, on their tracking page; 10:15 the
   dispatcher re-plans from where things stand and publishes (inserting same-day and moved
   orders);
 * each driver works a morning shift (08:00-13:00) and an afternoon shift (13:30-18:30), vans
@@ -87,6 +88,13 @@ REPLAN_AT = time(10, 15)
 SAME_DAY_CUTOFF = "10:00"
 SLOWDOWN = (time(11, 30), time(13, 30), 1.9, 900.0)  # from, to, factor, radius (m)
 SERVICE_S = 180.0
+NEIGHBOURS = ("Mme Curie", "M. Rossi", "Mme Laine", "M. Dubois", "Mme Bianchi", "M. Hopper")
+SAFE_PLACES = (
+    "Behind the blue gate",
+    "In the porch, under the bench",
+    "With the concierge on the ground floor",
+    "In the garden shed, left of the door",
+)
 KNOTS_PER_MPS = 1.943844
 PLAN_ITERATIONS = 1500
 PLAN_TIME_LIMIT_S = 300.0
@@ -721,6 +729,8 @@ class DaySimulation:
                 self._at(spec.change_at, f"reschedule {spec.reference}", self._rescheduler(order))
             elif spec.change is Change.INSTRUCTIONS and spec.change_at is not None:
                 self._at(spec.change_at, f"instructions {spec.reference}", self._instructor(order))
+            elif spec.change is not Change.NONE and spec.change_at is not None:
+                self._at(spec.change_at, f"{spec.change} {spec.reference}", self._changer(order))
         self._at(_local(self.day, REPLAN_AT, self.tz), "replan", self._replan)
         for d in self._drivers:
             for k, shift in enumerate(d.shifts):
@@ -773,6 +783,35 @@ class DaySimulation:
                 return
             text = order.spec.instructions or ""
             self._post_form(order, "instructions", {"form_token": token, "instructions": text})
+
+        return run
+
+    def _changer(self, order: _Order) -> Callable[[], None]:
+        """A neighbour, a safe place or a hold, on the page's own forms."""
+
+        def run() -> None:
+            if not order.id:
+                return
+            token, _ = self._page(order)
+            if token is None:
+                return  # too late: the page no longer offers changes
+            spec = order.spec
+            rng = random.Random(f"{self.config.seed}:{spec.change}:{spec.reference}")
+            form: dict[str, str] = {"form_token": token}
+            if spec.change is Change.NEIGHBOUR:
+                number = int(spec.house_number) + rng.choice((-2, -1, 1, 2))
+                form |= {
+                    "kind": "neighbour",
+                    "neighbour_name": rng.choice(NEIGHBOURS),
+                    "house_number": str(max(1, number)),
+                }
+                self._post_form(order, "redirect", form)
+            elif spec.change is Change.SAFE_PLACE:
+                form |= {"kind": "safe_place", "place": rng.choice(SAFE_PLACES)}
+                self._post_form(order, "redirect", form | {"photo_consent": "yes"})
+            elif spec.change is Change.HOLD:
+                back = self.day + timedelta(days=rng.randint(2, 5))
+                self._post_form(order, "hold", form | {"until": back.isoformat()})
 
         return run
 
@@ -856,7 +895,8 @@ class DaySimulation:
         now = self.runtime.clock.now()
         route = self._route_of(d, k)
         if route is not None and route["status"] == "planned" and route["stops"]:
-            self._call("POST", f"/v1/routes/{route['id']}/start")  # a new or re-planned route
+            # The shift's first leg (a re-plan keeps a started route active: no restart).
+            self._call("POST", f"/v1/routes/{route['id']}/start")
             route = self._route_of(d, k)
         stops = (
             []

@@ -1,8 +1,9 @@
 """The day's demand, drawn from the seed alone (pure: no database, no network).
 
 Who orders, from where, when they book (and so whether the order is booked ahead, same-day or
-for the weekend), what they will do before the driver comes (reschedule, add instructions) and
-whether they will be at home. :func:`draw_orders` gives the same list for the same arguments.
+for the weekend), what they will do before the driver comes (reschedule, add instructions,
+send the parcel to a neighbour or a safe place, hold it while away) and whether they will be
+at home. :func:`draw_orders` gives the same list for the same arguments.
 
 Counting: ``orders`` is the number of orders **for the simulated day** (booked ahead or the same
 day); the weekend bookings come on top (about one in twenty), are booked, confirmed and counted
@@ -28,6 +29,7 @@ __all__ = [
     "draw_orders",
     "next_saturday",
     "not_at_home",
+    "redirect_or_hold",
 ]
 
 FIRST_NAMES = (
@@ -61,6 +63,9 @@ class Change(StrEnum):
     NONE = "none"
     RESCHEDULE = "reschedule"  # moves to a later window of the day on the tracking page
     INSTRUCTIONS = "instructions"  # adds delivery instructions on the tracking page
+    NEIGHBOUR = "neighbour"  # sends the parcel to a neighbour on the tracking page
+    SAFE_PLACE = "safe_place"  # asks for it to be left in a safe place (photo agreed)
+    HOLD = "hold"  # away: holds the delivery until a later day on the tracking page
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,11 @@ class DemandModel:
     not_home_chance: float = 0.05
     reschedule_chance: float = 0.04
     instructions_chance: float = 0.08
+    # Drawn apart from the rest (redirect_or_hold), for recipients who are home and change
+    # nothing else, so adding them left every other draw of a seed as it was.
+    neighbour_chance: float = 0.02
+    safe_place_chance: float = 0.02
+    hold_chance: float = 0.01
     days_ahead: int = 3
     # Local hours: ahead bookings between these (on days before the simulated day) ...
     ahead_hours: tuple[float, float] = (8.0, 20.5)
@@ -113,6 +123,23 @@ def next_saturday(day: date) -> date:
 def not_at_home(seed: int, reference: str, chance: float) -> bool:
     """Whether the recipient of ``reference`` is out at the first attempt (seeded, pure)."""
     return random.Random(f"{seed}:not-home:{reference}").random() < chance
+
+
+def redirect_or_hold(seed: int, reference: str, model: DemandModel) -> tuple[Change, float]:
+    """Whether the recipient of ``reference`` sends the parcel to a neighbour or a safe place,
+    or holds it, and when in the change hours (a share of them); seeded and pure, a stream of
+    its own."""
+    rng = random.Random(f"{seed}:redirect-or-hold:{reference}")
+    roll, when = rng.random(), rng.random()
+    for change, chance in (
+        (Change.NEIGHBOUR, model.neighbour_chance),
+        (Change.SAFE_PLACE, model.safe_place_chance),
+        (Change.HOLD, model.hold_chance),
+    ):
+        if roll < chance:
+            return change, when
+        roll -= chance
+    return Change.NONE, when
 
 
 def _local(day: date, hours: float, tz: ZoneInfo) -> datetime:
@@ -192,6 +219,15 @@ def draw_orders(
         if change is not Change.NONE:
             lo, hi = model.change_hours
             change_at = max(_local(day, rng.uniform(lo, hi), tz), booked + timedelta(minutes=5))
+        home = kind is not Booking.WEEKEND and not not_at_home(
+            seed, reference, model.not_home_chance
+        )
+        if change is Change.NONE and home:
+            change, share = redirect_or_hold(seed, reference, model)
+            if change is not Change.NONE:
+                lo, hi = model.change_hours
+                at = _local(day, lo + (hi - lo) * share, tz)
+                change_at = max(at, booked + timedelta(minutes=5))
         out.append(
             OrderSpec(
                 index=index,

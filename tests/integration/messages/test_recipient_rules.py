@@ -1,7 +1,8 @@
 """The recipient's protections and the trigger rules, with SMS sent through apprise to a real
 local HTTP receiver (apprise's ``json://`` service): stale messages are suppressed, delay alerts
 carry the new ETA window and their lead time, ETA messages are rate-limited, quiet hours hold
-non-urgent messages but not "arriving soon"."""
+non-urgent messages but not "arriving soon", and an "arriving soon" that would say nothing new
+is folded into the message that said it (or into the doorbell)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from doorstep.domain.orders.status import Reason, Status
 from doorstep.runtime import Runtime
 from tests.api.test_orders import create
 from tests.conftest import MerchantCtx
+from tests.driving import publish_day
 from tests.integration.messages.test_email import events
 from tests.peers import HttpPeer, http_receiver
 
@@ -94,14 +96,19 @@ def message_events(
 
 
 def test_arriving_soon_after_delivery_is_suppressed_not_sent(
-    app_client: TestClient, merchant: MerchantCtx, runtime: Runtime, sms: HttpPeer
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    runtime: Runtime,
+    sms: HttpPeer,
+    clock: FrozenClock,
 ) -> None:
     """An "arriving soon" still queued when the parcel is delivered is suppressed as stale."""
     order = create(app_client, merchant)
     assert relay_once(runtime) == 1
     assert sms.received[0].json()["to"] == "+33612345678"  # E.164, escaped through the URL
     drive(runtime, order["id"], "picked_up", "out_for_delivery")
-    eta(runtime, order["id"], stops_before=0, minutes_away=4, eta="2026-11-25T07:04:00+00:00")
+    clock.advance(timedelta(minutes=40))  # not minutes after "out for delivery": not folded
+    eta(runtime, order["id"], stops_before=0, minutes_away=4, eta="2026-11-25T07:44:00+00:00")
     drive(runtime, order["id"], "delivered")
     assert relay_once(runtime) == 3
     sent = texts(sms)
@@ -170,6 +177,7 @@ def test_quiet_hours_hold_the_confirmation_but_not_arriving_soon(
     order = create(app_client, merchant)
     assert relay_once(runtime) == 0
     drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    clock.advance(timedelta(minutes=20))
     eta(runtime, order["id"], stops_before=0, minutes_away=3)
     assert relay_once(runtime) == 2  # out for delivery and arriving soon are urgent
     assert len(sms.received) == 2
@@ -219,6 +227,7 @@ def test_quiet_hours_are_read_in_the_recipients_country_timezone(
     )
     assert relay_once(runtime) == 0  # quiet in Helsinki, though not in Monaco
     drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    clock.advance(timedelta(minutes=20))
     eta(runtime, order["id"], stops_before=0, minutes_away=3)
     assert relay_once(runtime) == 2  # urgent: out for delivery, arriving soon
     clock.set(datetime(2026, 11, 25, 5, 59, tzinfo=UTC))
@@ -226,3 +235,91 @@ def test_quiet_hours_are_read_in_the_recipients_country_timezone(
     clock.set(datetime(2026, 11, 25, 6, 0, tzinfo=UTC))  # 08:00 in Helsinki, 07:00 in Monaco
     assert relay_once(runtime) == 1
     assert any("SO-1001" in t for t in texts(sms))
+
+
+def _log_of(client: TestClient, merchant: MerchantCtx, order_id: str, trigger: str) -> list[Any]:
+    return [(k, r) for k, t, r in message_events(client, merchant, order_id) if t == trigger]
+
+
+def test_arriving_soon_minutes_after_out_for_delivery_is_folded_into_it(
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    runtime: Runtime,
+    sms: HttpPeer,
+    clock: FrozenClock,
+) -> None:
+    """The first stop of a route: "out for delivery" (with its ETA window) and, three minutes
+    later, "next stop" would be two texts for one piece of news; the second is suppressed with
+    its reason on the timeline. A real heads-up later on (8 min away) still goes."""
+    order = create(app_client, merchant)
+    drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    clock.advance(timedelta(minutes=3))
+    eta(runtime, order["id"], stops_before=0, minutes_away=12)
+    relay_once(runtime)
+    assert _log_of(app_client, merchant, order["id"], "arriving_soon") == [
+        ("message.suppressed", "told_by_out_for_delivery")
+    ]
+    assert len(sms.received) == 2  # the confirmation and "out for delivery"
+    clock.advance(timedelta(minutes=40))
+    eta(runtime, order["id"], stops_before=0, minutes_away=8)
+    relay_once(runtime)
+    assert _log_of(app_client, merchant, order["id"], "arriving_soon")[-2:] == [
+        ("message.queued", None),
+        ("message.sent", None),
+    ]
+
+
+def test_arriving_soon_minutes_after_a_delay_alert_is_folded_into_it(
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    runtime: Runtime,
+    sms: HttpPeer,
+    clock: FrozenClock,
+) -> None:
+    """A delay alert carries the new ETA window; an "arriving soon" five minutes later adds
+    nothing to it and is suppressed (reason ``told_by_delayed``)."""
+    order = create(app_client, merchant)
+    drive(runtime, order["id"], "picked_up", "out_for_delivery")
+    clock.set(datetime(2026, 11, 25, 14, 50, tzinfo=UTC))  # 15:50 in Monaco, window 14-16
+    eta(
+        runtime,
+        order["id"],
+        eta="2026-11-25T15:08:00+00:00",
+        earliest="2026-11-25T15:04:00+00:00",
+        latest="2026-11-25T15:15:00+00:00",
+        stops_before=1,
+        minutes_away=18,
+    )
+    drive(runtime, order["id"], "delivery_delayed")
+    clock.advance(timedelta(minutes=5))
+    eta(runtime, order["id"], stops_before=0, minutes_away=11)
+    relay_once(runtime)
+    assert _log_of(app_client, merchant, order["id"], "delayed")[-1] == ("message.sent", None)
+    assert _log_of(app_client, merchant, order["id"], "arriving_soon") == [
+        ("message.suppressed", "told_by_delayed")
+    ]
+
+
+def test_no_arriving_soon_once_the_driver_is_at_the_door(
+    app_client: TestClient,
+    merchant: MerchantCtx,
+    runtime: Runtime,
+    sms: HttpPeer,
+    clock: FrozenClock,
+) -> None:
+    """The ETA engine publishes the driver's arrival at a stop as an ETA update (0 min away);
+    an "arriving soon" then would reach the recipient after the doorbell: it is suppressed
+    (reason ``driver_at_door``), so the recipient's texts are "out for delivery" and then
+    "delivered"."""
+    day = publish_day(app_client, runtime, merchant)
+    h = merchant.headers
+    assert app_client.post(f"/v1/routes/{day.route['id']}/start", headers=h).status_code == 200
+    stop = next(s for s in day.route["stops"] if s["order_id"] != day.pin_order_id)
+    clock.advance(timedelta(minutes=45))
+    arrived = app_client.post(f"/v1/stops/{stop['id']}/arrive", headers=h)
+    assert arrived.status_code == 200, arrived.text
+    eta(runtime, stop["order_id"], stop_id=stop["id"], stops_before=0, minutes_away=0.0)
+    relay_once(runtime)
+    log = _log_of(app_client, merchant, stop["order_id"], "arriving_soon")
+    assert ("message.suppressed", "driver_at_door") in log
+    assert ("message.queued", None) not in log

@@ -67,8 +67,9 @@ def test_bookings_are_in_time_order_and_before_what_they_book() -> None:
 
 
 def test_recipients_and_their_changes_follow_the_model() -> None:
-    """Roughly the model's shares are not at home, reschedule or add instructions; weekend
-    orders are not delivered today, so nobody is out for them and nobody changes them."""
+    """Roughly the model's shares are not at home, reschedule, add instructions, redirect to a
+    neighbour or a safe place, or hold; weekend orders are not delivered today, so nobody is
+    out for them and nobody changes them."""
     model = DemandModel()
     drawn = _draw(orders=2000)
     day_orders = [o for o in drawn if o.booking is not Booking.WEEKEND]
@@ -77,6 +78,16 @@ def test_recipients_and_their_changes_follow_the_model() -> None:
     changes = Counter(o.change for o in day_orders)
     assert changes[Change.RESCHEDULE] / len(day_orders) == pytest.approx(0.04, abs=0.015)
     assert changes[Change.INSTRUCTIONS] / len(day_orders) == pytest.approx(0.08, abs=0.02)
+    # Redirects and holds come from recipients who are home and change nothing else.
+    for kind, chance in (
+        (Change.NEIGHBOUR, model.neighbour_chance),
+        (Change.SAFE_PLACE, model.safe_place_chance),
+        (Change.HOLD, model.hold_chance),
+    ):
+        assert changes[kind] > 0
+        assert changes[kind] / len(day_orders) == pytest.approx(chance, abs=0.012), kind
+    redirected = [o for o in day_orders if o.change in (Change.NEIGHBOUR, Change.SAFE_PLACE)]
+    assert not any(o.not_home for o in redirected)
     weekend = [o for o in drawn if o.booking is Booking.WEEKEND]
     assert not any(o.not_home or o.change is not Change.NONE for o in weekend)
     assert all(o.instructions for o in day_orders if o.change is Change.INSTRUCTIONS)

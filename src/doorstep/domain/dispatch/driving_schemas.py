@@ -47,7 +47,7 @@ class RouteRunOut(BaseModel):
     id: str
     plan_id: str
     driver_id: str
-    status: str = Field(description="planned, active or done")
+    status: str = Field(description="planned, active, done or superseded (handed to a re-plan)")
     started_at: datetime | None
     completed_at: datetime | None
     stops: list[StopRunOut]

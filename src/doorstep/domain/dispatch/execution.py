@@ -141,13 +141,30 @@ def access_route(
 def access_stop(
     session: Session, merchant_id: str, stop_id: str, *, driver_id: str | None = None
 ) -> Stop:
-    """One of the merchant's stops (on the driver's routes, when given); else 404."""
+    """One of the merchant's stops (on the driver's routes, when given); else 404. A stop of a
+    route a re-plan handed over (``superseded``) answers for the same order's stop on the
+    route that continues it, so a phone that still shows the old route keeps working."""
     stop = session.scalar(
         select(Stop).where(Stop.id == stop_id, Stop.merchant_id == merchant_id).with_for_update()
     )
     if stop is None:
         raise NotFound("no such stop")
-    access_route(session, merchant_id, stop.route_id, driver_id=driver_id)
+    route = access_route(session, merchant_id, stop.route_id, driver_id=driver_id)
+    if route.status == "superseded":
+        successor = session.scalar(
+            select(Stop)
+            .join(Route, Route.id == Stop.route_id)
+            .join(Plan, Plan.id == Route.plan_id)
+            .where(
+                Stop.merchant_id == merchant_id,
+                Stop.order_id == stop.order_id,
+                Route.shift_id == route.shift_id,
+                Plan.status == "published",
+            )
+            .with_for_update(of=Stop)
+        )
+        if successor is not None:
+            return successor
     return stop
 
 
@@ -179,7 +196,10 @@ def _when(clock: Clock, route: Route, occurred_at: datetime | None) -> datetime:
 
 def _open_stop(route: Route, stop: Stop) -> None:
     if route.status != "active":
-        what = "start the route first" if route.status == "planned" else "the route is over"
+        what = {
+            "planned": "start the route first",
+            "superseded": "a re-plan moved this stop to another route",
+        }.get(route.status, "the route is over")
         raise Conflict(f"the route is {route.status}; {what}")
     if stop.status in CLOSED_STOP:
         raise Conflict(f"the stop is already {stop.status}")
@@ -209,40 +229,7 @@ def start_route(
     when = min(occurred_at, now) if occurred_at and occurred_at.tzinfo else now
     route.status = "active"
     route.started_at = when
-    out = skipped = 0
-    orders = {
-        o.id: o
-        for o in session.scalars(
-            select(Order)
-            .where(
-                Order.merchant_id == merchant_id,
-                Order.id.in_([s.order_id for s in route.stops]),
-            )
-            .with_for_update()
-        )
-    }
-    for stop in route.stops:
-        if stop.status not in OPEN_STOP:
-            continue
-        order = orders[stop.order_id]
-        status = Status(order.status)
-        if status is Status.OUT_FOR_DELIVERY:
-            out += 1
-        elif can_transition(status, Status.OUT_FOR_DELIVERY):
-            event = change_status(
-                session,
-                clock,
-                order,
-                Status.OUT_FOR_DELIVERY,
-                actor=actor,
-                data={"route_id": route.id, "stop_id": stop.id, "driver_id": route.driver_id},
-                occurred_at=when,
-            )
-            event.route_id = route.id
-            out += 1
-        else:
-            stop.status = "skipped"
-            skipped += 1
+    out, skipped = send_out(session, clock, route, actor=actor, when=when)
     shift = session.get(Shift, route.shift_id)
     if shift is not None and shift.status == "planned":
         shift.status = "active"
@@ -263,10 +250,61 @@ def start_route(
         },
         occurred_at=when,
     )
-    _maybe_complete(session, clock, route, actor=actor, at=when)
+    complete_if_finished(session, clock, route, actor=actor, at=when)
     session.flush()
     refresh_etas(session, clock, settings, route, "route started")
     return route
+
+
+def send_out(
+    session: Session,
+    clock: Clock,
+    route: Route,
+    *,
+    actor: Actor,
+    when: datetime,
+    on_board: frozenset[Status] = frozenset({Status.OUT_FOR_DELIVERY}),
+) -> tuple[int, int]:
+    """Each open stop's order goes ``out_for_delivery`` (one event each; an order already
+    ``on_board`` counts as out without an event); a stop whose order can no longer go out
+    (cancelled, on hold) is ``skipped``. Returns (out, skipped). Used when a route starts and
+    when a re-plan gives a live route new stops (:func:`~.publishing.publish_plan`, where a
+    delayed order is on board too)."""
+    out = skipped = 0
+    orders = {
+        o.id: o
+        for o in session.scalars(
+            select(Order)
+            .where(
+                Order.merchant_id == route.merchant_id,
+                Order.id.in_([s.order_id for s in route.stops]),
+            )
+            .with_for_update()
+        )
+    }
+    for stop in route.stops:
+        if stop.status not in OPEN_STOP:
+            continue
+        order = orders[stop.order_id]
+        status = Status(order.status)
+        if status in on_board:
+            out += 1
+        elif can_transition(status, Status.OUT_FOR_DELIVERY):
+            event = change_status(
+                session,
+                clock,
+                order,
+                Status.OUT_FOR_DELIVERY,
+                actor=actor,
+                data={"route_id": route.id, "stop_id": stop.id, "driver_id": route.driver_id},
+                occurred_at=when,
+            )
+            event.route_id = route.id
+            out += 1
+        else:
+            stop.status = "skipped"
+            skipped += 1
+    return out, skipped
 
 
 def arrive(
@@ -387,7 +425,7 @@ def complete_stop(
         occurred_at=when,
     )
     event.route_id = route.id
-    _maybe_complete(session, clock, route, actor=actor, at=when)
+    complete_if_finished(session, clock, route, actor=actor, at=when)
     session.flush()
     refresh_etas(session, clock, settings, route, "previous stop delivered")
     return StopResult(stop, route, order)
@@ -450,7 +488,7 @@ def fail_stop(
         occurred_at=when,
     )
     event.route_id = route.id
-    _maybe_complete(session, clock, route, actor=actor, at=when)
+    complete_if_finished(session, clock, route, actor=actor, at=when)
     session.flush()
     refresh_etas(session, clock, settings, route, "previous stop not delivered")
     return StopResult(stop, route, order)
@@ -508,7 +546,7 @@ def _keep(
         )
 
 
-def _maybe_complete(
+def complete_if_finished(
     session: Session, clock: Clock, route: Route, *, actor: Actor, at: datetime
 ) -> None:
     """``route.completed`` once every stop is done, failed or skipped."""

@@ -5,6 +5,12 @@ that were not scheduled yet, ``delivery.rescheduled`` for scheduled ones whose p
 moved, ``order.pending`` for scheduled orders the new plan leaves out, one ``route.published``
 per route and, when it replaces a published plan, ``route.stop_moved`` / ``route.stop_added`` /
 ``route.stop_removed`` for every driver whose stops changed.
+
+A re-plan of a day under way hands each started route over to its successor on the same
+shift (:func:`hand_over_live_routes`): the successor keeps the route ``active`` (no second
+``route.started``), its start time and the stops' ETA state; its new stops go out for
+delivery; the old route becomes ``superseded`` and its stops answer for the successor's
+(:func:`~.execution.access_stop`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from doorstep.clock import Clock
-from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift
+from doorstep.domain.dispatch.execution import OPEN_STOP, complete_if_finished, send_out
+from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Stop
 from doorstep.domain.dispatch.resources import access_driver, merchant_tz
 from doorstep.domain.dispatch.views import PlanView, load_plan, load_plan_view, views_of
 from doorstep.domain.errors import Actor, Conflict
@@ -29,6 +36,18 @@ from doorstep.domain.orders.status import PLANNABLE, Status
 RESCHEDULE_THRESHOLD = timedelta(minutes=5)
 # Orders already with the driver: they stay on routes without a status change.
 ON_BOARD = frozenset({Status.PICKED_UP, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY})
+# What a live route's successor takes over from each of its stops (same order).
+_STOP_STATE = (
+    "eta",
+    "eta_earliest",
+    "eta_latest",
+    "eta_confidence",
+    "eta_computed_at",
+    "eta_published",
+    "eta_published_earliest",
+    "eta_published_latest",
+    "actual_arrival",
+)
 
 
 @dataclass(frozen=True)
@@ -304,6 +323,9 @@ def publish_plan(
         stats["changes"] = changes
         previous.status = "superseded"
         session.flush()  # one published plan per depot and day, even mid-transaction
+        continues = hand_over_live_routes(session, clock, actor, previous, plan)
+    else:
+        continues = {}
     for route in plan.routes:
         append_event(
             session,
@@ -320,6 +342,8 @@ def publish_plan(
                 "stops": len(route.stops),
                 "start_at": _iso(route.start_at),
                 "end_at": _iso(route.end_at),
+                "status": route.status,
+                "continues_route_id": continues.get(route.id),
             },
         )
     dropped = stats.get("dropped_shift_ids") or []
@@ -332,6 +356,49 @@ def publish_plan(
     plan.published_at = now
     session.flush()
     return load_plan_view(session, merchant_id, plan.id)
+
+
+def hand_over_live_routes(
+    session: Session, clock: Clock, actor: Actor, previous: Plan, plan: Plan
+) -> dict[str, str]:
+    """The routes of ``previous`` the drivers have started live on in ``plan``'s routes of the
+    same shifts; returns successor route id -> the route it continues.
+
+    A started (``active``) route's successor is ``active`` from the same ``started_at``: the
+    driver is on the road, so there is no second ``route.started``. Its stops take over the
+    ETA state and arrival of the same order's stop (so the next ETA refresh publishes only real
+    moves), and its new stops (an order added or moved to it) go out for delivery now. A
+    finished (``done``) route's successor with nothing left to do is ``done`` too; one given new
+    stops stays ``planned``: the driver loads them at the depot and starts again. The old route
+    becomes ``superseded``: positions and ETA refreshes go to its successor only.
+    """
+    now = clock.now()
+    old_by_shift = {r.shift_id: r for r in previous.routes}
+    continues: dict[str, str] = {}
+    for route in plan.routes:
+        old = old_by_shift.get(route.shift_id)
+        if old is None or old.status not in ("active", "done"):
+            continue
+        open_stops = [s for s in route.stops if s.status in OPEN_STOP]
+        if old.status == "done" and open_stops:
+            continue
+        old_stops: dict[str, Stop] = {s.order_id: s for s in old.stops}
+        for stop in open_stops:
+            before = old_stops.get(stop.order_id)
+            if before is not None and before.status in OPEN_STOP:
+                for name in _STOP_STATE:
+                    setattr(stop, name, getattr(before, name))
+        route.status = old.status
+        route.started_at = old.started_at
+        route.completed_at = old.completed_at
+        route.version = old.version + 1
+        old.status = "superseded"
+        continues[route.id] = old.id
+        if route.status == "active":
+            on_board = ON_BOARD | {Status.DELIVERY_DELAYED}
+            send_out(session, clock, route, actor=actor, when=now, on_board=on_board)
+            complete_if_finished(session, clock, route, actor=actor, at=now)
+    return continues
 
 
 @dataclass

@@ -6,7 +6,8 @@ stay fixed on their vehicle (the optimiser's ``fixed_jobs``), each vehicle start
 driver's latest position (or its last stop made) now, and a vehicle's previous stops are its
 preferred ones, so as few as possible move. New orders of the day are added, cancelled or
 rescheduled ones drop out, and the stops of dropped shifts are redistributed. The result is a
-new draft whose ``changes`` say what moved; publishing it tells the drivers.
+new draft whose ``changes`` say what moved; publishing it tells the drivers, and a route under
+way stays under way (``publishing.hand_over_live_routes``).
 """
 
 from __future__ import annotations
@@ -210,7 +211,9 @@ def load_replan_day(
                 if route.distance_m
                 else 0
             )
-            history[route.shift_id] = History(route.start_at, tuple(made), route.driving_s * share)
+            # A started route's start is when the driver left, not when the plan said.
+            began = route.started_at or route.start_at
+            history[route.shift_id] = History(began, tuple(made), route.driving_s * share)
 
     breaks_taken: dict[str, str] = {}
     for route in parent.routes:

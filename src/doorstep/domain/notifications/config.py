@@ -50,6 +50,9 @@ RECIPIENT_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.CHAT)
 URGENT = frozenset({Trigger.OUT_FOR_DELIVERY, Trigger.ARRIVING_SOON, Trigger.DELAYED})
 # Messages driven by the ETA, limited to one per ``eta_message_interval_minutes``.
 ETA_DRIVEN = frozenset({Trigger.DELAYED})
+# Messages that tell the recipient the ETA window: an "arriving soon" minutes after one of
+# them is folded into it (outbox.fold_reason).
+ETA_BEARING = frozenset({Trigger.OUT_FOR_DELIVERY, Trigger.DELAYED})
 
 DEFAULT_CHANNELS: tuple[str, ...] = (Channel.EMAIL.value, Channel.SMS.value)
 

@@ -6,8 +6,9 @@ A ``before_flush`` listener on every :class:`~sqlalchemy.orm.Session` looks at t
 * one webhook message per matching active endpoint of the merchant (every event type except
   ``message.*``),
 * one recipient message per channel the trigger rules pick (:func:`recipient_trigger`), with a
-  ``message.queued`` event, or a ``message.suppressed`` one when the recipient opted out or an
-  ETA message came too soon after the last.
+  ``message.queued`` event, or a ``message.suppressed`` one when the recipient opted out, an
+  ETA message came too soon after the last, or an "arriving soon" would say nothing new
+  (:func:`fold_reason`).
 
 So a message exists if and only if its event committed (ADR 0011). Nothing here does I/O.
 """
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.errors import Actor
 from doorstep.domain.notifications.config import (
+    ETA_BEARING,
     ETA_DRIVEN,
     URGENT,
     Channel,
@@ -254,6 +256,65 @@ def _recent_eta_message(session: Session, order_id: str, since: datetime) -> boo
     return found is not None
 
 
+def _queued_since(
+    session: Session, order_id: str, triggers: frozenset[Trigger], since: datetime
+) -> Trigger | None:
+    """The trigger of a message queued (not suppressed) for the order after ``since`` with one
+    of ``triggers``, in this flush or before it; None when there is none."""
+    wanted = {t.value for t in triggers}
+    for obj in session.new:  # queued earlier in this very flush (same transaction)
+        if (
+            isinstance(obj, OutboxMessage)
+            and obj.order_id == order_id
+            and obj.trigger in wanted
+            and obj.status != "suppressed"
+            and obj.created_at > since
+        ):
+            return Trigger(obj.trigger)
+    found = session.scalar(
+        select(OutboxMessage.trigger)
+        .where(
+            OutboxMessage.order_id == order_id,
+            OutboxMessage.trigger.in_(sorted(wanted)),
+            OutboxMessage.status != "suppressed",
+            OutboxMessage.created_at > since,
+        )
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(1)
+    )
+    return Trigger(found) if found else None
+
+
+def _driver_at_door(session: Session, ev: DeliveryEvent) -> bool:
+    """The ETA update says where the driver is: at this order's stop already."""
+    from doorstep.domain.dispatch.models import Stop
+
+    stop_id = (ev.data or {}).get("stop_id")
+    stop = session.get(Stop, stop_id) if isinstance(stop_id, str) else None
+    return stop is not None and stop.actual_arrival is not None
+
+
+def fold_reason(
+    session: Session, ev: DeliveryEvent, trigger: Trigger, order: Order, config: NotificationConfig
+) -> str | None:
+    """Why an "arriving soon" would tell the recipient nothing new (ADR 0011, "Messages a
+    recipient does not need"), or None to send it:
+
+    * ``driver_at_door``: the driver has already arrived at the stop (the ETA engine publishes
+      the arrival as an ETA update); the doorbell says it better;
+    * ``told_by_out_for_delivery`` / ``told_by_delayed``: that message, which carries the ETA
+      window, was queued less than ``arriving_soon_minutes`` ago (the first stops of a route,
+      or a delay alert raised minutes before the driver came): the two are folded into one.
+    """
+    if trigger is not Trigger.ARRIVING_SOON:
+        return None
+    if _driver_at_door(session, ev):
+        return "driver_at_door"
+    since = ev.recorded_at - timedelta(minutes=config.arriving_soon_minutes)
+    told = _queued_since(session, order.id, ETA_BEARING, since)
+    return f"told_by_{told.value}" if told is not None else None
+
+
 def _already_queued(session: Session, order_id: str, trigger: Trigger) -> bool:
     found = session.scalar(
         select(OutboxMessage.id)
@@ -362,6 +423,8 @@ def enqueue_for_event(
         session, order.id, at - timedelta(minutes=config.eta_message_interval_minutes)
     ):
         reason = "rate_limited"
+    else:
+        reason = fold_reason(session, ev, trigger, order, config)
     due = at
     if reason is None and trigger not in URGENT:
         due = quiet_until(config, pref, recipient_timezone(order, merchant), at) or at
