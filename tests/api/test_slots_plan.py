@@ -170,3 +170,96 @@ def test_quotes_see_a_plan_change_made_after_the_plan_was_read(
         return sum(len(route.visits) - 2 for route in plan.routes)
 
     assert stops(after) == stops(first) - 1
+
+
+def published_stops(runtime: Runtime, plan_id: str, order_id: str) -> list[Stop]:
+    """The order's stops on the plan's routes."""
+    with runtime.sessions() as s:
+        stops = list(
+            s.scalars(
+                select(Stop)
+                .join(Route, Route.id == Stop.route_id)
+                .where(Route.plan_id == plan_id, Stop.order_id == order_id)
+            )
+        )
+        for stop in stops:
+            s.expunge(stop)
+        return stops
+
+
+def test_a_reschedule_within_the_published_day_moves_the_stop_to_its_new_window(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx, planned: dict[str, Any]
+) -> None:
+    """A scheduled order planned in the afternoon, moved to today's 10-12: it leaves its
+    route and joins the plan again in 10-12 (stays scheduled, not unassigned); its driver
+    hears route.stop_moved, the driver who gets it route.stop_added."""
+    order = stop_planned_between(runtime, planned["plan_id"], 14, 17)
+    r = app_client.post(
+        f"/v1/orders/{order.id}/reschedule",
+        headers=merchant.headers,
+        json={"calendar_id": planned["calendar"]["id"], "start": "2026-11-25T10:00:00+01:00"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "scheduled"
+    [stop] = published_stops(runtime, planned["plan_id"], order.id)
+    assert stop.status == "planned" and stop.planned_arrival is not None
+    local = stop.planned_arrival.astimezone(MONACO)
+    assert 10 <= local.hour < 12, local
+    with runtime.sessions() as s:
+        plan = s.get(Plan, planned["plan_id"])
+        assert plan is not None
+        assert order.id not in [u["order_id"] for u in plan.unassigned]
+        types = [
+            e.type
+            for e in s.scalars(
+                select(DeliveryEvent)
+                .where(DeliveryEvent.order_id == order.id)
+                .order_by(DeliveryEvent.seq)
+            )
+        ]
+    assert types[-5:] == [
+        "route.stop_moved",
+        "order.pending",
+        "order.rescheduled",
+        "route.stop_added",
+        "delivery.scheduled",
+    ]
+
+
+def test_a_pickup_point_redirect_rejoins_the_published_plan_at_the_point(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx, planned: dict[str, Any]
+) -> None:
+    """Redirected to a pickup point, a scheduled order's stop leaves its route and joins the
+    published plan again at the point's address, in the order's own window."""
+    order = stop_planned_between(runtime, planned["plan_id"], 9, 16)
+    assert order.window_start is not None and order.window_end is not None
+    point = app_client.post(
+        "/v1/pickup-points",
+        headers=merchant.headers,
+        json={
+            "name": "Tabac du Port",
+            "kind": "shop",
+            "address": {
+                "line1": "4 Quai Albert Ier",
+                "city": "Monaco",
+                "country": "MC",
+                "lat": 43.7350,
+                "lon": 7.4215,
+            },
+        },
+    )
+    assert point.status_code == 201, point.text
+    r = app_client.post(
+        f"/v1/orders/{order.id}/redirect",
+        headers=merchant.headers,
+        json={"kind": "pickup_point", "pickup_point_id": point.json()["id"]},
+    )
+    assert r.status_code == 200, r.text
+    [stop] = published_stops(runtime, planned["plan_id"], order.id)
+    assert stop.status == "planned" and stop.planned_arrival is not None
+    assert order.window_start <= stop.planned_arrival < order.window_end
+    got = app_client.get(f"/v1/orders/{order.id}", headers=merchant.headers).json()
+    assert got["address"]["line1"] == "4 Quai Albert Ier"
+    assert got["status"] == "scheduled"
+    plan = app_client.get(f"/v1/plans/{planned['plan_id']}", headers=merchant.headers).json()
+    assert order.id not in [u["order_id"] for u in plan["unassigned"]]

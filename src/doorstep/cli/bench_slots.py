@@ -27,6 +27,12 @@ def slots(
         float, typer.Option("--time-limit", min=0.1, help="Planning seconds per size")
     ] = 5.0,
     seed: Annotated[int, typer.Option(help="Seed of the day and the addresses")] = 1,
+    rebookings: Annotated[
+        int,
+        typer.Option(
+            min=0, max=10_000, help="Reschedules into the published plan timed per size (CPU)"
+        ),
+    ] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Time checkout quotes (zones, calendar, counters and the insertion check against the
@@ -39,6 +45,7 @@ def slots(
                 quotes=quotes,
                 time_limit_s=time_limit,
                 seed=seed,
+                rebookings=rebookings,
                 on_phase=lambda name: _err.print(f"[dim]{name}[/dim]"),
             )
         )
@@ -48,7 +55,7 @@ def slots(
     table = Table(title="Checkout quotes against the day's plan")
     for column in ("stops", "planned", "routes", "plan s", "quotes", "windows/quote"):
         table.add_column(column, justify="right")
-    for column in ("p50 ms", "p95 ms", "max ms", "target p95"):
+    for column in ("p50 ms", "p95 ms", "max ms", "target p95", "rebook CPU p50/p95 ms"):
         table.add_column(column, justify="right")
     for r in results:
         target = TARGET_P95_MS.get(r.stops)
@@ -63,5 +70,10 @@ def slots(
             f"{r.p95_ms:.1f}",
             f"{r.max_ms:.1f}",
             (f"< {target:g} " + ("met" if r.p95_ms < target else "MISSED")) if target else "-",
+            (
+                f"{r.rebook_cpu_p50_ms:.0f}/{r.rebook_cpu_p95_ms:.0f}"
+                if r.rebook_cpu_p50_ms is not None and r.rebook_cpu_p95_ms is not None
+                else "-"
+            ),
         )
     _console.print(table)

@@ -208,16 +208,77 @@ def move_stop(
     provider: TravelTimeProvider | None = None,
 ) -> PlanView:
     """Move an order's stop (or an unassigned order) to ``position`` on a route of a draft or
-    published plan, then recompute the routes it touches."""
+    published plan, then recompute the routes it touches. A failed attempt's stop is history
+    and never moves: the order gets a new stop."""
+    _move(
+        session,
+        clock,
+        settings,
+        merchant_id,
+        plan_id,
+        order_id=order_id,
+        to_route_id=to_route_id,
+        position=position,
+        actor=actor,
+        provider=provider,
+        join=False,
+    )
+    return load_plan_view(session, merchant_id, plan_id)
+
+
+def join_plan(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    merchant_id: str,
+    plan_id: str,
+    *,
+    order_id: str,
+    to_route_id: str,
+    position: int,
+    actor: Actor,
+    provider: TravelTimeProvider | None = None,
+) -> None:
+    """:func:`move_stop` for an order the plan may not list yet (a recipient's rebooking into
+    the day), without building the plan's view (a whole day's orders) that nobody reads."""
+    _move(
+        session,
+        clock,
+        settings,
+        merchant_id,
+        plan_id,
+        order_id=order_id,
+        to_route_id=to_route_id,
+        position=position,
+        actor=actor,
+        provider=provider,
+        join=True,
+    )
+
+
+def _move(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    merchant_id: str,
+    plan_id: str,
+    *,
+    order_id: str,
+    to_route_id: str,
+    position: int,
+    actor: Actor,
+    provider: TravelTimeProvider | None,
+    join: bool,
+) -> None:
     plan = load_plan(session, merchant_id, plan_id)
     if plan.status not in ("draft", "published"):
         raise Conflict(f"the plan is {plan.status}; it can no longer change")
     dest = next((r for r in plan.routes if r.id == to_route_id), None)
     if dest is None:
         raise NotFound("no such route on this plan")
-    source = next((r for r in plan.routes for s in r.stops if s.order_id == order_id), None)
+    source = next((r for r in plan.routes for s in r.stops if _live_stop(s, order_id)), None)
     waiting = next((u for u in plan.unassigned or [] if u["order_id"] == order_id), None)
-    if source is None and waiting is None:
+    if source is None and waiting is None and not join:
         raise NotFound("the order is not on this plan")
     affected = [dest] if source is None or source.id == dest.id else [source, dest]
     order_rows = {
@@ -235,7 +296,7 @@ def move_stop(
         _rebase(route_meta.setdefault(route.id, {}), _done(route))
 
     if source is not None:
-        index = next(i for i, s in enumerate(source.stops) if s.order_id == order_id)
+        index = next(i for i, s in enumerate(source.stops) if _live_stop(s, order_id))
         stop = source.stops[index]
         if stop.status != "planned":
             raise Conflict("the stop is made or under way; it cannot move")
@@ -279,7 +340,11 @@ def move_stop(
         _announce_move(session, clock, actor, plan, source, dest, order, position)
         announce_planned_times(session, clock, actor, plan, affected, order_rows, before)
     session.flush()
-    return load_plan_view(session, merchant_id, plan.id)
+
+
+def _live_stop(stop: Stop, order_id: str) -> bool:
+    """The order's stop still to make or under way (not a failed attempt kept as history)."""
+    return stop.order_id == order_id and stop.status != "failed"
 
 
 def _planned_start(meta: dict[str, Any]) -> RouteStart | None:
@@ -437,15 +502,17 @@ def take_off_plans(
             Plan.merchant_id == merchant_id,
             Plan.status.in_(("draft", "published")),
             Stop.order_id == order_id,
+            Stop.status != "failed",
         )
     ).all()
     for plan_id in plan_ids:
         plan = load_plan(session, merchant_id, plan_id)
-        source = next(r for r in plan.routes for s in r.stops if s.order_id == order_id)
-        index = next(i for i, s in enumerate(source.stops) if s.order_id == order_id)
+        # A failed attempt stays on its route as history; the rebooking is new.
+        source = next((r for r in plan.routes for s in r.stops if _live_stop(s, order_id)), None)
+        if source is None:
+            continue
+        index = next(i for i, s in enumerate(source.stops) if _live_stop(s, order_id))
         stop = source.stops[index]
-        if stop.status == "failed":
-            continue  # a failed attempt stays on its route as history; the rebooking is new
         if stop.status != "planned":
             raise Conflict("the stop is made or under way; it can no longer change")
         order_rows = {

@@ -187,7 +187,11 @@ def load_replan_day(
         for stop in route.stops:
             order = orders[stop.order_id]
             status = Status(order.status)
-            if stop.status in DONE_STOP_STATUSES or status in DONE_ORDER:
+            if stop.status == "failed" and status not in DONE_ORDER and order.id in due:
+                # Rebooked for later today after the failed attempt: planned like any order
+                # (a route holds one stop per order; the attempt stays on the parent plan).
+                last_done[route.shift_id] = order
+            elif stop.status in DONE_STOP_STATUSES or status in DONE_ORDER:
                 made.append(_done_stop(stop))
                 done_ids.add(order.id)
                 last_done[route.shift_id] = order

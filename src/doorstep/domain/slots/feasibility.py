@@ -87,6 +87,7 @@ _LOCK = threading.Lock()
 class Insertion:
     route_id: str
     detour_s: int
+    after: int  # the visit it follows: 0 the route's start, k its k-th stop
 
 
 def load_day_plan(session: Session, merchant_id: str, depot_id: str, day: date) -> DayPlan | None:
@@ -367,7 +368,7 @@ def best_insertion(
             continue
         detour = max(0, to_p + from_p - direct)
         if best is None or detour < best.detour_s:
-            best = Insertion(route.route_id, detour)
+            best = Insertion(route.route_id, detour, a)
     return best
 
 

@@ -11,6 +11,7 @@ the window. ``green`` marks windows a vehicle already passes close to.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ from doorstep.domain.slots.config import SlotSettings, slot_settings
 from doorstep.domain.slots.feasibility import (
     Candidates,
     DayPlan,
+    Insertion,
     best_insertion,
     candidates,
     load_day_plan,
@@ -60,6 +62,8 @@ UNREACHABLE = "unreachable"
 MAX_HORIZON_DAYS = 120  # the longest a calendar looks ahead
 MAX_QUOTE_DAYS = 31
 
+RouteFilter = Callable[[DayPlan], frozenset[str] | None]
+
 
 @dataclass
 class Checker:
@@ -76,6 +80,9 @@ class Checker:
     weight_kg: float
     parcels: int
     zones: list[ServiceZone]
+    # Which routes of a plan may take the stop (None: any); a rebooking's parcel can only go
+    # where it can be loaded (:func:`.live.parcel_routes`).
+    routes_for: RouteFilter | None = None
     _plans: dict[tuple[str, date], tuple[DayPlan | None, Candidates | None]] = field(
         default_factory=dict
     )
@@ -91,6 +98,8 @@ class Checker:
         at: LatLon,
         parcels: list[ParcelIn],
         provider: TravelTimeProvider | None = None,
+        *,
+        routes_for: RouteFilter | None = None,
     ) -> Checker:
         return cls(
             session=session,
@@ -104,6 +113,7 @@ class Checker:
             weight_kg=sum(p.weight_kg or 0.0 for p in parcels),
             parcels=len(parcels),
             zones=zones_containing(session, merchant.id, at.lat, at.lon),
+            routes_for=routes_for,
         )
 
     def serves(self, cal: SlotCalendar) -> bool:
@@ -120,6 +130,10 @@ class Checker:
             cands = None
             if plan is not None and plan.routes:
                 cands = candidates(plan, self.at, self.provider, self.config.nearby_stops)
+                allowed = self.routes_for(plan) if self.routes_for is not None else None
+                if allowed is not None:
+                    edges = [(r, a) for r, a in cands.edges if r.route_id in allowed]
+                    cands = Candidates(edges, cands.times)
             self._plans[key] = (plan, cands)
         return self._plans[key]
 
@@ -142,6 +156,24 @@ class Checker:
                 )
             ]
         return self._shifts[key]
+
+    def insertion(
+        self, depot_id: str, day: date, start: datetime, end: datetime
+    ) -> tuple[DayPlan | None, Insertion | None]:
+        """The depot's plan of ``day`` and its cheapest insertion that keeps ``[start, end)``
+        (None without a plan, or when no route can)."""
+        plan, cands = self.day_plan(depot_id, day)
+        if cands is None:
+            return plan, None
+        return plan, best_insertion(
+            cands,
+            start,
+            end,
+            now=self.now,
+            service_s=self.service_s,
+            weight_kg=self.weight_kg,
+            parcels=self.parcels,
+        )
 
     def minutes_needed(self, detour_s: int | None) -> int:
         return math.ceil((self.service_s + (detour_s or 0)) / 60)
@@ -177,15 +209,7 @@ class Checker:
         _, cands = self.day_plan(cal.depot_id, window.day)
         detour: int | None = None
         if cands is not None:
-            found = best_insertion(
-                cands,
-                window.start,
-                window.end,
-                now=self.now,
-                service_s=self.service_s,
-                weight_kg=self.weight_kg,
-                parcels=self.parcels,
-            )
+            _, found = self.insertion(cal.depot_id, window.day, window.start, window.end)
             if found is None:
                 hhmm = f"{_hhmm(window.start, self.tz)}-{_hhmm(window.end, self.tz)}"
                 return no(UNREACHABLE, f"no route of the day's plan can reach the address {hhmm}")
@@ -245,10 +269,14 @@ def quote(
     data: QuoteIn,
     *,
     provider: TravelTimeProvider | None = None,
+    routes_for: RouteFilter | None = None,
 ) -> QuoteOut:
-    """The windows offered for the address over the date range, and the others with why."""
+    """The windows offered for the address over the date range, and the others with why
+    (``routes_for``: which routes of a plan may take the stop, for a rebooking)."""
     at = LatLon(data.address.lat, data.address.lon)
-    check = Checker.build(session, now, settings, merchant, at, data.parcels, provider)
+    check = Checker.build(
+        session, now, settings, merchant, at, data.parcels, provider, routes_for=routes_for
+    )
     today = now.astimezone(check.tz).date()
     furthest = today + timedelta(days=MAX_HORIZON_DAYS)
     first = min(max(data.date_from or today, today), furthest)

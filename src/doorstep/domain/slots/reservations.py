@@ -32,7 +32,6 @@ from doorstep.domain.slots.models import Reservation, SlotCounter
 from doorstep.domain.slots.quotes import Checker
 from doorstep.domain.slots.schemas import (
     Fee,
-    ParcelIn,
     ReservationIn,
     ReservationOut,
     UnavailableOut,
@@ -257,20 +256,14 @@ def _level(window: CalendarWindow, check: Checker) -> str:
 
 
 def book_for_order(
-    session: Session,
-    now: datetime,
-    settings: Settings,
-    merchant: Merchant,
-    order_id: str,
-    at: LatLon,
-    parcels: list[ParcelIn],
-    calendar_id: str,
-    start: datetime,
-) -> Reservation:
-    """A confirmed reservation of an offered window for an existing order (a reschedule)."""
-    check = Checker.build(session, now, settings, merchant, at, parcels)
+    check: Checker, order_id: str, calendar_id: str, start: datetime
+) -> tuple[Reservation, CalendarWindow]:
+    """A confirmed reservation of a window offered to ``check``'s address for an existing
+    order (a reschedule), and the window."""
     window, minutes = offered_window(check, calendar_id, start)
-    return _hold(session, check, window, minutes, at, status=CONFIRMED, order_id=order_id)
+    at = check.at
+    res = _hold(check.session, check, window, minutes, at, status=CONFIRMED, order_id=order_id)
+    return res, window
 
 
 def release(session: Session, clock: Clock, merchant_id: str, reservation_id: str) -> Reservation:

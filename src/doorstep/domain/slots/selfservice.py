@@ -34,14 +34,20 @@ from doorstep.domain.orders.queries import get_order
 from doorstep.domain.orders.status import Reason, Status
 from doorstep.domain.slots.choices import choice_out
 from doorstep.domain.slots.config import slot_settings
+from doorstep.domain.slots.live import (
+    one_change_at_a_time,
+    parcel_routes,
+    parcels_of,
+    place_on_live_plan,
+    rejoin_live_plan,
+)
 from doorstep.domain.slots.models import DeliveryChoice, PickupPoint
-from doorstep.domain.slots.quotes import quote
+from doorstep.domain.slots.quotes import Checker, quote
 from doorstep.domain.slots.reservations import book_for_order, release_for_order
 from doorstep.domain.slots.schemas import (
     ChoiceOut,
     HoldIn,
     InstructionsIn,
-    ParcelIn,
     PointIn,
     QuoteIn,
     RedirectIn,
@@ -81,7 +87,11 @@ class SelfServiceClosed(Conflict):
 
 
 def order_for_merchant(session: Session, merchant_id: str, order_id: str) -> Order:
-    """The merchant's order, locked for the change (404 for another merchant's)."""
+    """The merchant's order, locked for the change (404 for another merchant's), after the
+    merchant's self-service lock (:func:`.live.one_change_at_a_time`): taken in this order, a
+    change that writes events of other orders on a route (their rows' key-share locks) never
+    waits for one that holds its order and waits for the merchant."""
+    one_change_at_a_time(session, merchant_id)
     return get_order(session, merchant_id, order_id, for_update=True)
 
 
@@ -146,11 +156,6 @@ def _back_to_pending(session: Session, clock: Clock, order: Order, actor: Actor)
         )
 
 
-def _parcels(order: Order) -> list[ParcelIn]:
-    count = max(1, order.parcel_count)
-    return [ParcelIn(weight_kg=order.weight_kg / count) for _ in range(count)]
-
-
 # --- verbs ----------------------------------------------------------------------------------
 
 
@@ -167,8 +172,10 @@ def reschedule(
 ) -> Order:
     """Move the delivery to another window the calendar offers for the order's address
     (Saturday or Sunday where the calendar has them). The window's place is taken, the old
-    one's given back; ``window_sequence`` grows; the stop leaves the plans; logs
-    ``order.rescheduled`` (``by``: recipient or merchant)."""
+    one's given back; ``window_sequence`` grows; the stop leaves the plans and, when the new
+    day's plan is published, joins it where the quote found room (:mod:`.live`; a same-day
+    rebooking after a failed attempt included); logs ``order.rescheduled`` (``by``: recipient
+    or merchant)."""
     merchant = _merchant(session, order)
     now = clock.now()
     _ensure_open(session, merchant, order, now)
@@ -182,18 +189,8 @@ def reschedule(
             "the order's address has no place on the map yet, so no window can be checked"
         )
     previous = (order.window_start, order.window_end)
+    one_change_at_a_time(session, order.merchant_id)
     release_for_order(session, now, order.merchant_id, order.id)
-    res = book_for_order(
-        session,
-        now,
-        settings,
-        merchant,
-        order.id,
-        LatLon(order.lat, order.lon),
-        _parcels(order),
-        data.calendar_id,
-        data.start,
-    )
     take_off_plans(
         session,
         clock,
@@ -204,6 +201,17 @@ def reschedule(
         reason="rescheduled",
         provider=provider,
     )
+    check = Checker.build(
+        session,
+        now,
+        settings,
+        merchant,
+        LatLon(order.lat, order.lon),
+        parcels_of(order),
+        provider,
+        routes_for=parcel_routes(session, order),
+    )
+    res, window = book_for_order(check, order.id, data.calendar_id, data.start)
     _back_to_pending(session, clock, order, actor)
     choice = session.get(DeliveryChoice, order.id)
     if choice is not None:
@@ -231,6 +239,9 @@ def reschedule(
             "fee_cents": res.fee_cents,
         },
     )
+    place_on_live_plan(
+        session, clock, settings, check, order, window, actor=actor, provider=provider
+    )
     session.flush()
     return order
 
@@ -247,7 +258,8 @@ def redirect(
 ) -> Order:
     """Leave the parcel with a neighbour, at a safe place (with consent to a photo), or at a
     pickup point. A pickup point becomes the delivery address (the original is kept on the
-    choice) and the stop leaves the plans; logs ``order.redirected``."""
+    choice) and the stop leaves the plans, then rejoins a published one at the new address
+    where a route can still keep its window (:mod:`.live`); logs ``order.redirected``."""
     merchant = _merchant(session, order)
     now = clock.now()
     _ensure_open(session, merchant, order, now)
@@ -287,8 +299,10 @@ def redirect(
         order.address_line1, order.address_line2 = original["line1"], original["line2"]
         order.city, order.postal_code = original["city"], original["postal_code"]
         order.country, order.lat, order.lon = original["country"], original["lat"], original["lon"]
+    left: list[str] = []
     if data.kind == "pickup_point" or was_pickup:
-        take_off_plans(
+        one_change_at_a_time(session, order.merchant_id)
+        left = take_off_plans(
             session,
             clock,
             settings,
@@ -312,6 +326,10 @@ def redirect(
         order=order,
         data={"kind": data.kind, "detail": detail},
     )
+    if left:
+        rejoin_live_plan(
+            session, clock, settings, merchant, order, left, actor=actor, provider=provider
+        )
     session.flush()
     return order
 
@@ -353,6 +371,7 @@ def hold(
             "the hold's end is not valid",
             errors=[FieldError("until", f"must be after today and at most {longest} days ahead")],
         )
+    one_change_at_a_time(session, order.merchant_id)
     take_off_plans(
         session,
         clock,
@@ -482,11 +501,12 @@ def self_service_state(
             merchant,
             QuoteIn(
                 address=PointIn(lat=order.lat, lon=order.lon),
-                parcels=_parcels(order),
+                parcels=parcels_of(order),
                 date_from=today,
                 date_to=today + timedelta(days=span - 1),
             ),
             provider=provider,
+            routes_for=parcel_routes(session, order),
         )
         windows = [w for w in offered.windows if w.start != order.window_start]
         points = list(

@@ -183,7 +183,8 @@ def _current_stop(session: Session, order: Order) -> Stop | None:
             Stop.merchant_id == order.merchant_id,
             Plan.status == "published",
         )
-        .order_by(Plan.published_at.desc())
+        # A failed attempt kept as history comes after the rebooking's new stop.
+        .order_by(Plan.published_at.desc(), (Stop.status == "failed").asc())
         .limit(1)
     )
 
@@ -225,11 +226,15 @@ def _latest_position(session: Session, route: Route) -> Position | None:
 
 
 def _eta(events: list[DeliveryEvent], stop: Stop | None) -> tuple[EtaWindow | None, int | None]:
-    """The latest live ETA (and its ``stops_before``), else the plan's arrival."""
+    """The latest live ETA of the current stop (and its ``stops_before``), else the plan's
+    arrival. A live ETA of another stop (a failed attempt before a rebooking, a route the
+    stop left) is stale."""
     for ev in reversed(events):
         if ev.type != "delivery.eta_updated":
             continue
         data = ev.data or {}
+        if data.get("stop_id") is not None and (stop is None or data["stop_id"] != stop.id):
+            continue
         eta = _parse_time(data.get("eta"))
         if eta is None:
             continue

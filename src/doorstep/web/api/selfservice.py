@@ -1,6 +1,7 @@
 """Self-service changes through the API, for merchants' own front ends: the same verbs and
 cut-off as the tracking page (``/v1/orders/{id}/reschedule``, ``/redirect``, ``/hold``,
-``/instructions``), acting as the API key."""
+``/instructions``), acting as the API key. Each accepts an ``Idempotency-Key``: a retry with
+the same key and body gets the first answer instead of "already in that window"."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
+from doorstep.domain.idempotency import Answer
 from doorstep.domain.orders.models import Order
 from doorstep.domain.orders.queries import get_order
 from doorstep.domain.slots import choices, selfservice
@@ -22,8 +24,16 @@ from doorstep.domain.slots.schemas import (
     RescheduleIn,
 )
 from doorstep.domain.slots.zones import pickup_point_out
-from doorstep.web.calls import ApiCall, ApiCallDep, Caller, json_response
+from doorstep.web.calls import (
+    ApiCall,
+    ApiCallDep,
+    Caller,
+    IdempotencyKeyDep,
+    PendingKey,
+    json_response,
+)
 from doorstep.web.deps import JSONBody
+from doorstep.web.idempotency import KEY_IN_FLIGHT, KEY_REUSED
 from doorstep.web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["orders"], dependencies=[JSONBody])
@@ -33,24 +43,28 @@ CHANGE: dict[int | str, dict[str, Any]] = {
     for code, text in {
         401: "Missing or invalid API key",
         404: "No such order for this merchant",
-        409: "Too late to change the delivery (self-service-closed), or the window is taken",
-        422: "Validation failed; `errors` names each field",
+        409: "Too late to change the delivery (self-service-closed), or the window is taken; "
+        f"or {KEY_IN_FLIGHT}",
+        422: f"Validation failed; `errors` names each field; or {KEY_REUSED}",
     }.items()
 }
 
 
 async def _change(
-    api: ApiCall, order_id: str, change: Callable[[Session, Caller, Order], None]
+    api: ApiCall,
+    idem: PendingKey | None,
+    order_id: str,
+    change: Callable[[Session, Caller, Order], None],
 ) -> Response:
-    """``change`` applied to the merchant's order in one write transaction; the answer is the
-    recipient's choice as it now stands."""
+    """``change`` applied to the merchant's order in one write transaction, at most once per
+    ``Idempotency-Key``; the answer is the recipient's choice as it now stands."""
 
-    def work(session: Session, caller: Caller) -> Response:
+    def work(session: Session, caller: Caller) -> Answer:
         order = selfservice.order_for_merchant(session, caller.merchant_id, order_id)
         change(session, caller, order)
-        return json_response(choices.choice_out(session, order, caller.tz))
+        return Answer(200, choices.choice_out(session, order, caller.tz).model_dump(mode="json"))
 
-    return await api.write(work)
+    return await api.idempotent(idem, work)
 
 
 @router.get(
@@ -82,13 +96,15 @@ async def delivery_options(order_id: str, api: ApiCallDep) -> Response:
     responses=CHANGE,
     summary="Move the delivery to another offered window",
 )
-async def reschedule(order_id: str, body: RescheduleIn, api: ApiCallDep) -> Response:
+async def reschedule(
+    order_id: str, body: RescheduleIn, api: ApiCallDep, idem: IdempotencyKeyDep
+) -> Response:
     def change(session: Session, caller: Caller, order: Order) -> None:
         selfservice.reschedule(
             session, caller.clock, caller.settings, order, body, actor=caller.actor, by="merchant"
         )
 
-    return await _change(api, order_id, change)
+    return await _change(api, idem, order_id, change)
 
 
 @router.post(
@@ -97,13 +113,15 @@ async def reschedule(order_id: str, body: RescheduleIn, api: ApiCallDep) -> Resp
     responses=CHANGE,
     summary="Leave the parcel with a neighbour, at a safe place or at a pickup point",
 )
-async def redirect(order_id: str, body: RedirectIn, api: ApiCallDep) -> Response:
+async def redirect(
+    order_id: str, body: RedirectIn, api: ApiCallDep, idem: IdempotencyKeyDep
+) -> Response:
     def change(session: Session, caller: Caller, order: Order) -> None:
         selfservice.redirect(
             session, caller.clock, caller.settings, order, body, actor=caller.actor
         )
 
-    return await _change(api, order_id, change)
+    return await _change(api, idem, order_id, change)
 
 
 @router.post(
@@ -112,11 +130,11 @@ async def redirect(order_id: str, body: RedirectIn, api: ApiCallDep) -> Response
     responses=CHANGE,
     summary="Hold the delivery while the recipient is away",
 )
-async def hold(order_id: str, body: HoldIn, api: ApiCallDep) -> Response:
+async def hold(order_id: str, body: HoldIn, api: ApiCallDep, idem: IdempotencyKeyDep) -> Response:
     def change(session: Session, caller: Caller, order: Order) -> None:
         selfservice.hold(session, caller.clock, caller.settings, order, body, actor=caller.actor)
 
-    return await _change(api, order_id, change)
+    return await _change(api, idem, order_id, change)
 
 
 @router.post(
@@ -125,8 +143,10 @@ async def hold(order_id: str, body: HoldIn, api: ApiCallDep) -> Response:
     responses=CHANGE,
     summary="Replace the delivery instructions",
 )
-async def instructions(order_id: str, body: InstructionsIn, api: ApiCallDep) -> Response:
+async def instructions(
+    order_id: str, body: InstructionsIn, api: ApiCallDep, idem: IdempotencyKeyDep
+) -> Response:
     def change(session: Session, caller: Caller, order: Order) -> None:
         selfservice.change_instructions(session, caller.clock, order, body, actor=caller.actor)
 
-    return await _change(api, order_id, change)
+    return await _change(api, idem, order_id, change)
