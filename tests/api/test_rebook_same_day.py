@@ -227,3 +227,50 @@ def test_a_rebooking_no_loadable_route_can_keep_is_refused_and_changes_nothing(
         s["order_id"]
         for s in next(r for r in plan["routes"] if r["vehicle"]["name"] == "Van B")["stops"]
     ]
+
+
+def test_a_same_day_checkout_order_joins_the_live_plan_at_once(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx, day: Day
+) -> None:
+    """At 09:30, with van A out, a shop's checkout quotes this evening for a new address,
+    holds it and confirms the order: it goes onto van B's published route straight away (the
+    quote offered the window because the live plan could keep it), scheduled with a planned
+    arrival in the window, instead of waiting unplanned for the dispatcher's re-plan."""
+    clock = runtime.clock
+    assert isinstance(clock, FrozenClock)
+    clock.set(local(DAY, 9))
+    started = app_client.post(f"/v1/routes/{day.van_a['id']}/start", headers=merchant.headers)
+    assert started.status_code == 200, started.text
+    clock.set(local(DAY, 9, 30))
+    point = {"lat": 43.7350, "lon": 7.4210}
+    address = {"line1": "3 Rue Grimaldi", "city": "Monaco", "country": "MC"} | point
+    quote = app_client.post(
+        "/v1/slots/quote",
+        headers=merchant.headers,
+        json={"address": point, "from": DAY.isoformat(), "to": DAY.isoformat()},
+    )
+    assert quote.status_code == 200, quote.text
+    assert EVENING in [w["start"] for w in quote.json()["windows"]]
+    held = app_client.post(
+        "/v1/slots/reservations",
+        headers=merchant.headers,
+        json={"calendar_id": day.calendar_id, "start": EVENING, "address": point},
+    )
+    assert held.status_code == 201, held.text
+    body = order_body("V", address["lat"], address["lon"], 16) | {"address": address}
+    body |= {"reservation_id": held.json()["id"]}
+    body.pop("window")
+    created = app_client.post("/v1/orders", headers=merchant.headers, json=body)
+    assert created.status_code == 201, created.text
+    order = created.json()
+    assert order["status"] == "scheduled"
+    routes = {
+        r["vehicle"]["name"]: r for r in plan_now(app_client, merchant, day.plan["id"])["routes"]
+    }
+    joined = [s for s in routes["Van B"]["stops"] if s["order_id"] == order["id"]]
+    assert len(joined) == 1, "the checkout order is on van B's published route"
+    assert EVENING <= joined[0]["planned_arrival"] < "2026-11-25T18:00:00+01:00"
+    assert order["id"] not in [s["order_id"] for s in routes["Van A"]["stops"]]
+    events = app_client.get(f"/v1/orders/{order['id']}/events", headers=merchant.headers).json()
+    types = [e["type"] for e in events["data"]]
+    assert types.index("order.created") < types.index("route.stop_added")

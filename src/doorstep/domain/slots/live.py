@@ -9,6 +9,9 @@ recomputed, its driver gets ``route.stop_added``, the order becomes ``scheduled`
 planned time, and the recipients whose planned time moved are told. The dispatcher's next
 re-plan may still move it, as it may any stop.
 
+A checkout order confirmed on a reservation for such a day joins it the same way
+(:func:`join_on_checkout`): the quote offered that window because the live plan could keep it.
+
 Only a route that can still load the parcel is tried (:func:`parcel_routes`): one that has not
 left the depot; after a failed attempt of the same day, one that leaves after the van carrying
 the parcel is back (a route holds one stop per order, so the failed attempt's own route cannot
@@ -18,6 +21,7 @@ take it twice; the next re-plan may give it back to that van).
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +34,7 @@ from doorstep.domain.errors import Actor
 from doorstep.domain.orders.models import Order
 from doorstep.domain.slots.calendars import CalendarWindow
 from doorstep.domain.slots.feasibility import DayPlan
+from doorstep.domain.slots.models import Reservation, SlotCalendar
 from doorstep.domain.slots.quotes import Checker, RouteFilter
 from doorstep.domain.slots.reservations import SlotUnavailable
 from doorstep.domain.slots.schemas import ParcelIn
@@ -160,6 +165,49 @@ def rejoin_live_plan(
         session, clock, settings, check, order, where, actor=actor, provider=provider
     )
     return route_id
+
+
+def join_on_checkout(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    order: Order,
+    reservation_id: str,
+    *,
+    actor: Actor,
+    provider: TravelTimeProvider | None = None,
+) -> str | None:
+    """Put an order just confirmed on ``reservation_id`` on the published plan of its window's
+    day and depot, at the cheapest insertion that keeps the window: a same-day checkout after
+    the plan went out reaches a van without waiting for the dispatcher's re-plan. The route's
+    id; None when the day has no published plan (the planner will place it) or no route can
+    take it any more (it stays unassigned with its reason, for the dispatcher)."""
+    found = session.execute(
+        select(SlotCalendar.depot_id, Merchant)
+        .join(Reservation, Reservation.calendar_id == SlotCalendar.id)
+        .join(Merchant, Merchant.id == SlotCalendar.merchant_id)
+        .where(Reservation.id == reservation_id, Reservation.merchant_id == order.merchant_id)
+    ).first()
+    if found is None or order.window_start is None:
+        return None
+    depot_id, merchant = found
+    day = order.window_start.astimezone(ZoneInfo(merchant.timezone)).date()
+    plan_ids = list(
+        session.scalars(
+            select(Plan.id).where(
+                Plan.merchant_id == order.merchant_id,
+                Plan.depot_id == depot_id,
+                Plan.date == day,
+                Plan.status == "published",
+            )
+        )
+    )
+    if not plan_ids:
+        return None
+    one_change_at_a_time(session, order.merchant_id)
+    return rejoin_live_plan(
+        session, clock, settings, merchant, order, plan_ids, actor=actor, provider=provider
+    )
 
 
 def _insert(

@@ -34,6 +34,7 @@ from doorstep.domain.orders.schemas import (
     TimelineOut,
 )
 from doorstep.domain.orders.status import Status
+from doorstep.domain.slots import live
 from doorstep.domain.tracking import view as tracking_view
 from doorstep.domain.tracking.links import tracking_token_for, tracking_url
 from doorstep.domain.tracking.schemas import TrackingOut
@@ -208,6 +209,15 @@ async def create_order(payload: OrderCreate, api: ApiCallDep, idem: IdempotencyK
             secret_key=keys.secret_key,
             geocoder=_geocoder(caller.settings),
         )
+        if payload.reservation_id is not None:
+            live.join_on_checkout(
+                session,
+                caller.clock,
+                caller.settings,
+                order,
+                payload.reservation_id,
+                actor=caller.actor,
+            )
         return Answer(201, OrderOut.of(order, keys).model_dump(mode="json"))
 
     return await api.idempotent(
