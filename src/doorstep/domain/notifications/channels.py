@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -16,6 +15,7 @@ import apprise
 import httpx
 
 from doorstep.domain.notifications.config import Channel
+from doorstep.domain.notifications.mail import ComposedEmail
 from doorstep.domain.notifications.webhooks import Resolver, UnsafeURL, vet_url
 from doorstep.settings import Settings
 
@@ -29,7 +29,7 @@ class Outgoing:
     channel: str
     merchant_id: str
     trigger: str | None = None
-    email: EmailMessage | None = None
+    email: ComposedEmail | None = None
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
@@ -105,11 +105,11 @@ class SmtpPool:
             return conn
         return None
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: ComposedEmail) -> None:
         conn = await self._pooled()
         if conn is not None:
             try:
-                await conn.send_message(message)
+                await conn.sendmail(message.mail_from, [message.to], message.data)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 # The server dropped a kept connection (restarted, idle timeout): it did not
                 # take the message, which goes on a fresh connection instead.
@@ -122,7 +122,7 @@ class SmtpPool:
                 return
         conn = await self._fresh()
         try:
-            await conn.send_message(message)
+            await conn.sendmail(message.mail_from, [message.to], message.data)
         except BaseException:
             conn.close()
             raise
