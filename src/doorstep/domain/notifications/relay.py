@@ -56,6 +56,7 @@ from doorstep.domain.notifications.outbox import (
 )
 from doorstep.domain.notifications.preferences import preferences_url, unsubscribe_url
 from doorstep.domain.notifications.templates import Rendered, message_context, render_message
+from doorstep.domain.notifications.transport import KeptConnections
 from doorstep.domain.notifications.webhooks import signing_secrets
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.orders.status import Status
@@ -594,7 +595,9 @@ class _Sender:
 
     def http(self) -> httpx.AsyncClient:
         if self.client is None:  # made inside the loop it will run in
-            self.client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self.client = httpx.AsyncClient(
+                timeout=self.timeout, follow_redirects=False, transport=KeptConnections()
+            )
         return self.client
 
     def close(self) -> None:
