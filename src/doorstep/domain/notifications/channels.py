@@ -37,6 +37,8 @@ class Outgoing:
     endpoint_id: str | None = None
     event_type: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    order_id: str | None = None
+    attempt: int = 1  # the outbox row's ``attempts`` once claimed
 
 
 @dataclass

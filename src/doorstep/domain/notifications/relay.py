@@ -28,16 +28,17 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant, Role, User
+from doorstep.domain.errors import Actor
 from doorstep.domain.notifications.channels import Outcome, Outgoing, SmtpPool, deliver
 from doorstep.domain.notifications.config import Channel, Trigger, notification_config
 from doorstep.domain.notifications.mail import compose_email
@@ -62,6 +63,8 @@ from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.orders.status import Status
 from doorstep.domain.tracking.links import tracking_token_for, tracking_url
 from doorstep.ids import new_id
+from doorstep.live import publish_after_commit
+from doorstep.live.hooks import event_message
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 
@@ -194,6 +197,8 @@ def _prepare_webhook(session: Session, msg: OutboxMessage, now: datetime) -> Out
         body=body,
         endpoint_id=endpoint.id,
         event_type=msg.topic,
+        order_id=msg.order_id,
+        attempt=msg.attempts,
     )
 
 
@@ -223,7 +228,9 @@ def _prepare_system_email(
         base_url=runtime.settings.base_url,
         now=now,
     )
-    return Outgoing(msg.id, msg.public_id, msg.channel, msg.merchant_id, email=email)
+    return Outgoing(
+        msg.id, msg.public_id, msg.channel, msg.merchant_id, email=email, attempt=msg.attempts
+    )
 
 
 def _apprise_url(template: str, phone: str) -> str:
@@ -287,7 +294,14 @@ def _prepare_recipient(
     if trigger is Trigger.DELAYED and order.window_end is not None:
         extra["lead_time_minutes"] = round((order.window_end - now).total_seconds() / 60)
     out = Outgoing(
-        msg.id, msg.public_id, msg.channel, msg.merchant_id, trigger=trigger.value, extra=extra
+        msg.id,
+        msg.public_id,
+        msg.channel,
+        msg.merchant_id,
+        trigger=trigger.value,
+        extra=extra,
+        order_id=order.id,
+        attempt=msg.attempts,
     )
     if msg.channel == Channel.EMAIL.value:
         config = notification_config(merchant)
@@ -503,22 +517,128 @@ def _record_one(
         message_event(session, msg, "message.failed", now, reason=result.error)
 
 
+def _record_sent(session: Session, sent: list[tuple[Outgoing, Outcome]], now: datetime) -> None:
+    """The outcomes of successful sends in a few set-based statements: one UPDATE of the rows,
+    one INSERT of the webhook attempts, one UPDATE of endpoints that were failing, one SELECT
+    of the orders and one INSERT of their ``message.sent`` events. (The unit of work spent
+    about 1 ms of CPU per message loading, diffing and flushing the same rows.)"""
+    for out, result in sent:
+        MESSAGES.labels(out.channel, "sent").inc()
+        SEND_SECONDS.labels(out.channel).observe(result.duration_ms / 1000)
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_([out.id for out, _ in sent]))
+        .values(status="sent", sent_at=now, last_error=None, locked_by=None, locked_until=None)
+    )
+    hooks = [(out, result) for out, result in sent if out.channel == Channel.WEBHOOK.value]
+    if hooks:
+        session.execute(
+            insert(WebhookAttempt),
+            [
+                {
+                    "merchant_id": out.merchant_id,
+                    "endpoint_id": out.endpoint_id or "",
+                    "message_id": out.public_id,
+                    "event_type": out.event_type or "",
+                    "attempt": out.attempt,
+                    "status_code": result.status_code,
+                    "duration_ms": result.duration_ms,
+                    "response_excerpt": result.excerpt,
+                    "error": result.error,
+                    "attempted_at": now,
+                }
+                for out, result in hooks
+            ],
+        )
+        session.execute(
+            update(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.id.in_({out.endpoint_id for out, _ in hooks if out.endpoint_id}),
+                or_(
+                    WebhookEndpoint.failure_streak != 0,
+                    WebhookEndpoint.failing_since.is_not(None),
+                ),
+            )
+            .values(failure_streak=0, failing_since=None)
+        )
+    timeline = [out for out, _ in sent if out.channel != Channel.WEBHOOK.value and out.order_id]
+    if timeline:
+        _sent_events(session, timeline, now)
+
+
+def _sent_events(session: Session, sent: list[Outgoing], now: datetime) -> None:
+    """``message.sent`` on each recipient message's order timeline (as :func:`message_event`
+    writes them one by one), published to the live bus after the commit."""
+    orders = {
+        row.id: row
+        for row in session.execute(
+            select(Order.id, Order.merchant_id, Order.status, Order.reason).where(
+                Order.id.in_({out.order_id for out in sent})
+            )
+        )
+    }
+    actor = Actor.system()
+    rows: list[dict[str, Any]] = []
+    for out in sent:
+        order = orders.get(out.order_id or "")
+        if order is None or order.merchant_id != out.merchant_id:
+            continue
+        data = {
+            "message_id": out.public_id,
+            "channel": out.channel,
+            "trigger": out.trigger,
+            "reason": None,
+            **(out.extra or {}),
+        }
+        rows.append(
+            {
+                "id": new_id("evt", now),
+                "merchant_id": out.merchant_id,
+                "order_id": order.id,
+                "route_id": None,
+                "type": "message.sent",
+                "status": order.status,
+                "reason": order.reason,
+                "actor_type": actor.type,
+                "actor_id": actor.id,
+                "occurred_at": now,
+                "recorded_at": now,
+                "data": data,
+            }
+        )
+    if not rows:
+        return
+    table = cast(Table, DeliveryEvent.__table__)
+    returned = session.execute(insert(table).returning(table.c.id, table.c.seq), rows)
+    seqs: dict[str, int] = {row.id: row.seq for row in returned}
+    for row in rows:
+        event = DeliveryEvent(seq=seqs[row["id"]], **row)  # transient: only to describe it
+        publish_after_commit(session, event_message(event, None))
+
+
 def record_many(runtime: Runtime, done: list[tuple[Outgoing, Outcome]]) -> None:
-    """Store the outcomes of several sends in one transaction (a group commit: the rows,
-    their orders and endpoints are loaded in three queries, not three per message)."""
+    """Store the outcomes of several sends in one transaction (a group commit). Successes,
+    nearly all of them, are written set-based (:func:`_record_sent`); failures go through the
+    rows one by one (retry schedule, endpoint health, disabling)."""
     if not done:
         return
+    sent = [(out, result) for out, result in done if result.ok]
+    failed = [(out, result) for out, result in done if not result.ok]
     with transaction(runtime.sessions) as session:
         now = runtime.clock.now()
-        ids = [out.id for out, _ in done]
+        if sent:
+            _record_sent(session, sent, now)
+        if not failed:
+            return
+        ids = [out.id for out, _ in failed]
         msgs = {
             m.id: m for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
         }
         # Held here: the session's identity map keeps only referenced objects.
         orders = _load(session, Order, {m.order_id for m in msgs.values() if m.order_id})
-        hooks = {out.endpoint_id for out, _ in done if out.endpoint_id}
+        hooks = {out.endpoint_id for out, _ in failed if out.endpoint_id}
         endpoints = _load(session, WebhookEndpoint, hooks)
-        for out, result in done:
+        for out, result in failed:
             msg = msgs.get(out.id)
             if msg is not None:
                 _record_one(runtime, session, msg, out, result, now)
