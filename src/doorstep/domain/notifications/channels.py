@@ -39,6 +39,9 @@ class Outgoing:
     extra: dict[str, Any] = field(default_factory=dict)
     order_id: str | None = None
     attempt: int = 1  # the outbox row's ``attempts`` once claimed
+    # The order's status and reason as prepared, copied onto its ``message.sent`` event.
+    order_status: str | None = None
+    order_reason: str | None = None
 
 
 @dataclass
