@@ -4,8 +4,10 @@ processes, and the messages lost and duplicated when every worker is killed with
 mid-run and new ones take over after the lease.
 
 Each order created is one ``order.created`` event and two messages: the confirmation e-mail
-and one webhook. The events are committed before the workers start, so the figure is the rate
-at which workers drain a backlog, from the committed event to the peer's acceptance. The
+and one webhook. The events are committed before the workers start, their messages held back
+until every worker is ready (imports done) and then made due at once: the figure is the rate
+at which ready workers drain a backlog, from the message becoming due to the peer's
+acceptance, without the workers' start-up (reported apart, per worker). The
 receivers run in a process of their own (:mod:`doorstep.bench.notify_peers`) and count each
 message by its id (``Message-ID``, ``webhook-id``); the workers are real subprocesses. CPU per
 message is measured apart for the workers, the peers and (PostgreSQL) the database backends
@@ -16,15 +18,16 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from doorstep.bench.local_server import is_postgres, scratch_database, scratch_workdir
 from doorstep.bench.notify_peers import Peers
@@ -42,6 +45,7 @@ from doorstep.settings import Settings
 
 LEASE_S = 20
 WAIT_LIMIT_S = 600.0
+READY_LIMIT_S = 180.0
 
 
 def _order(i: int, run: str) -> OrderCreate:
@@ -98,14 +102,15 @@ class RunFigures:
     workers: int
     messages: int
     received: int
-    seconds: float  # from starting the workers to the last message accepted
-    msgs_per_s: float  # from the first message accepted to the last (start-up excluded)
-    # CPU per message (user + system) of the worker processes (start-up included), of the
-    # peers' process, and of the PostgreSQL backends serving the benchmark's database (NaN on
+    seconds: float  # from the backlog becoming due (workers ready) to the last accepted
+    msgs_per_s: float  # from the first message accepted to the last
+    # CPU per message (user + system) of the worker processes once ready, of the peers'
+    # process, and of the PostgreSQL backends serving the benchmark's database (NaN on
     # SQLite): what each side costs, whatever else the machine is doing.
     worker_cpu_ms_per_msg: float
     peer_cpu_ms_per_msg: float
     db_cpu_ms_per_msg: float
+    worker_startup_cpu_s: float  # per worker: imports and settings, before the first claim
 
 
 @dataclass
@@ -122,12 +127,6 @@ class KillFigures:
     duplicated: int
     # Duplicates of messages that were not in flight at the kill (should be 0).
     duplicated_outside_in_flight: int
-
-
-def _children_cpu() -> float:
-    """CPU seconds of this process's finished (waited-for) children: the workers."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _proc_cpu(pid: int) -> float | None:
@@ -172,28 +171,73 @@ class _DatabaseCpu:
         return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in now.items())
 
 
-def _spawn(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
-    doorstep = Path(sys.executable).parent / "doorstep"
-    return [
-        subprocess.Popen(  # noqa: S603 - our own entry point, fixed arguments
-            [str(doorstep), "worker", "--jobs", "outbox"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+class _Workers:
+    """``doorstep worker --jobs outbox`` processes. Each is ready once it logs that its runner
+    started: imports and settings done, the next step is its first claim. (Importing the
+    application costs a worker about 2 s of CPU on an idle machine, several on a loaded one;
+    counted apart from the messages.)"""
+
+    def __init__(self, env: dict[str, str], count: int) -> None:
+        doorstep = Path(sys.executable).parent / "doorstep"
+        self.procs = [
+            subprocess.Popen(  # noqa: S603 - our own entry point, fixed arguments
+                [str(doorstep), "worker", "--jobs", "outbox"],
+                env={**env, "DOORSTEP_LOG_LEVEL": "INFO"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(count)
+        ]
+        self._ready = [threading.Event() for _ in self.procs]
+        for proc, ready in zip(self.procs, self._ready, strict=True):
+            threading.Thread(target=self._watch, args=(proc, ready), daemon=True).start()
+
+    @staticmethod
+    def _watch(proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # read to the end, so the pipe never fills
+            if b"worker started" in line:
+                ready.set()
+        ready.set()  # it ended (or failed) before: do not wait for it
+
+    def wait_ready(self, limit_s: float = READY_LIMIT_S) -> None:
+        deadline = time.monotonic() + limit_s
+        for ready in self._ready:
+            ready.wait(max(deadline - time.monotonic(), 0))
+
+    def cpu(self) -> float:
+        """CPU seconds the living workers have used so far."""
+        return sum(_proc_cpu(proc.pid) or 0.0 for proc in self.procs)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        for proc in self.procs:
+            proc.send_signal(sig)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _hold(runtime: Runtime) -> None:
+    """Keep the seeded backlog from being claimed until :func:`_release`."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "pending")
+            .values(next_attempt_at=runtime.clock.now() + timedelta(days=1))
         )
-        for _ in range(count)
-    ]
 
 
-def _stop(procs: list[subprocess.Popen[bytes]], sig: int = signal.SIGTERM) -> None:
-    for proc in procs:
-        proc.send_signal(sig)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _release(runtime: Runtime) -> None:
+    """Make the whole backlog due now: as if every event had just been committed."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "pending")
+            .values(next_attempt_at=runtime.clock.now())
+        )
 
 
 def _wait_for(peers: Peers, target: int, limit_s: float = WAIT_LIMIT_S) -> None:
@@ -222,21 +266,25 @@ def _in_flight(runtime: Runtime, peers: Peers) -> tuple[set[str], set[str]]:
 def _measure(
     runtime: Runtime, peers: Peers, env: dict[str, str], count: int, expected: int
 ) -> RunFigures:
-    """Start ``count`` workers on the seeded backlog and time it until the peers have every
-    message."""
+    """Start ``count`` workers, wait until they are ready, make the seeded backlog due and
+    time it until the peers have every message."""
     peers.reset()
-    database = _DatabaseCpu(runtime)
-    database.start()
-    peer_cpu_before = peers.stats().cpu_s
-    started = time.monotonic()
-    cpu_before = _children_cpu()
-    procs = _spawn(env, count)
+    _hold(runtime)
+    workers = _Workers(env, count)
     try:
+        workers.wait_ready()
+        started_cpu = workers.cpu()
+        database = _DatabaseCpu(runtime)
+        database.start()
+        peer_cpu_before = peers.stats().cpu_s
+        started = time.monotonic()
+        _release(runtime)
         _wait_for(peers, expected)
-        db_cpu = database.used()  # while the workers' backends are still there
+        # Read while the workers and their database backends are still there.
+        worker_cpu = workers.cpu() - started_cpu
+        db_cpu = database.used()
     finally:
-        _stop(procs)
-    cpu = _children_cpu() - cpu_before
+        workers.stop()
     stats = peers.stats()
     last = stats.last or time.monotonic()
     steady = max(last - (stats.first or started), 1e-6)
@@ -246,28 +294,32 @@ def _measure(
         stats.distinct,
         last - started,
         stats.total / steady,
-        cpu * 1000 / expected,
+        worker_cpu * 1000 / expected,
         (stats.cpu_s - peer_cpu_before) * 1000 / expected,
         db_cpu * 1000 / expected,
+        started_cpu / count,
     )
 
 
 def _kill_run(runtime: Runtime, peers: Peers, env: dict[str, str], expected: int) -> KillFigures:
     """Two workers SIGKILLed half-way; two new ones finish after the lease."""
     peers.reset()
-    procs = _spawn(env, 2)
+    _hold(runtime)
+    workers = _Workers(env, 2)
+    workers.wait_ready()
+    _release(runtime)
     _wait_for(peers, expected // 2)
-    _stop(procs, signal.SIGKILL)
+    workers.stop(signal.SIGKILL)
     time.sleep(0.5)  # a request the dead workers had fully sent still lands
     at_kill = peers.stats().distinct
     in_flight, sent_unrecorded = _in_flight(runtime, peers)
     time.sleep(LEASE_S + 1)  # let the dead workers' leases run out
-    procs = _spawn(env, 2)
+    workers = _Workers(env, 2)
     try:
         _wait_for(peers, expected)
         time.sleep(1)  # let any duplicate arrive before counting
     finally:
-        _stop(procs)
+        workers.stop()
     ids = peers.ids()
     twice = {_public_id(ident) for ident, c in ids.items() if c > 1}
     return KillFigures(

@@ -47,7 +47,7 @@ def notify(
         return
     table = Table(title=f"outbox relay, {orders} orders (e-mail + webhook each)")
     columns: tuple[str, ...] = ("workers", "messages", "received", "seconds", "msg/s")
-    columns += ("CPU ms/msg: workers", "peers", "database")
+    columns += ("CPU ms/msg: workers", "peers", "database", "start-up CPU s/worker")
     for col in columns:
         table.add_column(col, justify="right")
     for r in runs:
@@ -60,6 +60,7 @@ def notify(
             f"{r.worker_cpu_ms_per_msg:.2f}",
             f"{r.peer_cpu_ms_per_msg:.2f}",
             f"{r.db_cpu_ms_per_msg:.2f}",
+            f"{r.worker_startup_cpu_s:.1f}",
         )
     _console.print(table)
     if killed:
