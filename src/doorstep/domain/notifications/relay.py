@@ -39,7 +39,13 @@ from standardwebhooks.webhooks import Webhook
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant, Role, User
 from doorstep.domain.errors import Actor
-from doorstep.domain.notifications.channels import Outcome, Outgoing, SmtpPool, deliver
+from doorstep.domain.notifications.channels import (
+    Outcome,
+    Outgoing,
+    SmtpPool,
+    Vetting,
+    deliver,
+)
 from doorstep.domain.notifications.config import Channel, Trigger, notification_config
 from doorstep.domain.notifications.mail import compose_email
 from doorstep.domain.notifications.metrics import MESSAGES, SEND_SECONDS
@@ -759,6 +765,7 @@ async def _send_all(
     recorder = _Recorder(runtime)
     recording = asyncio.create_task(recorder.run())
     client = sender.http()
+    vetting: Vetting = {}  # one DNS look-up and check per webhook URL per batch
 
     async def one(out: Outgoing) -> None:
         # A message holds its place until its outcome is committed, so at most
@@ -768,7 +775,7 @@ async def _send_all(
             if time.monotonic() > send_by:
                 await asyncio.to_thread(release, runtime, worker, out)
                 return
-            result = await deliver(out, client, sender.smtp, settings)
+            result = await deliver(out, client, sender.smtp, settings, vetting=vetting)
             await recorder.record(out, result)
 
     tasks = [asyncio.ensure_future(one(out)) for out in outgoing]
