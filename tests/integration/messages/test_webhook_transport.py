@@ -1,12 +1,16 @@
 """The relay's HTTP transport against a local asyncio server that counts connections and
 answers as real receivers do: kept alive, ``Connection: close``, chunked, too long, too slow,
-or closed while idle."""
+closed while idle, or over TLS to a pinned address."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -154,5 +158,45 @@ def test_timeouts_and_refused_connections_are_httpx_errors() -> None:
         async with httpx.AsyncClient(transport=KeptConnections(), timeout=2) as client:
             with pytest.raises(httpx.ConnectError):
                 await post(client, url)  # the server is gone
+
+    asyncio.run(go())
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_to_a_pinned_address_checks_the_certificate_against_the_name(
+    tmp_path: Path,
+) -> None:
+    """Connected to 127.0.0.1, the TLS server name and the certificate check use the
+    ``sni_hostname`` extension (the webhook's own host): its certificate is accepted, and the
+    same certificate presented for another name is refused."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=hooks.example.test"
+    command += " -addext subjectAltName=DNS:hooks.example.test"
+    subprocess.run(
+        [*command.split(), "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    client_tls = ssl.create_default_context(cafile=str(cert))
+
+    async def go() -> None:
+        peer = Receiver(ok)
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0, ssl=server_tls)
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+        try:
+            async with httpx.AsyncClient(transport=KeptConnections(client_tls)) as client:
+                good = {"sni_hostname": "hooks.example.test"}
+                for _ in range(2):
+                    resp = await client.post(url, content=b"{}", extensions=good)
+                    assert resp.status_code == 200
+                assert peer.connections == 1  # kept across requests over TLS too
+                with pytest.raises(httpx.ConnectError):
+                    await client.post(url, content=b"{}", extensions={"sni_hostname": "evil.test"})
+        finally:
+            server.close()
+            for writer in peer.writers:
+                writer.close()
 
     asyncio.run(go())
