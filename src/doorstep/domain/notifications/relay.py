@@ -533,15 +533,18 @@ def _record_sent(session: Session, sent: list[tuple[Outgoing, Outcome]], now: da
     for out, result in sent:
         MESSAGES.labels(out.channel, "sent").inc()
         SEND_SECONDS.labels(out.channel).observe(result.duration_ms / 1000)
+    # Table-level statements: no ORM bulk or session-synchronising machinery (nothing of
+    # these rows is in this session).
+    outbox = cast(Table, OutboxMessage.__table__)
     session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_([out.id for out, _ in sent]))
+        update(outbox)
+        .where(outbox.c.id.in_([out.id for out, _ in sent]))
         .values(status="sent", sent_at=now, last_error=None, locked_by=None, locked_until=None)
     )
     hooks = [(out, result) for out, result in sent if out.channel == Channel.WEBHOOK.value]
     if hooks:
         session.execute(
-            insert(WebhookAttempt),
+            insert(cast(Table, WebhookAttempt.__table__)),
             [
                 {
                     "merchant_id": out.merchant_id,
@@ -561,14 +564,12 @@ def _record_sent(session: Session, sent: list[tuple[Outgoing, Outcome]], now: da
         # Endpoints that were failing recover (a no-op on healthy ones: nothing matches). Read
         # now, not when prepared: another worker may have recorded a failure meanwhile.
         recovered = {out.endpoint_id for out, _ in hooks if out.endpoint_id}
+        endpoints = cast(Table, WebhookEndpoint.__table__)
         session.execute(
-            update(WebhookEndpoint)
+            update(endpoints)
             .where(
-                WebhookEndpoint.id.in_(recovered),
-                or_(
-                    WebhookEndpoint.failure_streak != 0,
-                    WebhookEndpoint.failing_since.is_not(None),
-                ),
+                endpoints.c.id.in_(recovered),
+                or_(endpoints.c.failure_streak != 0, endpoints.c.failing_since.is_not(None)),
             )
             .values(failure_streak=0, failing_since=None)
         )
