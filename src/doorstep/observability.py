@@ -14,6 +14,8 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     # Alembic narrates its set-up ("Context impl SQLiteImpl.") on every run; commands say
     # themselves what a migration changed.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+    # httpx logs every request at INFO: a line per webhook delivery from the outbox relay.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )

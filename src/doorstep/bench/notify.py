@@ -4,33 +4,33 @@ processes, and the messages lost and duplicated when every worker is killed with
 mid-run and new ones take over after the lease.
 
 Each order created is one ``order.created`` event and two messages: the confirmation e-mail
-and one webhook. The receivers run in this process and count each message by its id
-(``Message-ID``, ``webhook-id``); the workers are real subprocesses.
+and one webhook. The events are committed before the workers start, their messages held back
+until every worker is ready (imports done) and then made due at once: the figure is the rate
+at which ready workers drain a backlog, from the message becoming due to the peer's
+acceptance, without the workers' start-up (reported apart, per worker). The
+receivers run in a process of their own (:mod:`doorstep.bench.notify_peers`) and count each
+message by its id (``Message-ID``, ``webhook-id``); the workers are real subprocesses. CPU per
+message is measured apart for the workers, the peers and (PostgreSQL) the database backends
+serving this benchmark's database, so the figure holds whatever else the machine is doing.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import re
-import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
-from doorstep.bench.local_server import free_port, scratch_database, scratch_workdir
+from doorstep.bench.local_server import is_postgres, scratch_database, scratch_workdir
+from doorstep.bench.notify_peers import Peers
 from doorstep.clock import SystemClock
 from doorstep.db.engine import transaction
 from doorstep.db.migrate import upgrade
@@ -43,88 +43,9 @@ from doorstep.domain.orders.service import create_order
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 
-_MSGID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.I | re.M)
 LEASE_S = 20
 WAIT_LIMIT_S = 600.0
-
-
-class Tally:
-    def __init__(self) -> None:
-        self.ids: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.first: float | None = None
-        self.last: float | None = None
-
-    def add(self, ident: str) -> None:
-        now = time.monotonic()
-        with self.lock:
-            self.ids[ident] += 1
-            self.first = self.first or now
-            self.last = now
-
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.ids.values())
-
-    def distinct(self) -> int:
-        with self.lock:
-            return len(self.ids)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.ids.clear()
-            self.first = self.last = None
-
-
-class _SmtpSink:
-    def __init__(self, tally: Tally) -> None:
-        self.tally = tally
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        found = _MSGID.search(envelope.original_content or b"")
-        self.tally.add(found.group(1).decode() if found else "?")
-        return "250 OK"
-
-
-class _Server(ThreadingHTTPServer):
-    # Many senders connect at once: a short listen backlog would refuse some of them.
-    request_queue_size = 128
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a killed worker's connection reset is part of the benchmark, not an error
-
-
-@contextmanager
-def receivers(tally: Tally) -> Iterator[tuple[str, str]]:
-    """A local SMTP server and webhook receiver; yields (smtp_url, webhook_url)."""
-    smtp_port = free_port()
-    controller = Controller(_SmtpSink(tally), hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-
-    class Hook(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            tally.add(self.headers.get("webhook-id") or "?")
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = _Server(("127.0.0.1", 0), Hook)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"smtp://127.0.0.1:{smtp_port}", f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
-        controller.stop()
+READY_LIMIT_S = 180.0
 
 
 def _order(i: int, run: str) -> OrderCreate:
@@ -181,11 +102,15 @@ class RunFigures:
     workers: int
     messages: int
     received: int
-    seconds: float  # from starting the workers to the last message accepted
-    msgs_per_s: float  # from the first message accepted to the last (start-up excluded)
-    # CPU the worker processes used (user + system, start-up included) per message: what the
-    # relay costs, whatever else the machine is doing.
+    seconds: float  # from the backlog becoming due (workers ready) to the last accepted
+    msgs_per_s: float  # from the first message accepted to the last
+    # CPU per message (user + system) of the worker processes once ready, of the peers'
+    # process, and of the PostgreSQL backends serving the benchmark's database (NaN on
+    # SQLite): what each side costs, whatever else the machine is doing.
     worker_cpu_ms_per_msg: float
+    peer_cpu_ms_per_msg: float
+    db_cpu_ms_per_msg: float
+    worker_startup_cpu_s: float  # per worker: imports and settings, before the first claim
 
 
 @dataclass
@@ -204,39 +129,120 @@ class KillFigures:
     duplicated_outside_in_flight: int
 
 
-def _children_cpu() -> float:
-    """CPU seconds of this process's finished (waited-for) children: the workers."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _proc_cpu(pid: int) -> float | None:
+    """CPU seconds of another process of this machine, from ``/proc`` (None if gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _spawn(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
-    doorstep = Path(sys.executable).parent / "doorstep"
-    return [
-        subprocess.Popen(  # noqa: S603 - our own entry point, fixed arguments
-            [str(doorstep), "worker", "--jobs", "outbox"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+class _DatabaseCpu:
+    """CPU of the PostgreSQL backends connected to the benchmark's database (the server runs on
+    this machine): read before the workers start and before they stop, while their backends
+    still exist. Nothing on SQLite, where the database works inside the workers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.enabled = is_postgres(str(runtime.engine.url))
+        self.before: dict[int, float] = {}
+
+    def _backends(self) -> dict[int, float]:
+        if not self.enabled:
+            return {}
+        with self.runtime.read_sessions() as session:
+            pids = session.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            ).all()
+        found = {pid: _proc_cpu(pid) for pid in pids}
+        return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+    def start(self) -> None:
+        self.before = self._backends()
+
+    def used(self) -> float:
+        """CPU seconds since :meth:`start` (NaN on SQLite, or where ``/proc`` is closed)."""
+        now = self._backends()
+        if not now:
+            return math.nan
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in now.items())
+
+
+class _Workers:
+    """``doorstep worker --jobs outbox`` processes. Each is ready once it logs that its runner
+    started: imports and settings done, the next step is its first claim. (Importing the
+    application costs a worker about 2 s of CPU on an idle machine, several on a loaded one;
+    counted apart from the messages.)"""
+
+    def __init__(self, env: dict[str, str], count: int) -> None:
+        doorstep = Path(sys.executable).parent / "doorstep"
+        self.procs = [
+            subprocess.Popen(  # noqa: S603 - our own entry point, fixed arguments
+                [str(doorstep), "worker", "--jobs", "outbox"],
+                env={**env, "DOORSTEP_LOG_LEVEL": "INFO"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(count)
+        ]
+        self._ready = [threading.Event() for _ in self.procs]
+        for proc, ready in zip(self.procs, self._ready, strict=True):
+            threading.Thread(target=self._watch, args=(proc, ready), daemon=True).start()
+
+    @staticmethod
+    def _watch(proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # read to the end, so the pipe never fills
+            if b"worker started" in line:
+                ready.set()
+        ready.set()  # it ended (or failed) before: do not wait for it
+
+    def wait_ready(self, limit_s: float = READY_LIMIT_S) -> None:
+        deadline = time.monotonic() + limit_s
+        for ready in self._ready:
+            ready.wait(max(deadline - time.monotonic(), 0))
+
+    def cpu(self) -> float:
+        """CPU seconds the living workers have used so far."""
+        return sum(_proc_cpu(proc.pid) or 0.0 for proc in self.procs)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        for proc in self.procs:
+            proc.send_signal(sig)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _hold(runtime: Runtime) -> None:
+    """Keep the seeded backlog from being claimed until :func:`_release`."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "pending")
+            .values(next_attempt_at=runtime.clock.now() + timedelta(days=1))
         )
-        for _ in range(count)
-    ]
 
 
-def _stop(procs: list[subprocess.Popen[bytes]], sig: int = signal.SIGTERM) -> None:
-    for proc in procs:
-        proc.send_signal(sig)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _release(runtime: Runtime) -> None:
+    """Make the whole backlog due now: as if every event had just been committed."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "pending")
+            .values(next_attempt_at=runtime.clock.now())
+        )
 
 
-def _wait_for(tally: Tally, target: int, limit_s: float = WAIT_LIMIT_S) -> None:
+def _wait_for(peers: Peers, target: int, limit_s: float = WAIT_LIMIT_S) -> None:
     deadline = time.monotonic() + limit_s
-    while tally.distinct() < target and time.monotonic() < deadline:
+    while peers.stats().distinct < target and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -245,7 +251,7 @@ def _public_id(ident: str) -> str:
     return ident.strip("<>").split("@", 1)[0]
 
 
-def _in_flight(runtime: Runtime, tally: Tally) -> tuple[set[str], set[str]]:
+def _in_flight(runtime: Runtime, peers: Peers) -> tuple[set[str], set[str]]:
     """(ids of rows left ``sending``, those of them the receivers already accepted)."""
     with runtime.read_sessions() as session:
         stuck = set(
@@ -253,15 +259,83 @@ def _in_flight(runtime: Runtime, tally: Tally) -> tuple[set[str], set[str]]:
                 select(OutboxMessage.public_id).where(OutboxMessage.status == "sending")
             )
         )
-    with tally.lock:
-        received = {_public_id(ident) for ident in tally.ids}
+    received = {_public_id(ident) for ident in peers.ids()}
     return stuck, stuck & received
+
+
+def _measure(
+    runtime: Runtime, peers: Peers, env: dict[str, str], count: int, expected: int
+) -> RunFigures:
+    """Start ``count`` workers, wait until they are ready, make the seeded backlog due and
+    time it until the peers have every message."""
+    peers.reset()
+    _hold(runtime)
+    workers = _Workers(env, count)
+    try:
+        workers.wait_ready()
+        started_cpu = workers.cpu()
+        database = _DatabaseCpu(runtime)
+        database.start()
+        peer_cpu_before = peers.stats().cpu_s
+        started = time.monotonic()
+        _release(runtime)
+        _wait_for(peers, expected)
+        # Read while the workers and their database backends are still there.
+        worker_cpu = workers.cpu() - started_cpu
+        db_cpu = database.used()
+    finally:
+        workers.stop()
+    stats = peers.stats()
+    last = stats.last or time.monotonic()
+    steady = max(last - (stats.first or started), 1e-6)
+    return RunFigures(
+        count,
+        expected,
+        stats.distinct,
+        last - started,
+        stats.total / steady,
+        worker_cpu * 1000 / expected,
+        (stats.cpu_s - peer_cpu_before) * 1000 / expected,
+        db_cpu * 1000 / expected,
+        started_cpu / count,
+    )
+
+
+def _kill_run(runtime: Runtime, peers: Peers, env: dict[str, str], expected: int) -> KillFigures:
+    """Two workers SIGKILLed half-way; two new ones finish after the lease."""
+    peers.reset()
+    _hold(runtime)
+    workers = _Workers(env, 2)
+    workers.wait_ready()
+    _release(runtime)
+    _wait_for(peers, expected // 2)
+    workers.stop(signal.SIGKILL)
+    time.sleep(0.5)  # a request the dead workers had fully sent still lands
+    at_kill = peers.stats().distinct
+    in_flight, sent_unrecorded = _in_flight(runtime, peers)
+    time.sleep(LEASE_S + 1)  # let the dead workers' leases run out
+    workers = _Workers(env, 2)
+    try:
+        _wait_for(peers, expected)
+        time.sleep(1)  # let any duplicate arrive before counting
+    finally:
+        workers.stop()
+    ids = peers.ids()
+    twice = {_public_id(ident) for ident, c in ids.items() if c > 1}
+    return KillFigures(
+        expected,
+        at_kill,
+        len(in_flight),
+        len(sent_unrecorded),
+        expected - len(ids),
+        sum(c - 1 for c in ids.values()),
+        len(twice - in_flight),
+    )
 
 
 def run_notify_bench(
     *, database_url: str | None, orders: int, workers: list[int], kill: bool
 ) -> tuple[list[RunFigures], KillFigures | None]:
-    tally = Tally()
     runs: list[RunFigures] = []
     killed: KillFigures | None = None
     with scratch_workdir() as workdir, scratch_database(database_url, workdir) as url:
@@ -270,66 +344,21 @@ def run_notify_bench(
         )
         runtime = Runtime.from_settings(settings, SystemClock())
         upgrade(runtime.engine)
-        with receivers(tally) as (smtp_url, webhook_url):
+        with Peers() as peers:
             env = {
                 **os.environ,
                 "DOORSTEP_DATABASE_URL": url,
                 "DOORSTEP_DATA_DIR": str(workdir),
-                "DOORSTEP_SMTP_URL": smtp_url,
+                "DOORSTEP_SMTP_URL": peers.smtp_url,
                 "DOORSTEP_WEBHOOK_ALLOW_PRIVATE": "true",
                 "DOORSTEP_OUTBOX_LEASE_S": str(LEASE_S),
                 "DOORSTEP_LOG_LEVEL": "WARNING",
             }
             for n, count in enumerate(workers):
-                tally.reset()
-                expected = seed(runtime, webhook_url, orders, f"r{n}")
-                started = time.monotonic()
-                cpu_before = _children_cpu()
-                procs = _spawn(env, count)
-                try:
-                    _wait_for(tally, expected)
-                finally:
-                    _stop(procs)
-                cpu = _children_cpu() - cpu_before
-                last = tally.last or time.monotonic()
-                steady = max(last - (tally.first or started), 1e-6)
-                runs.append(
-                    RunFigures(
-                        count,
-                        expected,
-                        tally.distinct(),
-                        last - started,
-                        tally.total() / steady,
-                        cpu * 1000 / expected,
-                    )
-                )
+                expected = seed(runtime, peers.webhook_url, orders, f"r{n}")
+                runs.append(_measure(runtime, peers, env, count, expected))
             if kill:
-                tally.reset()
-                expected = seed(runtime, webhook_url, orders, "kill")
-                procs = _spawn(env, 2)
-                _wait_for(tally, expected // 2)
-                _stop(procs, signal.SIGKILL)
-                time.sleep(0.5)  # a request the dead workers had fully sent still lands
-                at_kill = tally.distinct()
-                in_flight, sent_unrecorded = _in_flight(runtime, tally)
-                time.sleep(LEASE_S + 1)  # let the dead workers' leases run out
-                procs = _spawn(env, 2)
-                try:
-                    _wait_for(tally, expected)
-                    time.sleep(1)  # let any duplicate arrive before counting
-                finally:
-                    _stop(procs)
-                with tally.lock:
-                    dup = sum(c - 1 for c in tally.ids.values())
-                    twice = {_public_id(ident) for ident, c in tally.ids.items() if c > 1}
-                killed = KillFigures(
-                    expected,
-                    at_kill,
-                    len(in_flight),
-                    len(sent_unrecorded),
-                    expected - tally.distinct(),
-                    dup,
-                    len(twice - in_flight),
-                )
+                expected = seed(runtime, peers.webhook_url, orders, "kill")
+                killed = _kill_run(runtime, peers, env, expected)
         runtime.close()
     return runs, killed

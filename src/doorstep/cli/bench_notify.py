@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -12,6 +14,11 @@ from doorstep.bench.local_server import DEFAULT_POSTGRES_URL
 from doorstep.bench.notify import run_notify_bench
 
 _console = Console(width=120)
+
+
+def _finite(figures: dict[str, Any]) -> dict[str, Any]:
+    """NaN (a figure not measured here, e.g. database CPU on SQLite) as JSON null."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in figures.items()}
 
 
 def notify(
@@ -32,14 +39,16 @@ def notify(
         typer.echo(
             json.dumps(
                 {
-                    "runs": [r.__dict__ for r in runs],
+                    "runs": [_finite(r.__dict__) for r in runs],
                     "kill": killed.__dict__ if killed else None,
                 }
             )
         )
         return
     table = Table(title=f"outbox relay, {orders} orders (e-mail + webhook each)")
-    for col in ("workers", "messages", "received", "seconds", "msg/s", "worker CPU ms/msg"):
+    columns: tuple[str, ...] = ("workers", "messages", "received", "seconds", "msg/s")
+    columns += ("CPU ms/msg: workers", "peers", "database", "start-up CPU s/worker")
+    for col in columns:
         table.add_column(col, justify="right")
     for r in runs:
         table.add_row(
@@ -49,6 +58,9 @@ def notify(
             f"{r.seconds:.2f}",
             f"{r.msgs_per_s:,.0f}",
             f"{r.worker_cpu_ms_per_msg:.2f}",
+            f"{r.peer_cpu_ms_per_msg:.2f}",
+            f"{r.db_cpu_ms_per_msg:.2f}",
+            f"{r.worker_startup_cpu_s:.1f}",
         )
     _console.print(table)
     if killed:

@@ -1,6 +1,7 @@
 """``doorstep bench notify`` end to end at a tiny size on the embedded SQLite database: real
 worker processes deliver every message to the local SMTP server and webhook receiver, and the
-figures include the workers' CPU per message. Figures only: no time or target is asserted."""
+figures include the CPU per message of the workers and, apart, of the peers' process.
+Figures only: no time or target is asserted."""
 
 from __future__ import annotations
 
@@ -26,4 +27,7 @@ def test_bench_notify_delivers_everything_and_prints_figures(
     assert run["workers"] == 1 and run["messages"] == 30
     assert run["received"] == 30  # each order's e-mail and webhook, by their ids
     assert run["worker_cpu_ms_per_msg"] > 0
+    assert run["peer_cpu_ms_per_msg"] > 0  # the receivers' own process
+    assert run["db_cpu_ms_per_msg"] is None  # SQLite works inside the workers
+    assert run["worker_startup_cpu_s"] > 0  # measured apart from the messages
     assert figures["kill"] is None

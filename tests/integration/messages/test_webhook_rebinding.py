@@ -10,7 +10,7 @@ import asyncio
 import httpx
 import pytest
 
-from doorstep.domain.notifications.channels import Outcome, Outgoing, deliver
+from doorstep.domain.notifications.channels import Outcome, Outgoing, Vetting, deliver
 from doorstep.domain.notifications.webhooks import UnsafeURL, blocked_address, check_url
 from doorstep.settings import Settings
 from tests.peers import http_receiver
@@ -140,3 +140,26 @@ def test_a_redirect_is_not_followed(strict: Settings) -> None:
     result = asyncio.run(go())
     assert not result.ok and result.status_code == 302
     assert seen == ["http://93.184.216.34/in"]
+
+
+def test_a_batch_resolves_each_url_once_and_pins_every_send_to_it(settings: Settings) -> None:
+    """Sends sharing a batch's vetting ask the resolver once per URL, and all of them go to
+    the checked address even though the name answers loopback afterwards."""
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    resolver = Resolver(["93.184.216.34"], ["127.0.0.1"])
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    async def go() -> list[Outcome]:
+        vetting: Vetting = {}
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            url = "https://hooks.example.test/in"
+            sends = [deliver(out(url), client, None, strict, resolver, vetting) for _ in range(3)]
+            return list(await asyncio.gather(*sends))
+
+    assert all(result.ok for result in asyncio.run(go()))
+    assert resolver.calls == ["hooks.example.test"]
+    assert [r.url.host for r in seen] == ["93.184.216.34"] * 3

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.notifications.config import NotificationConfig
 from doorstep.domain.notifications.outbox import quiet_until, recipient_timezone
-from doorstep.domain.notifications.templates import sms_length
+from doorstep.domain.notifications.templates import message_context, sms_length
 from doorstep.domain.orders.models import Order
 
 
@@ -78,3 +78,40 @@ def test_the_recipients_timezone_comes_from_the_address_country() -> None:
     assert recipient_timezone(Order(country="US"), paris) == "Europe/Paris"
     monaco = Merchant(id="mer_2", name="Shop", timezone="Europe/Monaco", locale="fr")
     assert recipient_timezone(Order(country="MC"), monaco) == "Europe/Monaco"
+
+
+def test_message_times_are_shown_in_the_recipients_timezone() -> None:
+    """A Paris shop's parcel for Helsinki shows its window, ETA and delivery time in Helsinki
+    time (an hour later than Paris in November); one for Lyon in Paris time."""
+    merchant = Merchant(id="mer_1", name="Paris Shop", timezone="Europe/Paris", locale="en")
+    start = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    end = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+    def shown(country: str) -> dict[str, object]:
+        order = Order(
+            id="ord_1",
+            merchant_id="mer_1",
+            reference="SO-1",
+            recipient_name="Aino Virtanen",
+            country=country,
+            window_start=start,
+            window_end=end,
+            delivered_at=end,
+        )
+        eta = {"eta": "2026-11-25T12:30:00+00:00", "earliest": None, "latest": None}
+        return message_context(
+            merchant,
+            order,
+            "en",
+            event_data={},
+            tracking_url="https://t.example/t/x",
+            preferences_url="https://t.example/p/x",
+            eta=eta,
+        )
+
+    helsinki = shown("FI")
+    assert helsinki["window"] == "Wed 25 Nov, 14:00\u201316:00"
+    assert (helsinki["eta"], helsinki["delivered_at"]) == ("14:30", "Wed 25 Nov, 16:00")
+    paris = shown("FR")
+    assert paris["window"] == "Wed 25 Nov, 13:00\u201315:00"
+    assert paris["eta"] == "13:30"

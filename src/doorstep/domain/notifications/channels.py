@@ -5,9 +5,9 @@ and reporting the outcome. Nothing here touches the database."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -16,7 +16,8 @@ import apprise
 import httpx
 
 from doorstep.domain.notifications.config import Channel
-from doorstep.domain.notifications.webhooks import Resolver, UnsafeURL, vet_url
+from doorstep.domain.notifications.mail import ComposedEmail
+from doorstep.domain.notifications.webhooks import Resolver, UnsafeURL, VettedURL, vet_url
 from doorstep.settings import Settings
 
 EXCERPT_CHARS = 500
@@ -29,7 +30,7 @@ class Outgoing:
     channel: str
     merchant_id: str
     trigger: str | None = None
-    email: EmailMessage | None = None
+    email: ComposedEmail | None = None
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
@@ -37,6 +38,11 @@ class Outgoing:
     endpoint_id: str | None = None
     event_type: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    order_id: str | None = None
+    attempt: int = 1  # the outbox row's ``attempts`` once claimed
+    # The order's status and reason as prepared, copied onto its ``message.sent`` event.
+    order_status: str | None = None
+    order_reason: str | None = None
 
 
 @dataclass
@@ -105,11 +111,11 @@ class SmtpPool:
             return conn
         return None
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: ComposedEmail) -> None:
         conn = await self._pooled()
         if conn is not None:
             try:
-                await conn.send_message(message)
+                await conn.sendmail(message.mail_from, [message.to], message.data)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 # The server dropped a kept connection (restarted, idle timeout): it did not
                 # take the message, which goes on a fresh connection instead.
@@ -122,7 +128,7 @@ class SmtpPool:
                 return
         conn = await self._fresh()
         try:
-            await conn.send_message(message)
+            await conn.sendmail(message.mail_from, [message.to], message.data)
         except BaseException:
             conn.close()
             raise
@@ -144,18 +150,51 @@ class SmtpPool:
                 conn.close()
 
 
+Vetting = dict[str, "asyncio.Future[VettedURL]"]
+
+
+def _is_address(url: str) -> bool:
+    try:
+        ipaddress.ip_address(urlsplit(url).hostname or "")
+    except ValueError:
+        return False
+    return True
+
+
+async def _vet(
+    url: str, settings: Settings, resolver: Resolver | None, vetting: Vetting | None
+) -> VettedURL:
+    """:func:`vet_url`, in a thread when it may ask the DNS (not for an address literal), and
+    once per URL per ``vetting`` (a batch): its messages all go to the address checked."""
+
+    async def check() -> VettedURL:
+        allow = settings.webhook_allow_private
+        if _is_address(url):
+            return vet_url(url, allow_private=allow, resolver=resolver)
+        return await asyncio.to_thread(vet_url, url, allow_private=allow, resolver=resolver)
+
+    if vetting is None:
+        return await check()
+    found = vetting.get(url)
+    if found is None:
+        found = vetting[url] = asyncio.ensure_future(check())
+    return await asyncio.shield(found)
+
+
 async def _post_webhook(
-    out: Outgoing, client: httpx.AsyncClient, settings: Settings, resolver: Resolver | None
+    out: Outgoing,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    resolver: Resolver | None,
+    vetting: Vetting | None = None,
 ) -> httpx.Response:
-    """POST to the endpoint at an address vetted in this very attempt: the host is resolved
-    once, every address checked, and the connection goes to the checked address with the
-    original ``Host`` and TLS server name (certificates are verified against the name), so
+    """POST to the endpoint at a vetted address: the host is resolved once (per batch with
+    ``vetting``), every address checked, and the connection goes to the checked address with
+    the original ``Host`` and TLS server name (certificates are verified against the name), so
     DNS rebinding between check and connect cannot reach the server's own network. Redirects
     are not followed (a 3xx is a failed attempt)."""
     assert out.url is not None
-    vetted = await asyncio.to_thread(
-        vet_url, out.url, allow_private=settings.webhook_allow_private, resolver=resolver
-    )
+    vetted = await _vet(out.url, settings, resolver, vetting)
     extensions = {"sni_hostname": vetted.sni_hostname} if vetted.sni_hostname else None
     return await client.post(
         vetted.pinned,
@@ -172,9 +211,11 @@ async def deliver(
     smtp: SmtpPool | None,
     settings: Settings,
     resolver: Resolver | None = None,
+    vetting: Vetting | None = None,
 ) -> Outcome:
     """Send ``out``; never raises: a failure is an :class:`Outcome` with the error.
-    ``resolver`` (host, port) -> addresses replaces the system's for webhooks (tests)."""
+    ``resolver`` (host, port) -> addresses replaces the system's for webhooks (tests);
+    ``vetting`` shares one vetting per webhook URL among the sends of a batch."""
     started = time.perf_counter()
 
     def took() -> int:
@@ -187,7 +228,7 @@ async def deliver(
             await smtp.send(out.email)
             return Outcome(True, took())
         if out.channel == Channel.WEBHOOK.value:
-            resp = await _post_webhook(out, client, settings, resolver)
+            resp = await _post_webhook(out, client, settings, resolver, vetting)
             excerpt = resp.text[:EXCERPT_CHARS]
             ok = 200 <= resp.status_code < 300
             return Outcome(

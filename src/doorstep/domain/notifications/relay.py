@@ -28,17 +28,24 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant, Role, User
-from doorstep.domain.notifications.channels import Outcome, Outgoing, SmtpPool, deliver
+from doorstep.domain.errors import Actor
+from doorstep.domain.notifications.channels import (
+    Outcome,
+    Outgoing,
+    SmtpPool,
+    Vetting,
+    deliver,
+)
 from doorstep.domain.notifications.config import Channel, Trigger, notification_config
 from doorstep.domain.notifications.mail import compose_email
 from doorstep.domain.notifications.metrics import MESSAGES, SEND_SECONDS
@@ -56,11 +63,14 @@ from doorstep.domain.notifications.outbox import (
 )
 from doorstep.domain.notifications.preferences import preferences_url, unsubscribe_url
 from doorstep.domain.notifications.templates import Rendered, message_context, render_message
+from doorstep.domain.notifications.transport import KeptConnections
 from doorstep.domain.notifications.webhooks import signing_secrets
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.orders.status import Status
 from doorstep.domain.tracking.links import tracking_token_for, tracking_url
 from doorstep.ids import new_id
+from doorstep.live import publish_after_commit
+from doorstep.live.hooks import event_message
 from doorstep.runtime import Runtime
 from doorstep.settings import Settings
 
@@ -193,6 +203,8 @@ def _prepare_webhook(session: Session, msg: OutboxMessage, now: datetime) -> Out
         body=body,
         endpoint_id=endpoint.id,
         event_type=msg.topic,
+        order_id=msg.order_id,
+        attempt=msg.attempts,
     )
 
 
@@ -222,7 +234,9 @@ def _prepare_system_email(
         base_url=runtime.settings.base_url,
         now=now,
     )
-    return Outgoing(msg.id, msg.public_id, msg.channel, msg.merchant_id, email=email)
+    return Outgoing(
+        msg.id, msg.public_id, msg.channel, msg.merchant_id, email=email, attempt=msg.attempts
+    )
 
 
 def _apprise_url(template: str, phone: str) -> str:
@@ -286,7 +300,16 @@ def _prepare_recipient(
     if trigger is Trigger.DELAYED and order.window_end is not None:
         extra["lead_time_minutes"] = round((order.window_end - now).total_seconds() / 60)
     out = Outgoing(
-        msg.id, msg.public_id, msg.channel, msg.merchant_id, trigger=trigger.value, extra=extra
+        msg.id,
+        msg.public_id,
+        msg.channel,
+        msg.merchant_id,
+        trigger=trigger.value,
+        extra=extra,
+        order_id=order.id,
+        attempt=msg.attempts,
+        order_status=order.status,
+        order_reason=order.reason,
     )
     if msg.channel == Channel.EMAIL.value:
         config = notification_config(merchant)
@@ -502,22 +525,118 @@ def _record_one(
         message_event(session, msg, "message.failed", now, reason=result.error)
 
 
+def _record_sent(session: Session, sent: list[tuple[Outgoing, Outcome]], now: datetime) -> None:
+    """The outcomes of successful sends in a few set-based statements: one UPDATE of the rows,
+    one INSERT of the webhook attempts, one UPDATE of endpoints that were failing and one
+    INSERT of the ``message.sent`` events. (The unit of work spent about 1 ms of CPU per
+    message loading, diffing and flushing the same rows.)"""
+    for out, result in sent:
+        MESSAGES.labels(out.channel, "sent").inc()
+        SEND_SECONDS.labels(out.channel).observe(result.duration_ms / 1000)
+    # Table-level statements: no ORM bulk or session-synchronising machinery (nothing of
+    # these rows is in this session).
+    outbox = cast(Table, OutboxMessage.__table__)
+    session.execute(
+        update(outbox)
+        .where(outbox.c.id.in_([out.id for out, _ in sent]))
+        .values(status="sent", sent_at=now, last_error=None, locked_by=None, locked_until=None)
+    )
+    hooks = [(out, result) for out, result in sent if out.channel == Channel.WEBHOOK.value]
+    if hooks:
+        session.execute(
+            insert(cast(Table, WebhookAttempt.__table__)),
+            [
+                {
+                    "merchant_id": out.merchant_id,
+                    "endpoint_id": out.endpoint_id or "",
+                    "message_id": out.public_id,
+                    "event_type": out.event_type or "",
+                    "attempt": out.attempt,
+                    "status_code": result.status_code,
+                    "duration_ms": result.duration_ms,
+                    "response_excerpt": result.excerpt,
+                    "error": result.error,
+                    "attempted_at": now,
+                }
+                for out, result in hooks
+            ],
+        )
+        # Endpoints that were failing recover (a no-op on healthy ones: nothing matches). Read
+        # now, not when prepared: another worker may have recorded a failure meanwhile.
+        recovered = {out.endpoint_id for out, _ in hooks if out.endpoint_id}
+        endpoints = cast(Table, WebhookEndpoint.__table__)
+        session.execute(
+            update(endpoints)
+            .where(
+                endpoints.c.id.in_(recovered),
+                or_(endpoints.c.failure_streak != 0, endpoints.c.failing_since.is_not(None)),
+            )
+            .values(failure_streak=0, failing_since=None)
+        )
+    timeline = [out for out, _ in sent if out.channel != Channel.WEBHOOK.value and out.order_id]
+    if timeline:
+        _sent_events(session, timeline, now)
+
+
+def _sent_events(session: Session, sent: list[Outgoing], now: datetime) -> None:
+    """``message.sent`` on each recipient message's order timeline (as :func:`message_event`
+    writes them one by one, with the order's status as prepared, when its tenant was checked),
+    published to the live bus after the commit."""
+    actor = Actor.system()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id("evt", now),
+            "merchant_id": out.merchant_id,
+            "order_id": out.order_id,
+            "route_id": None,
+            "type": "message.sent",
+            "status": out.order_status,
+            "reason": out.order_reason,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "occurred_at": now,
+            "recorded_at": now,
+            "data": {
+                "message_id": out.public_id,
+                "channel": out.channel,
+                "trigger": out.trigger,
+                "reason": None,
+                **(out.extra or {}),
+            },
+        }
+        for out in sent
+    ]
+    table = cast(Table, DeliveryEvent.__table__)
+    returned = session.execute(insert(table).returning(table.c.id, table.c.seq), rows)
+    seqs: dict[str, int] = {row.id: row.seq for row in returned}
+    for row in rows:
+        event = DeliveryEvent(seq=seqs[row["id"]], **row)  # transient: only to describe it
+        publish_after_commit(session, event_message(event, None))
+
+
 def record_many(runtime: Runtime, done: list[tuple[Outgoing, Outcome]]) -> None:
-    """Store the outcomes of several sends in one transaction (a group commit: the rows,
-    their orders and endpoints are loaded in three queries, not three per message)."""
+    """Store the outcomes of several sends in one transaction (a group commit). Successes,
+    nearly all of them, are written set-based (:func:`_record_sent`); failures go through the
+    rows one by one (retry schedule, endpoint health, disabling)."""
     if not done:
         return
+    sent = [(out, result) for out, result in done if result.ok]
+    failed = [(out, result) for out, result in done if not result.ok]
     with transaction(runtime.sessions) as session:
         now = runtime.clock.now()
-        ids = [out.id for out, _ in done]
+        if sent:
+            _record_sent(session, sent, now)
+        if not failed:
+            return
+        ids = [out.id for out, _ in failed]
         msgs = {
             m.id: m for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
         }
         # Held here: the session's identity map keeps only referenced objects.
         orders = _load(session, Order, {m.order_id for m in msgs.values() if m.order_id})
-        hooks = {out.endpoint_id for out, _ in done if out.endpoint_id}
+        hooks = {out.endpoint_id for out, _ in failed if out.endpoint_id}
         endpoints = _load(session, WebhookEndpoint, hooks)
-        for out, result in done:
+        for out, result in failed:
             msg = msgs.get(out.id)
             if msg is not None:
                 _record_one(runtime, session, msg, out, result, now)
@@ -594,7 +713,9 @@ class _Sender:
 
     def http(self) -> httpx.AsyncClient:
         if self.client is None:  # made inside the loop it will run in
-            self.client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self.client = httpx.AsyncClient(
+                timeout=self.timeout, follow_redirects=False, transport=KeptConnections()
+            )
         return self.client
 
     def close(self) -> None:
@@ -645,6 +766,7 @@ async def _send_all(
     recorder = _Recorder(runtime)
     recording = asyncio.create_task(recorder.run())
     client = sender.http()
+    vetting: Vetting = {}  # one DNS look-up and check per webhook URL per batch
 
     async def one(out: Outgoing) -> None:
         # A message holds its place until its outcome is committed, so at most
@@ -654,7 +776,7 @@ async def _send_all(
             if time.monotonic() > send_by:
                 await asyncio.to_thread(release, runtime, worker, out)
                 return
-            result = await deliver(out, client, sender.smtp, settings)
+            result = await deliver(out, client, sender.smtp, settings, vetting=vetting)
             await recorder.record(out, result)
 
     tasks = [asyncio.ensure_future(one(out)) for out in outgoing]

@@ -28,6 +28,7 @@ from doorstep.domain.notifications.defaults import (
     REASONS,
 )
 from doorstep.domain.notifications.models import MessageTemplate
+from doorstep.domain.notifications.outbox import recipient_timezone
 from doorstep.domain.orders.models import Order
 from doorstep.ids import new_id
 
@@ -150,8 +151,10 @@ def message_context(
     preferences_url: str,
     eta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The variables for one message about ``order`` (see :data:`VARIABLES`)."""
-    tz = merchant.timezone or "UTC"
+    """The variables for one message about ``order`` (see :data:`VARIABLES`). Times are shown
+    in the recipient's timezone, the one quiet hours are read in (the delivery address's
+    country, else the merchant's: :func:`recipient_timezone`)."""
+    tz = recipient_timezone(order, merchant)
     start, end = order.window_start, order.window_end
     window = ""
     if start and end:
