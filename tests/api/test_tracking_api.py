@@ -91,6 +91,8 @@ def test_calendar_has_a_stable_uid_and_a_sequence_that_follows_window_moves(
     scene = build_scene(app_client, runtime, merchant)
     first = Calendar.from_ical(app_client.get(f"{scene.path(0)}/calendar.ics").content)
     event = first.walk("VEVENT")[0]
+    # the UID the e-mails' .ics carry (tests/integration/messages/test_email.py): one event
+    assert str(event["UID"]) == f"delivery-{scene.orders[0]['id']}@127.0.0.1"
     assert event["SEQUENCE"] == 0
     assert event.decoded("DTSTART").isoformat() == "2026-11-25T08:00:00+00:00"
     assert event["URL"] == scene.orders[0]["tracking_url"]

@@ -54,6 +54,12 @@ def _domain(base_url: str) -> str:
     return urlsplit(base_url).hostname or "localhost"
 
 
+def delivery_uid(order_id: str, base_url: str) -> str:
+    """The iCalendar ``UID`` of an order's delivery, the same in every e-mail and on the
+    tracking page's ``.ics``: a recipient who adds both gets one event that moves."""
+    return f"delivery-{order_id}@{_domain(base_url)}"
+
+
 def order_thread_id(order_id: str, base_url: str) -> str:
     """The ``References`` root shared by every e-mail about one order."""
     return f"<{order_id}@{_domain(base_url)}>"
@@ -140,7 +146,7 @@ def delivery_calendar(
         "PRODID:-//Doorstep//Delivery window//EN",
         "METHOD:PUBLISH",
         "BEGIN:VEVENT",
-        f"UID:{_ics_text(f'delivery-{order.id}@{_domain(base_url)}')}",
+        f"UID:{_ics_text(delivery_uid(order.id, base_url))}",
         f"SEQUENCE:{int(order.window_sequence)}",
         f"DTSTAMP:{_ics_time(now)}",
         f"DTSTART:{_ics_time(order.window_start)}",

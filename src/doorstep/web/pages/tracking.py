@@ -42,6 +42,7 @@ from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.proof import load_proof_photo
 from doorstep.domain.errors import DomainError
+from doorstep.domain.notifications.mail import delivery_uid
 from doorstep.domain.notifications.preferences import preferences_url
 from doorstep.domain.slots.selfservice import order_for_merchant, recipient_change
 from doorstep.domain.tracking.links import find_order_by_token, tracking_url
@@ -361,13 +362,12 @@ def tracking_calendar(token: str, request: Request) -> Response:
         return not_found(request)
     view = opened.view
     _ = Texts(opened.lang)
-    host = urlsplit(runtime.settings.base_url).hostname or "doorstep"
     cal = Calendar()
     cal.add("prodid", "-//Doorstep//Delivery tracking//EN")
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     ev = Event()
-    ev.add("uid", f"{view.order_id}@{host}")
+    ev.add("uid", delivery_uid(view.order_id, runtime.settings.base_url))
     ev.add("sequence", view.window_sequence)
     ev.add("dtstamp", runtime.clock.now())
     ev.add("dtstart", view.window_start)
