@@ -90,10 +90,13 @@ class Settings(BaseSettings):
     default_service_time_s: int = Field(default=180, ge=0)
     plan_time_limit_s: float = Field(default=5.0, gt=0, le=3600)
     plan_seed: int = 42
+    # Caps the search too (when the caller gives no cap): with a limit the time limit does not
+    # reach, a plan depends only on its seed, however busy the machine.
+    plan_max_iterations: int | None = Field(default=None, ge=1)
     # Planning keeps this much slack before each window's end wherever the day allows.
     plan_window_buffer_s: int = Field(default=600, ge=0, le=7200)
-    # ... at most this share more objective and driving time than a plan without it (0.02: 2 %).
-    plan_window_buffer_max_extra_cost: float = Field(default=0.02, ge=0.0, le=1.0)
+    # ... at most this share more objective and driving time than a plan without it (0.10: 10 %).
+    plan_window_buffer_max_extra_cost: float = Field(default=0.10, ge=0.0, le=1.0)
 
     # Geocoding addresses sent without coordinates: "osm" reads the extract of
     # geocoder_source (default: osm_source); nominatim/photon/pelias ask geocoder_url.

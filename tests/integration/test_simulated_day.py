@@ -284,9 +284,21 @@ def test_a_paced_day_runs_with_the_worker_in_its_own_thread(tmp_path: Path) -> N
                     wall.sleep(0.1)
                 wall.sleep(0.5)  # the worker's last outbox round
                 progress = sim.progress()
+                with runtime.sessions() as session:
+                    outbox = Counter(
+                        (m.channel, m.status) for m in session.scalars(select(OutboxMessage))
+                    )
+                received = Counter(m.channel for m in sinks.messages())
         finally:
             runtime.close()
     assert sim.finished() and not sim.errors
     assert progress.orders == progress.delivered > 0
-    assert any(m.channel == "sms" for m in sinks.messages())
-    assert any(m.channel == "email" for m in sinks.messages())
+    assert received["email"] > 0  # the confirmations at least
+    # Nothing recorded as sent that the sinks did not get (read first: a send may land in
+    # between). At 2,400x a busy machine can make every text stale before the worker's turn
+    # (a text is minutes of the day), and a stale message is suppressed, not sent: so texts
+    # are queued and accounted for, not required to arrive.
+    assert sum(n for (ch, _), n in outbox.items() if ch == "sms") > 0
+    assert outbox[("email", "sent")] > 0
+    for channel in ("email", "sms"):
+        assert outbox[(channel, "sent")] <= received[channel], (channel, outbox, received)

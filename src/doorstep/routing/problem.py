@@ -103,8 +103,8 @@ class Problem:
     # Other travel profiles (e.g. "cargo_bike"): name -> (durations, distances), same shape.
     travel: dict[str, tuple[IntMatrix, IntMatrix]] = field(default_factory=dict)
     # How much dearer (objective and driving time) than the plan with full windows a plan that
-    # keeps more jobs' targets may be and still be chosen (0.02: 2 %).
-    target_cost_tolerance: float = 0.02
+    # keeps more jobs' targets may be and still be chosen (0.10: 10 %).
+    target_cost_tolerance: float = 0.10
 
     def matrices(self, vehicle: VehicleSpec) -> tuple[IntMatrix, IntMatrix]:
         """(durations, distances) that ``vehicle`` drives on."""

@@ -205,7 +205,7 @@ def build_problem(
     exclude: frozenset[str] = frozenset(),
     travel: dict[str, tuple[IntArray, IntArray]] | None = None,
     buffer_s: int = 0,
-    buffer_cost: float = 0.02,
+    buffer_cost: float = 0.10,
 ) -> Problem:
     """The optimiser's problem for ``day`` on the given matrices (rows as in ``locs``); with
     ``travel`` (profile name -> matrices), each vehicle drives on its own profile's.
@@ -333,7 +333,7 @@ def compute_plan(
     seed: int,
     max_iterations: int | None = None,
     buffer_s: int = 0,
-    buffer_cost: float = 0.02,
+    buffer_cost: float = 0.10,
 ) -> PlanDraft:
     """Matrices, optimisation and route timing for ``day``; touches no database.
     ``buffer_s``: the slack to keep before each window's end wherever the day allows, at
@@ -595,6 +595,8 @@ def create_plan(
     request's stored answer)."""
     limit = time_limit_s if time_limit_s is not None else settings.plan_time_limit_s
     seed = settings.plan_seed if seed is None else seed
+    if max_iterations is None:
+        max_iterations = settings.plan_max_iterations
     with transaction(sessions) as session:
         day_input = load_day(session, clock, settings, merchant_id, depot_id, day)
     closed = [s for s in day_input.skipped_shifts if s["reason"] == "depot_closed"]

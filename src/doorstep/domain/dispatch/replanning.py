@@ -309,6 +309,8 @@ def replan(
     ``on_saved``)."""
     limit = time_limit_s if time_limit_s is not None else settings.plan_time_limit_s
     seed = settings.plan_seed if seed is None else seed
+    if max_iterations is None:
+        max_iterations = settings.plan_max_iterations
     dropped = set(dropped_shift_ids)
     with transaction(sessions) as session:
         parent = load_plan(session, merchant_id, plan_id)
