@@ -8,6 +8,7 @@ failed attempt and after the rebooking, at phone and desktop sizes. The day is
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -44,6 +45,7 @@ def test_a_recipient_rebooks_this_evening_after_a_failed_attempt_in_the_browser(
     merchant: MerchantCtx,
     day: Day,
     viewport: dict[str, int],
+    tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -63,7 +65,7 @@ def test_a_recipient_rebooks_this_evening_after_a_failed_attempt_in_the_browser(
         expect(eta).to_be_visible()
         shown = re.findall(r"\d\d:\d\d", eta.inner_text())
         assert shown and all("16:00" <= t <= "18:00" for t in shown), eta.inner_text()
-        page.screenshot(path=f"/tmp/rebook-{'phone' if viewport is PHONE else 'desktop'}.png")
+        page.screenshot(path=tmp_path / "rebooked.png")  # kept with the test's files
         assert _axe_serious(page) == []
     finally:
         page.context.close()
