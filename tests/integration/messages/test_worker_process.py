@@ -101,6 +101,10 @@ def test_serve_no_worker_tells_its_server_processes_to_run_no_jobs(
     from doorstep.cli import app
 
     seen: list[str | None] = []
+    # serve writes DOORSTEP_RUN_WORKER, _HOST and _PORT for the server it starts: give it a copy
+    # of the environment, so later tests in this process never see them (a run_worker=false
+    # left behind stopped the in-process worker of every app built after this test)
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.append(os.environ.get(FLAG)))
     monkeypatch.setenv("DOORSTEP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DOORSTEP_SECRET_KEY", TEST_SECRET)
@@ -110,7 +114,6 @@ def test_serve_no_worker_tells_its_server_processes_to_run_no_jobs(
     assert runner.invoke(app, ["serve", "--no-worker"]).exit_code == 0
     assert seen == [None, "false"]
     assert Settings(data_dir=tmp_path).run_worker is False  # what the server process reads
-    monkeypatch.delenv(FLAG)
 
 
 FLAG = "DOORSTEP_RUN_WORKER"
