@@ -47,6 +47,7 @@ from doorstep.ids import new_id
 MESSAGE_EVENT_PREFIX = "message."
 _NO_OUTBOX = "doorstep_no_outbox"
 _PENDING_ORDERS = "doorstep_pending_orders"
+_INSERTED_ORDERS = "doorstep_inserted_orders"
 
 
 class _At:
@@ -351,6 +352,15 @@ def _order_of(session: Session, ev: DeliveryEvent) -> Order | None:
     return pending.get(ev.order_id) or session.get(Order, ev.order_id)
 
 
+def hold_inserted(session: Session, order: Order) -> None:
+    """Keep ``order``, inserted with Core and attached as loaded, until the next flush.
+
+    The session's identity map holds objects weakly, and an order with parcels is freed only by
+    the cycle collector: whether its messages found it without a query depended on when that
+    ran (a test counting a create's statements failed once in CI for it)."""
+    session.info.setdefault(_INSERTED_ORDERS, {})[order.id] = order
+
+
 def _active_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoint]:
     return list(
         session.scalars(
@@ -487,6 +497,7 @@ def skip_outbox(session: Session) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _enqueue_messages(session: Session, _ctx: Any, _instances: Any) -> None:
+    inserted: dict[str, Order] = session.info.pop(_INSERTED_ORDERS, None) or {}
     if session.info.get(_NO_OUTBOX):
         return
     fresh = [
@@ -499,7 +510,9 @@ def _enqueue_messages(session: Session, _ctx: Any, _instances: Any) -> None:
     by_merchant: dict[str, list[DeliveryEvent]] = {}
     for ev in fresh:  # in the order they were added
         by_merchant.setdefault(ev.merchant_id, []).append(ev)
-    session.info[_PENDING_ORDERS] = {o.id: o for o in session.new if isinstance(o, Order)}
+    session.info[_PENDING_ORDERS] = inserted | {
+        o.id: o for o in session.new if isinstance(o, Order)
+    }
     try:
         _enqueue_by_merchant(session, by_merchant)
     finally:

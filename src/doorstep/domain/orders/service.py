@@ -30,7 +30,7 @@ from doorstep.domain.errors import (
     NotFound,
     Unprocessable,
 )
-from doorstep.domain.notifications.outbox import enqueue_for_inserted_events
+from doorstep.domain.notifications.outbox import enqueue_for_inserted_events, hold_inserted
 from doorstep.domain.orders.csv_import import ImportRejected, RowError
 from doorstep.domain.orders.events import append_event, change_status
 from doorstep.domain.orders.imports import check_import
@@ -252,6 +252,7 @@ def _insert_order(session: Session, values: dict[str, Any], parcels: list[dict[s
     for obj in (order, *order.parcels):
         make_transient_to_detached(obj)
     session.add(order)  # detached with a key: attached as loaded, no INSERT
+    hold_inserted(session, order)  # its messages, queued at the flush, read it
     return order
 
 
