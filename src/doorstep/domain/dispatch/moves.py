@@ -42,7 +42,7 @@ from doorstep.domain.dispatch.planning import (
 from doorstep.domain.dispatch.publishing import announce_planned_times, diff_plans
 from doorstep.domain.dispatch.replanning import plan_references
 from doorstep.domain.dispatch.resources import access_depot
-from doorstep.domain.dispatch.views import PlanView, load_plan, load_plan_view
+from doorstep.domain.dispatch.views import load_plan
 from doorstep.domain.errors import Actor, Conflict, FieldError, NotFound, Unprocessable
 from doorstep.domain.orders.events import append_event
 from doorstep.domain.orders.models import Order
@@ -206,70 +206,13 @@ def move_stop(
     position: int,
     actor: Actor,
     provider: TravelTimeProvider | None = None,
-) -> PlanView:
+    join: bool = False,
+) -> None:
     """Move an order's stop (or an unassigned order) to ``position`` on a route of a draft or
     published plan, then recompute the routes it touches. A failed attempt's stop is history
-    and never moves: the order gets a new stop."""
-    _move(
-        session,
-        clock,
-        settings,
-        merchant_id,
-        plan_id,
-        order_id=order_id,
-        to_route_id=to_route_id,
-        position=position,
-        actor=actor,
-        provider=provider,
-        join=False,
-    )
-    return load_plan_view(session, merchant_id, plan_id)
-
-
-def join_plan(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    merchant_id: str,
-    plan_id: str,
-    *,
-    order_id: str,
-    to_route_id: str,
-    position: int,
-    actor: Actor,
-    provider: TravelTimeProvider | None = None,
-) -> None:
-    """:func:`move_stop` for an order the plan may not list yet (a recipient's rebooking into
-    the day), without building the plan's view (a whole day's orders) that nobody reads."""
-    _move(
-        session,
-        clock,
-        settings,
-        merchant_id,
-        plan_id,
-        order_id=order_id,
-        to_route_id=to_route_id,
-        position=position,
-        actor=actor,
-        provider=provider,
-        join=True,
-    )
-
-
-def _move(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    merchant_id: str,
-    plan_id: str,
-    *,
-    order_id: str,
-    to_route_id: str,
-    position: int,
-    actor: Actor,
-    provider: TravelTimeProvider | None,
-    join: bool,
-) -> None:
+    and never moves: the order gets a new stop. With ``join`` the order need not be on the plan
+    yet (a recipient's rebooking into the day). Callers that show the plan load its view
+    (``views.load_plan_view``); a rebooking does not build a whole day's view nobody reads."""
     plan = load_plan(session, merchant_id, plan_id)
     if plan.status not in ("draft", "published"):
         raise Conflict(f"the plan is {plan.status}; it can no longer change")

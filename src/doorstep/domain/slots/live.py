@@ -4,7 +4,7 @@ When a recipient (or the merchant's API) moves a delivery to a window of a day w
 published — a same-day rebooking after a failed attempt, or any reschedule — or redirects it
 to a pickup point (or back to the door) while it is on a published plan, the stop is put on
 the route where the quote found the cheapest insertion that keeps the window, through the
-dispatcher's move path (:func:`~doorstep.domain.dispatch.moves.join_plan`): only that route is
+dispatcher's move path (:func:`~doorstep.domain.dispatch.moves.move_stop`): only that route is
 recomputed, its driver gets ``route.stop_added``, the order becomes ``scheduled`` with its
 planned time, and the recipients whose planned time moved are told. The dispatcher's next
 re-plan may still move it, as it may any stop.
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from doorstep.clock import Clock
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.dispatch.models import Plan, Route, Shift, Stop
-from doorstep.domain.dispatch.moves import join_plan
+from doorstep.domain.dispatch.moves import move_stop
 from doorstep.domain.errors import Actor
 from doorstep.domain.orders.models import Order
 from doorstep.domain.slots.calendars import CalendarWindow
@@ -228,7 +228,7 @@ def _insert(
         return False, None
     if found is None:
         return True, None
-    join_plan(
+    move_stop(
         session,
         clock,
         settings,
@@ -239,6 +239,7 @@ def _insert(
         position=found.after,
         actor=actor,
         provider=provider,
+        join=True,
     )
     return True, found.route_id
 

@@ -594,7 +594,7 @@ async def move_stop(
     plan_id: str, body: MoveIn, api: ApiCallDep, idem: IdempotencyKeyDep
 ) -> Response:
     def action(session: Session, c: Caller) -> Answer:
-        view = moves.move_stop(
+        moves.move_stop(
             session,
             c.clock,
             c.settings,
@@ -605,6 +605,7 @@ async def move_stop(
             position=body.position,
             actor=c.actor,
         )
+        view = views.load_plan_view(session, c.merchant_id, plan_id)
         return Answer(200, plan_out(view).model_dump(mode="json"))
 
     return await api.idempotent(idem, action)

@@ -310,7 +310,7 @@ def move(
             return "error", "The position must be a whole number (1 = first stop).", back
         try:
             with transaction(runtime.sessions) as session:
-                view = moves.move_stop(
+                moves.move_stop(
                     session,
                     runtime.clock,
                     runtime.settings,
@@ -321,6 +321,7 @@ def move(
                     position=place - 1,
                     actor=_actor(me),
                 )
+                view = views.load_plan_view(session, me.merchant.id, plan_id)
         except DomainError as exc:
             if any(e.field == "position" for e in exc.errors):
                 return (
