@@ -18,6 +18,11 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from doorstep.db.engine import transaction
+from doorstep.domain.accounts.models import Merchant
+from doorstep.domain.notifications.webhooks import create_endpoint
+from doorstep.runtime import Runtime
+
 
 class _Collect:
     def __init__(self) -> None:
@@ -134,3 +139,49 @@ def http_receiver(script: list[int] | None = None, delay_s: float = 0.0) -> Iter
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- A merchant's channels pointed at these peers --------------------------------------------
+
+
+def texts_to(
+    runtime: Runtime,
+    merchant_id: str,
+    peer: HttpPeer,
+    triggers: dict[str, list[str]],
+    **notifications: Any,
+) -> None:
+    """The merchant sends SMS through apprise (``json://``) to ``peer``, for ``triggers``
+    (trigger -> channels); other ``notifications`` settings as given."""
+    with transaction(runtime.sessions) as session:
+        row = session.get(Merchant, merchant_id)
+        assert row is not None
+        row.config = {
+            **(row.config or {}),
+            "notifications": {
+                "sms_url": f"json://127.0.0.1:{peer.port}/sms?:to={{phone}}",
+                "triggers": triggers,
+                **notifications,
+            },
+        }
+
+
+def hooks_to(runtime: Runtime, merchant_id: str, peer: HttpPeer, events: list[str]) -> None:
+    """A webhook endpoint of the merchant's, for ``events``, at ``peer``."""
+    with transaction(runtime.sessions) as session:
+        create_endpoint(
+            session,
+            runtime.clock,
+            merchant_id,
+            url=f"http://127.0.0.1:{peer.port}/hook",
+            events=events,
+            description=None,
+            allow_private=True,
+        )
+
+
+def allowing_private(runtime: Runtime) -> Runtime:
+    """``runtime`` with webhooks to private addresses allowed: the tests' receivers are on
+    127.0.0.1, which production refuses."""
+    settings = runtime.settings.model_copy(update={"webhook_allow_private": True})
+    return Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from doorstep.clock import FrozenClock
 from doorstep.db.engine import transaction
-from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.errors import Actor
 from doorstep.domain.notifications.relay import relay_once
 from doorstep.domain.orders.events import append_event, change_status
@@ -26,22 +25,14 @@ from tests.api.test_orders import create
 from tests.conftest import MerchantCtx
 from tests.driving import publish_day
 from tests.integration.messages.test_email import events
-from tests.peers import HttpPeer, http_receiver
+from tests.peers import HttpPeer, http_receiver, texts_to
 
 
 @pytest.fixture
 def sms(runtime: Runtime, merchant: MerchantCtx) -> Iterator[HttpPeer]:
     """The merchant sends SMS (only) through apprise to a local receiver."""
     with http_receiver() as peer:
-        with transaction(runtime.sessions) as session:
-            row = session.get(Merchant, merchant.id)
-            assert row is not None
-            row.config = {
-                "notifications": {
-                    "sms_url": f"json://127.0.0.1:{peer.port}/sms?:to={{phone}}",
-                    "triggers": {t: ["sms"] for t in TRIGGERS},
-                }
-            }
+        texts_to(runtime, merchant.id, peer, {t: ["sms"] for t in TRIGGERS})
         yield peer
 
 

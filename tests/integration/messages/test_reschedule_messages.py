@@ -9,15 +9,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from doorstep.db.engine import transaction
-from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.notifications.relay import relay_once
-from doorstep.domain.notifications.webhooks import create_endpoint
 from doorstep.runtime import Runtime
 from tests.api.test_selfservice import WINDOWS, new_order
 from tests.conftest import MerchantCtx
-from tests.integration.messages.test_self_service_messages import allowing_private
-from tests.peers import HttpPeer, http_receiver
+from tests.peers import HttpPeer, allowing_private, hooks_to, http_receiver, texts_to
 from tests.slots_setup import monaco_setup
 
 
@@ -25,26 +21,14 @@ from tests.slots_setup import monaco_setup
 def peers(runtime: Runtime, merchant: MerchantCtx) -> Iterator[tuple[HttpPeer, HttpPeer]]:
     """New-window SMS through apprise to one local receiver; order.* webhooks to another."""
     with http_receiver() as sms, http_receiver() as hooks:
-        with transaction(runtime.sessions) as session:
-            row = session.get(Merchant, merchant.id)
-            assert row is not None
-            row.config = {
-                **(row.config or {}),
-                "notifications": {
-                    "sms_url": f"json://127.0.0.1:{sms.port}/sms?:to={{phone}}",
-                    "triggers": {"order_confirmed": [], "window_changed": ["sms"]},
-                    "quiet_hours": None,
-                },
-            }
-            create_endpoint(
-                session,
-                runtime.clock,
-                merchant.id,
-                url=f"http://127.0.0.1:{hooks.port}/hook",
-                events=["order.*"],
-                description=None,
-                allow_private=True,
-            )
+        texts_to(
+            runtime,
+            merchant.id,
+            sms,
+            {"order_confirmed": [], "window_changed": ["sms"]},
+            quiet_hours=None,
+        )
+        hooks_to(runtime, merchant.id, hooks, ["order.*"])
         yield sms, hooks
 
 

@@ -8,17 +8,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from doorstep.db.engine import transaction
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.notifications.config import Trigger
 from doorstep.domain.notifications.defaults import LOCALES
 from doorstep.domain.notifications.relay import relay_once
 from doorstep.domain.notifications.templates import render_message, sample_context
-from doorstep.domain.notifications.webhooks import create_endpoint
 from doorstep.runtime import Runtime
 from tests.api.test_selfservice import WINDOWS
 from tests.conftest import MerchantCtx
-from tests.peers import HttpPeer, http_receiver
+from tests.peers import HttpPeer, allowing_private, hooks_to, http_receiver, texts_to
 from tests.slots_setup import IN_MONACO, monaco_setup
 
 SELF_SERVICE = ["redirected", "held", "instructions_changed"]
@@ -28,33 +26,15 @@ SELF_SERVICE = ["redirected", "held", "instructions_changed"]
 def peers(runtime: Runtime, merchant: MerchantCtx) -> Iterator[tuple[HttpPeer, HttpPeer]]:
     """SMS through apprise to one local receiver; order.* webhooks to another."""
     with http_receiver() as sms, http_receiver() as hooks:
-        with transaction(runtime.sessions) as session:
-            row = session.get(Merchant, merchant.id)
-            assert row is not None
-            row.config = {
-                **(row.config or {}),
-                "notifications": {
-                    "sms_url": f"json://127.0.0.1:{sms.port}/sms?:to={{phone}}",
-                    "triggers": {"order_confirmed": [], **{t: ["sms"] for t in SELF_SERVICE}},
-                    "quiet_hours": None,
-                },
-            }
-            create_endpoint(
-                session,
-                runtime.clock,
-                merchant.id,
-                url=f"http://127.0.0.1:{hooks.port}/hook",
-                events=["order.*"],
-                description=None,
-                allow_private=True,
-            )
+        texts_to(
+            runtime,
+            merchant.id,
+            sms,
+            {"order_confirmed": [], **{t: ["sms"] for t in SELF_SERVICE}},
+            quiet_hours=None,
+        )
+        hooks_to(runtime, merchant.id, hooks, ["order.*"])
         yield sms, hooks
-
-
-def allowing_private(runtime: Runtime) -> Runtime:
-    """The tests' webhook receiver is on 127.0.0.1, which production refuses."""
-    settings = runtime.settings.model_copy(update={"webhook_allow_private": True})
-    return Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
 
 
 def new_order(client: TestClient, merchant: MerchantCtx, locale: str) -> str:

@@ -15,14 +15,12 @@ from doorstep.domain.notifications.relay import relay_once
 from doorstep.runtime import Runtime
 from tests.api.test_orders import create, move
 from tests.conftest import MerchantCtx
-from tests.peers import Received, http_receiver
+from tests.peers import Received, allowing_private, http_receiver
 
 
 @pytest.fixture
 def allow_private(runtime: Runtime) -> Runtime:
-    """The tests' receiver is on 127.0.0.1, which production refuses."""
-    settings = runtime.settings.model_copy(update={"webhook_allow_private": True})
-    return Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    return allowing_private(runtime)
 
 
 @pytest.fixture
