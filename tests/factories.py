@@ -17,10 +17,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from doorstep.db.engine import transaction
 from doorstep.domain.dispatch.models import Depot, Driver, Shift, Vehicle
+from doorstep.domain.dispatch.planning import create_plan
+from doorstep.domain.dispatch.publishing import publish_plan
 from doorstep.domain.dispatch.schemas import DAYS
+from doorstep.domain.dispatch.views import PlanView
+from doorstep.domain.errors import Actor
 from doorstep.domain.orders.models import Order
 from doorstep.ids import new_id
+from doorstep.runtime import Runtime
 
 MONACO = ZoneInfo("Europe/Monaco")
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # when the fixtures' rows were "created"
@@ -237,3 +243,21 @@ def monaco_day(
         )
         built.orders[ref] = order.id
     return built
+
+
+def publish_new_plan(
+    runtime: Runtime, merchant_id: str, depot_id: str, day: date, *, time_limit_s: float
+) -> PlanView:
+    """Plan ``day`` at the depot (domain call, no HTTP) and publish the plan at once."""
+    view = create_plan(
+        runtime.sessions,
+        runtime.clock,
+        runtime.settings,
+        merchant_id=merchant_id,
+        depot_id=depot_id,
+        day=day,
+        time_limit_s=time_limit_s,
+    )
+    with transaction(runtime.sessions) as session:
+        publish_plan(session, runtime.clock, merchant_id, view.plan.id, actor=Actor.system())
+    return view

@@ -11,13 +11,18 @@ from fastapi.testclient import TestClient
 
 from doorstep.db.engine import transaction
 from doorstep.domain.dispatch.models import Plan
-from doorstep.domain.dispatch.planning import create_plan
-from doorstep.domain.dispatch.publishing import publish_plan
-from doorstep.domain.errors import Actor
 from doorstep.domain.slots.feasibility import load_day_plan
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
-from tests.factories import local, make_depot, make_driver, make_order, make_shift, make_vehicle
+from tests.factories import (
+    local,
+    make_depot,
+    make_driver,
+    make_order,
+    make_shift,
+    make_vehicle,
+    publish_new_plan,
+)
 from tests.slots_setup import EVERY_DAY, create_calendar, create_zone
 
 DAY = date(2026, 11, 25)
@@ -65,18 +70,8 @@ def _one_van_day(
                 window=(local(DAY, h1, m1), local(DAY, h2, m2)),
             )  # fmt: skip
         depot_id = depot.id
-    view = create_plan(
-        runtime.sessions,
-        runtime.clock,
-        runtime.settings,
-        merchant_id=merchant.id,
-        depot_id=depot_id,
-        day=DAY,
-        time_limit_s=0.3,
-    )
+    view = publish_new_plan(runtime, merchant.id, depot_id, DAY, time_limit_s=0.3)
     assert not view.plan.unassigned, view.plan.unassigned
-    with transaction(runtime.sessions) as s:
-        publish_plan(s, runtime.clock, merchant.id, view.plan.id, actor=Actor.system())
     zone_id = create_zone(client, merchant, depot_id)
     start, end = quote_window
     create_calendar(

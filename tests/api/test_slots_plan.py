@@ -14,14 +14,11 @@ from sqlalchemy import select
 
 from doorstep.db.engine import transaction
 from doorstep.domain.dispatch.models import Plan, Route, Stop
-from doorstep.domain.dispatch.planning import create_plan
-from doorstep.domain.dispatch.publishing import publish_plan
-from doorstep.domain.errors import Actor
 from doorstep.domain.orders.models import DeliveryEvent, Order
 from doorstep.domain.slots.feasibility import DayPlan, load_day_plan
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
-from tests.factories import monaco_day
+from tests.factories import monaco_day, publish_new_plan
 from tests.slots_setup import EVERY_DAY, create_calendar, create_zone
 
 DAY = date(2026, 11, 25)
@@ -34,17 +31,7 @@ def planned(app_client: TestClient, runtime: Runtime, merchant: MerchantCtx) -> 
     evening 19-20 window no shift covers (same-day orders until 14:00)."""
     with transaction(runtime.sessions) as s:
         day = monaco_day(s, merchant.id, DAY)
-    view = create_plan(
-        runtime.sessions,
-        runtime.clock,
-        runtime.settings,
-        merchant_id=merchant.id,
-        depot_id=day.depot_id,
-        day=DAY,
-        time_limit_s=0.5,
-    )
-    with transaction(runtime.sessions) as s:
-        publish_plan(s, runtime.clock, merchant.id, view.plan.id, actor=Actor.system())
+    view = publish_new_plan(runtime, merchant.id, day.depot_id, DAY, time_limit_s=0.5)
     zone_id = create_zone(app_client, merchant, day.depot_id)
     windows = [
         {"days": EVERY_DAY, "start": "10:00", "end": "12:00", "capacity": 20},
