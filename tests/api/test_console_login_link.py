@@ -19,10 +19,10 @@ from doorstep.domain.accounts.login_links import (
     IssuedLink,
     LinkInvalid,
     issue_login_link,
-    run_purge_login_links,
 )
 from doorstep.domain.accounts.models import Role, User
 from doorstep.domain.accounts.users import deactivate_user
+from doorstep.domain.sign_in_purge import run_purge_sign_ins
 from doorstep.runtime import Runtime
 from tests.conftest import TEST_SECRET, MerchantCtx
 from tests.console_session import client, make_user  # noqa: F401 - the client fixture
@@ -156,9 +156,9 @@ def test_only_the_tokens_hash_is_stored_and_old_links_are_purged(
         stored = session.scalars(select(ConsoleLoginLink)).one()
     assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in (stored.id, stored.token_hash)
-    assert run_purge_login_links(runtime) == 0
+    assert run_purge_sign_ins(runtime) == 0
     clock.advance(TTL + timedelta(days=1, seconds=1))
-    assert run_purge_login_links(runtime) == 1
+    assert run_purge_sign_ins(runtime) == 1
 
 
 def test_the_cli_prints_a_link_that_signs_the_user_in(

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from doorstep.clock import FrozenClock
 from doorstep.domain.accounts.models import Role
-from doorstep.domain.dispatch import signin
+from doorstep.domain.sign_in_purge import run_purge_sign_ins
 from doorstep.runtime import Runtime
 from tests.conftest import MerchantCtx
 from tests.console_session import csrf_of, make_user, sign_in
@@ -163,6 +163,6 @@ def test_purge_job_deletes_long_expired_sign_ins(
 ) -> None:
     """The periodic job removes sign-ins expired over a day ago, and only those."""
     _issue(client, day)
-    assert signin.run_purge_driver_logins(runtime) == 0
+    assert run_purge_sign_ins(runtime) == 0
     clock.advance(timedelta(days=2))
-    assert signin.run_purge_driver_logins(runtime) == 1
+    assert run_purge_sign_ins(runtime) == 1

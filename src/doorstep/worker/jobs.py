@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from doorstep.domain.accounts.login_links import run_purge_login_links
-from doorstep.domain.dispatch.signin import run_purge_driver_logins
 from doorstep.domain.notifications.relay import run_outbox
 from doorstep.domain.notifications.webhook_health import run_webhook_health
 from doorstep.domain.orders.geocoding_jobs import run_geocode_pending
+from doorstep.domain.sign_in_purge import run_purge_sign_ins
 from doorstep.domain.slots.reservations import run_expire_reservations
 from doorstep.domain.slots.selfservice import run_release_holds
 from doorstep.domain.tracking.eta import run_refresh_etas
@@ -41,8 +40,8 @@ JOBS: list[Job] = [
     # Orders a CSV import queued for a rate-limited geocoding server (20 per run).
     Job("geocode_pending", interval_s=5.0, run=run_geocode_pending, busy_threshold=20),
     Job("prune_positions", interval_s=3600.0, run=run_prune_positions),
-    Job("purge_driver_logins", interval_s=3600.0, run=run_purge_driver_logins),
-    Job("purge_console_login_links", interval_s=3600.0, run=run_purge_login_links),
+    # Console sign-in links and driver sign-ins, a day after they expired.
+    Job("purge_sign_ins", interval_s=3600.0, run=run_purge_sign_ins),
 ]
 
 

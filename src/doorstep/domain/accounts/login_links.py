@@ -20,17 +20,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, String, delete, select, update
+from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from doorstep.clock import Clock
 from doorstep.db.base import Base
-from doorstep.db.engine import transaction
 from doorstep.db.types import UTCDateTime
 from doorstep.domain.accounts.models import User
 from doorstep.domain.errors import DomainError
 from doorstep.ids import new_id, secret_digest
-from doorstep.runtime import Runtime
 
 __all__ = [
     "LINK_PATH",
@@ -38,9 +36,7 @@ __all__ = [
     "IssuedLink",
     "LinkInvalid",
     "issue_login_link",
-    "purge_login_links",
     "redeem_login_link",
-    "run_purge_login_links",
 ]
 
 LINK_PATH = "/console/login/"
@@ -126,19 +122,3 @@ def redeem_login_link(session: Session, clock: Clock, token: str) -> User:
     link.used_at = now
     user.last_login_at = now
     return user
-
-
-def purge_login_links(session: Session, clock: Clock) -> int:
-    """Delete links that expired more than a day ago; returns how many."""
-    result = session.execute(
-        delete(ConsoleLoginLink)
-        .where(ConsoleLoginLink.expires_at < clock.now() - timedelta(days=1))
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def run_purge_login_links(runtime: Runtime) -> int:
-    """The periodic job: delete long-expired console sign-in links; returns how many."""
-    with transaction(runtime.sessions) as session:
-        return purge_login_links(session, runtime.clock)

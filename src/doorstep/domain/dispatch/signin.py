@@ -22,19 +22,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Integer, String, delete, select, update
+from sqlalchemy import ForeignKey, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from doorstep.clock import Clock
 from doorstep.db.base import Base
-from doorstep.db.engine import transaction
 from doorstep.db.types import UTCDateTime
 from doorstep.domain.accounts.users import LoginThrottle
 from doorstep.domain.dispatch.models import Driver
 from doorstep.domain.dispatch.resources import access_driver
 from doorstep.domain.errors import Conflict, DomainError
 from doorstep.ids import new_id, secret_digest
-from doorstep.runtime import Runtime
 
 CODE_DIGITS = 6
 LINK_PATH = "/driver/login/"
@@ -202,19 +200,3 @@ def redeem_code(
     login.used_at = now
     throttle.success(client)
     return driver
-
-
-def purge_logins(session: Session, clock: Clock) -> int:
-    """Delete sign-ins that expired more than a day ago (a periodic job)."""
-    result = session.execute(
-        delete(DriverLogin)
-        .where(DriverLogin.expires_at < clock.now() - timedelta(days=1))
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def run_purge_driver_logins(runtime: Runtime) -> int:
-    """The periodic job: delete long-expired driver sign-ins; returns how many."""
-    with transaction(runtime.sessions) as session:
-        return purge_logins(session, runtime.clock)
