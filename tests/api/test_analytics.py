@@ -4,12 +4,17 @@ the event log, by day, driver and zone; only the caller's own orders; a wrong pe
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from doorstep.db.engine import transaction
+from doorstep.domain.orders.status import Reason, Status
 from doorstep.runtime import Runtime
-from tests.analytics_scene import build_day
+from tests.analytics_scene import DAY, _event, _status, build_day
 from tests.conftest import MerchantCtx
+from tests.factories import local, make_order
+from tests.slots_setup import IN_MONACO
 
 ONE_DAY = {"from": "2026-11-25", "to": "2026-11-25"}
 
@@ -57,6 +62,44 @@ def test_kpis_of_a_day_from_the_event_log(
         headers=merchant.headers,
     ).json()
     assert two_days["orders"] == 5 and [g["orders"] for g in two_days["by_day"]] == [4, 1]
+
+
+def test_a_failed_order_rebooked_to_another_day_is_a_missed_first_attempt_on_its_day(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """F, due 14-16 on the 25th, fails at 15:00 and is rebooked to the 26th, where it is
+    delivered. The 25th's first-attempt rate counts F as a miss (A and C of A, B, C and F),
+    though F's window is no longer that day; the 26th lists F but made no first attempt."""
+    build_day(runtime, merchant.id)
+    clock = runtime.clock
+    with transaction(runtime.sessions) as s:
+        f = make_order(
+            s, merchant.id, reference="AN-F", lat=IN_MONACO["lat"], lon=IN_MONACO["lon"],
+            window=(local(DAY, 14), local(DAY, 16)), status="pending",
+        )  # fmt: skip
+        for status, hour in ((Status.SCHEDULED, 8), (Status.PICKED_UP, 13)):
+            _status(s, clock, f, status, local(DAY, hour))
+        _status(s, clock, f, Status.OUT_FOR_DELIVERY, local(DAY, 13, 5))
+        _status(
+            s, clock, f, Status.DELIVERY_FAILED, local(DAY, 15), reason=Reason.CONSIGNEE_NOT_HOME
+        )
+        f.window_start = local(DAY, 14) + timedelta(days=1)
+        f.window_end = local(DAY, 16) + timedelta(days=1)
+        _event(s, clock, f, "order.rescheduled", local(DAY, 15, 5), by="recipient")
+        _status(s, clock, f, Status.OUT_FOR_DELIVERY, local(DAY, 14) + timedelta(days=1))
+        _status(s, clock, f, Status.DELIVERED, local(DAY, 14, 20) + timedelta(days=1))
+
+    day = app_client.get("/v1/analytics/kpis", params=ONE_DAY, headers=merchant.headers).json()
+    assert (day["orders"], day["delivered"]) == (4, 3)  # F is listed under the 26th
+    assert (day["first_attempt"], day["first_attempt_rate"]) == (2, 0.5)
+    assert [(g["key"], g["first_attempt_rate"]) for g in day["by_day"]] == [("2026-11-25", 0.5)]
+    nxt = app_client.get(
+        "/v1/analytics/kpis",
+        params={"from": "2026-11-26", "to": "2026-11-26"},
+        headers=merchant.headers,
+    ).json()
+    assert (nxt["orders"], nxt["delivered"]) == (2, 1)  # E and F; F delivered
+    assert (nxt["first_attempt"], nxt["first_attempt_rate"]) == (0, None)
 
 
 def test_kpis_count_only_the_callers_orders(

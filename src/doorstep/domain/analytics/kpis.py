@@ -8,7 +8,9 @@ Definitions (ADR 0018 gives the reasons):
   ``delivery.delivered`` event's ``occurred_at``; orders without a window are not measured.
   The door, not the signature, because the window, the plan, the ETA and the delay warning all
   speak of the driver's arrival (ADR 0018);
-* first attempt: delivered with no ``delivery.failed`` event before the delivered one;
+* first attempt: of the orders whose first attempt ended in the period (their first
+  ``delivery.failed`` or ``delivery.delivered`` event), the share delivered by it. An order that
+  failed and was rebooked to another day still counts, as a miss, on the day it failed;
 * ETA error: per attempt (the events up to its arrival: its ``stop.arrived``, else its
   ``delivery.delivered`` or ``delivery.failed``; an ETA event after the arrival only states
   it and is no prediction), the ``delivery.eta_updated`` event chosen for each horizon is
@@ -42,6 +44,7 @@ from doorstep.domain.analytics.schemas import (
 )
 
 ARRIVALS = frozenset({"stop.arrived", "delivery.delivered", "delivery.failed"})
+ATTEMPT_OUTCOMES = frozenset({"delivery.delivered", "delivery.failed"})
 RECIPIENT_CHANNELS = frozenset({"email", "sms", "chat"})
 SELF_SERVICE_EVENTS = {
     "order.rescheduled": "rescheduled",
@@ -71,7 +74,11 @@ class OrderFacts:
     # When the delivering attempt reached the door (its stop.arrived), else delivered_at.
     at_door: datetime | None = None
     failed_attempts: int = 0
-    failed_before_delivery: bool = False
+    # The first attempt's outcome: when it ended, whether it delivered, whether it ended
+    # inside the period.
+    first_attempt_at: datetime | None = None
+    first_attempt_delivered: bool = False
+    first_attempt_in_period: bool = False
     warned_at: datetime | None = None
     eta: list[EtaSample] = field(default_factory=list)
     sent: list[MessageRow] = field(default_factory=list)
@@ -147,9 +154,13 @@ def _window_moved(ev: EventRow) -> bool:
 
 
 def order_facts(
-    order: OrderRow, events: Sequence[EventRow], messages: Sequence[MessageRow]
+    order: OrderRow,
+    events: Sequence[EventRow],
+    messages: Sequence[MessageRow],
+    period: tuple[datetime, datetime] | None = None,
 ) -> OrderFacts:
-    """Read one order's events (any order; sorted here by ``seq``) and outbox messages."""
+    """Read one order's events (any order; sorted here by ``seq``) and outbox messages.
+    ``period`` (UTC, end excluded) bounds when a first attempt counts; None: whenever."""
     facts = OrderFacts(order)
     history = sorted(events, key=lambda e: e.seq)
     pending: list[EventRow] = []
@@ -157,6 +168,9 @@ def order_facts(
     arrived_at: datetime | None = None  # the current attempt's stop.arrived
     attempt_ends: list[datetime] = []
     for ev in history:
+        if ev.type in ATTEMPT_OUTCOMES and facts.first_attempt_at is None:
+            facts.first_attempt_at = ev.occurred_at
+            facts.first_attempt_delivered = ev.type == "delivery.delivered"
         if ev.type in ATTEMPT_ENDS or _window_moved(ev):
             attempt_ends.append(ev.occurred_at)
         if ev.type in SELF_SERVICE_EVENTS:
@@ -186,8 +200,11 @@ def order_facts(
         elif ev.type == "delivery.delivered":
             facts.delivered_at = ev.occurred_at
             facts.at_door = arrived_at or ev.occurred_at
-            facts.failed_before_delivery = facts.failed_attempts > 0
     facts.failed_attempts = sum(1 for ev in history if ev.type == "delivery.failed")
+    at = facts.first_attempt_at
+    facts.first_attempt_in_period = at is not None and (
+        period is None or period[0] <= at < period[1]
+    )
     seen: set[tuple[str, str, str, int | str]] = set()
     for msg in sorted(messages, key=lambda m: m.created_at):
         if msg.status != "sent":
@@ -229,8 +246,13 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def summarise(facts: Iterable[OrderFacts], routes: Iterable[RouteRow] | None = None) -> Summary:
-    """Add up the facts of a set of orders (and the routes of the same slice, if any)."""
-    rows = list(facts)
+    """Add up the facts of a set of orders (and the routes of the same slice, if any). Orders
+    that are not listed in the period (see :class:`OrderRow`) count only in the first-attempt
+    rate."""
+    every = list(facts)
+    rows = [f for f in every if f.order.listed]
+    firsts = [f for f in every if f.first_attempt_in_period]
+    first_ok = sum(1 for f in firsts if f.first_attempt_delivered)
     delivered = [f for f in rows if f.delivered]
     measured = [f for f in delivered if f.on_time is not None]
     late = [f for f in delivered if f.late_by is not None]
@@ -250,10 +272,8 @@ def summarise(facts: Iterable[OrderFacts], routes: Iterable[RouteRow] | None = N
         failed_attempts=sum(f.failed_attempts for f in rows),
         on_time=sum(1 for f in measured if f.on_time),
         on_time_rate=_share(sum(1 for f in measured if f.on_time), len(measured)),
-        first_attempt=sum(1 for f in delivered if not f.failed_before_delivery),
-        first_attempt_rate=_share(
-            sum(1 for f in delivered if not f.failed_before_delivery), len(delivered)
-        ),
+        first_attempt=first_ok,
+        first_attempt_rate=_share(first_ok, len(firsts)),
         eta_abs_error_min={
             h: _spread([s.error_min for s in samples if s.horizon == h]) for h in HORIZONS
         },
@@ -302,7 +322,8 @@ def all_facts(period: Period) -> list[OrderFacts]:
     messages: defaultdict[str, list[MessageRow]] = defaultdict(list)
     for msg in period.messages:
         messages[msg.order_id].append(msg)
-    return [order_facts(o, events[o.id], messages[o.id]) for o in period.orders]
+    bounds = period.bounds()
+    return [order_facts(o, events[o.id], messages[o.id], bounds) for o in period.orders]
 
 
 def _groups(

@@ -4,13 +4,16 @@ Every query is filtered by ``merchant_id``. An order belongs to the period when 
 window starts on one of the period's local dates (orders without a window: when they were
 created); it is counted under the driver of the stop that served it (the last stop with an
 actual arrival, else its stop in a published plan) and under the first of the merchant's
-active service zones, by name, that covers its address (shapely), else "no zone".
+active service zones, by name, that covers its address (shapely), else "no zone". An order
+whose first attempt (its first ``delivery.failed`` or ``delivery.delivered``) falls in the
+period but whose window has moved out of it (failed, then rebooked to another day) is read
+too, not listed, for the first-attempt rate of the day the attempt was made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from doorstep.domain.analytics.kpis import ATTEMPT_OUTCOMES
 from doorstep.domain.analytics.rows import (
     NO_ZONE,
     UNASSIGNED,
@@ -28,6 +32,7 @@ from doorstep.domain.analytics.rows import (
     OrderRow,
     Period,
     RouteRow,
+    local_bounds,
 )
 from doorstep.domain.dispatch.models import Driver, Plan, Route, Stop
 from doorstep.domain.notifications.models import OutboxMessage
@@ -44,13 +49,6 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def local_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC instants of ``start`` 00:00 and of the day after ``end`` 00:00, in ``tz``."""
-    lo = datetime.combine(start, time(), tzinfo=tz).astimezone(UTC)
-    hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=tz).astimezone(UTC)
-    return lo, hi
 
 
 class _Zones:
@@ -130,6 +128,20 @@ def load_period(
             .order_by(Order.created_at, Order.id)
         )
     )
+    listed = {o.id for o in orders}
+    first_tried = {
+        order_id: _utc(at)
+        for order_id, at in _first_attempts_in(session, merchant_id, lo, hi)
+        if order_id not in listed
+    }
+    for chunk in _chunks(sorted(first_tried)):
+        orders.extend(
+            session.scalars(
+                select(Order)
+                .where(Order.merchant_id == merchant_id, Order.id.in_(chunk))
+                .order_by(Order.created_at, Order.id)
+            )
+        )
     ids = [o.id for o in orders]
     drivers = _drivers(session, merchant_id, ids)
     zones = _Zones(session, merchant_id)
@@ -141,7 +153,7 @@ def load_period(
             if o.lat is not None and o.lon is not None
             else (NO_ZONE, "No zone")
         )
-        anchor = o.window_start or o.created_at
+        anchor = first_tried.get(o.id) or o.window_start or o.created_at
         order_rows.append(
             OrderRow(
                 id=o.id,
@@ -153,6 +165,7 @@ def load_period(
                 driver_name=driver_name,
                 zone_id=zone_id,
                 zone_name=zone_name,
+                listed=o.id in listed,
             )
         )
     events: list[EventRow] = []
@@ -195,6 +208,24 @@ def load_period(
         messages=messages,
         routes=_routes(session, merchant_id, start, end),
     )
+
+
+def _first_attempts_in(
+    session: Session, merchant_id: str, lo: datetime, hi: datetime
+) -> list[tuple[str, datetime]]:
+    """(order id, when) of the merchant's orders whose first attempt ended in ``[lo, hi)``."""
+    first = func.min(DeliveryEvent.occurred_at)
+    rows = session.execute(
+        select(DeliveryEvent.order_id, first)
+        .where(
+            DeliveryEvent.merchant_id == merchant_id,
+            DeliveryEvent.order_id.is_not(None),
+            DeliveryEvent.type.in_(ATTEMPT_OUTCOMES),
+        )
+        .group_by(DeliveryEvent.order_id)
+        .having(and_(first >= lo, first < hi))
+    )
+    return [(str(order_id), at) for order_id, at in rows]
 
 
 def _routes(session: Session, merchant_id: str, start: date, end: date) -> list[RouteRow]:

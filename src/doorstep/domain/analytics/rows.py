@@ -8,8 +8,9 @@ arithmetic in :mod:`doorstep.domain.analytics.kpis` is pure and testable without
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 NO_ZONE = "no-zone"
 UNASSIGNED = "unassigned"
@@ -17,7 +18,12 @@ UNASSIGNED = "unassigned"
 
 @dataclass(frozen=True)
 class OrderRow:
-    """One order of the period, with the day, driver and zone it is counted under."""
+    """One order of the period, with the day, driver and zone it is counted under.
+
+    ``listed`` orders have their (final) promised window, else their creation, in the period
+    and count in every KPI. An order that is not listed had its first attempt in the period
+    but was moved out of it (failed, then rebooked to another day): it counts only in the
+    first-attempt rate, under the day of that attempt."""
 
     id: str
     status: str
@@ -28,6 +34,7 @@ class OrderRow:
     driver_name: str = "Unassigned"
     zone_id: str = NO_ZONE
     zone_name: str = "No zone"
+    listed: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,3 +88,14 @@ class Period:
     events: list[EventRow]
     messages: list[MessageRow]
     routes: list[RouteRow]
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period's first and first-after instants, in UTC."""
+        return local_bounds(self.start, self.end, ZoneInfo(self.timezone))
+
+
+def local_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants of ``start`` 00:00 and of the day after ``end`` 00:00, in ``tz``."""
+    lo = datetime.combine(start, time(), tzinfo=tz).astimezone(UTC)
+    hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=tz).astimezone(UTC)
+    return lo, hi

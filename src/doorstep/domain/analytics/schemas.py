@@ -36,9 +36,10 @@ class Summary(BaseModel):
     on_time_rate: float | None = Field(
         description="Delivered inside [window_start, window_end], per delivered order with a window"
     )
-    first_attempt: int
+    first_attempt: int = Field(description="Orders first attempted in range and delivered then")
     first_attempt_rate: float | None = Field(
-        description="Delivered with no earlier `delivery.failed`, per delivered order"
+        description="Orders whose first attempt, made in range, delivered; per order first "
+        "attempted in range (one rebooked to another day after a failure counts as a miss)"
     )
     eta_abs_error_min: dict[str, Spread] = Field(
         description="|ETA - arrival| in minutes at route start, 5 stops and 1 stop away"
