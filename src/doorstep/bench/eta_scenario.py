@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, Stop, Vehicle
+from doorstep.bench.fleet import crew_on_route, published_plan
+from doorstep.domain.dispatch.models import Stop
 from doorstep.domain.orders.models import Order
 from doorstep.ids import new_id
 from doorstep.routing.travel.base import UNREACHABLE, LatLon, Profile, TravelTimeProvider
@@ -105,89 +106,22 @@ def build_day(
     08:30... local time (the first ones into the morning rush hour)."""
     rng = random.Random(seed)
     created = datetime.combine(day - timedelta(days=1), time(18), MONACO)
-    depot = Depot(
-        id=new_id("dep", created),
-        merchant_id=merchant_id,
-        name="Fontvieille",
-        address_line1="6 Quai Antoine Ier",
-        city="Monaco",
-        postal_code="98000",
-        country="MC",
-        lat=DEPOT.lat,
-        lon=DEPOT.lon,
-        opening_hours={},
-        created_at=created,
-    )
-    plan = Plan(
-        id=new_id("pln", created),
-        merchant_id=merchant_id,
-        depot_id=depot.id,
-        date=day,
-        status="published",
-        seed=seed,
-        time_limit_s=1.0,
+    plan = published_plan(
+        session,
+        merchant_id,
+        day=day,
+        at=created,
+        depot_at=(DEPOT.lat, DEPOT.lon),
         travel_provider=travel.name,
-        stats={},
-        unassigned=[],
-        created_at=created,
-        published_at=created,
+        seed=seed,
     )
-    session.add(depot)
-    session.flush()  # no relationships between these rows: flush in foreign-key order
-    session.add(plan)
-    session.flush()
     out: list[PlannedRoute] = []
     for r in range(routes):
         start_at = datetime.combine(day, time(7, 30), MONACO) + timedelta(minutes=30 * r)
-        vehicle = Vehicle(
-            id=new_id("veh", created),
-            merchant_id=merchant_id,
-            name=f"Van {r + 1}",
-            profile="van",
-            capacity_weight_kg=300.0,
-            capacity_parcels=60,
-            skills=[],
-            active=True,
-            created_at=created,
-        )
-        driver = Driver(
-            id=new_id("drv", created),
-            merchant_id=merchant_id,
-            name=f"Driver {r + 1}",
-            device_id=f"bench-{secrets.token_hex(8)}",
-            skills=[],
-            active=True,
-            created_at=created,
-        )
-        shift = Shift(
-            id=new_id("shf", created),
-            merchant_id=merchant_id,
-            driver_id=driver.id,
-            vehicle_id=vehicle.id,
-            depot_id=depot.id,
-            start_at=start_at,
-            end_at=start_at + timedelta(hours=9),
-            return_to_depot=True,
-            status="planned",
-            created_at=created,
-        )
-        route = Route(
-            id=new_id("rte", created),
-            merchant_id=merchant_id,
-            plan_id=plan.id,
-            shift_id=shift.id,
-            driver_id=driver.id,
-            vehicle_id=vehicle.id,
-            position=r,
-            status="planned",
-            start_at=start_at,
-        )
-        session.add_all([vehicle, driver])
-        session.flush()
-        session.add(shift)
-        session.flush()
-        session.add(route)
-        session.flush()
+        route, _device = crew_on_route(
+            session, plan, r, at=created, shift=(start_at, start_at + timedelta(hours=9)),
+            started=False,
+        )  # fmt: skip
         points = [
             LatLon(round(rng.uniform(*AREA[0]), 5), round(rng.uniform(*AREA[1]), 5))
             for _ in range(stops)
@@ -228,6 +162,6 @@ def build_day(
             )
             t += timedelta(seconds=SERVICE_S)
             here = j
-        out.append(PlannedRoute(route.id, driver.id, start_at, planned))
+        out.append(PlannedRoute(route.id, route.driver_id, start_at, planned))
     session.flush()
     return out
