@@ -14,7 +14,7 @@ from doorstep.domain.dispatch.models import Depot, Driver, Plan, Route, Shift, V
 from doorstep.domain.tracking.devices import propose_device_id
 from doorstep.ids import new_id
 
-__all__ = ["BenchRoute", "active_routes", "crew_on_route", "published_plan"]
+__all__ = ["BenchRoute", "active_routes", "crew", "crew_on_route", "published_plan"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,59 @@ def published_plan(
     return plan
 
 
+def crew(
+    s: Session,
+    merchant_id: str,
+    depot_id: str,
+    position: int,
+    *,
+    at: datetime,
+    shift: tuple[datetime, datetime],
+    capacity: tuple[float, int] = (300.0, 60),
+    started: bool = False,
+) -> tuple[Shift, str]:
+    """Driver and van number ``position + 1`` (the driver with a long random device id; the
+    van carrying ``capacity``: kilograms, parcels) on a shift over ``shift`` from the depot,
+    running when ``started``, else planned. Returns the shift and the driver's device id."""
+    vehicle = Vehicle(
+        id=new_id("veh", at),
+        merchant_id=merchant_id,
+        name=f"Van {position + 1}",
+        profile="van",
+        capacity_weight_kg=capacity[0],
+        capacity_parcels=capacity[1],
+        skills=[],
+        active=True,
+        created_at=at,
+    )
+    device_id = propose_device_id()
+    driver = Driver(
+        id=new_id("drv", at),
+        merchant_id=merchant_id,
+        name=f"Driver {position + 1}",
+        device_id=device_id,
+        skills=[],
+        active=True,
+        created_at=at,
+    )
+    work = Shift(
+        id=new_id("shf", at),
+        merchant_id=merchant_id,
+        driver_id=driver.id,
+        vehicle_id=vehicle.id,
+        depot_id=depot_id,
+        start_at=shift[0],
+        end_at=shift[1],
+        return_to_depot=True,
+        status="active" if started else "planned",
+        created_at=at,
+    )
+    for row in (vehicle, driver, work):  # no ORM relationships: parents before children
+        s.add(row)
+        s.flush()
+    return work, device_id
+
+
 def crew_on_route(
     s: Session,
     plan: Plan,
@@ -77,56 +130,24 @@ def crew_on_route(
     shift: tuple[datetime, datetime],
     started: bool,
 ) -> tuple[Route, str]:
-    """Driver and van number ``position + 1`` (the driver with a long random device id), a
-    shift over ``shift`` and a route on ``plan``, under way when ``started``, else planned to
+    """A :func:`crew` with a route on ``plan``: under way when ``started``, else planned to
     leave at the shift's start. Returns the route and the driver's device id."""
-    vehicle = Vehicle(
-        id=new_id("veh", at),
-        merchant_id=plan.merchant_id,
-        name=f"Van {position + 1}",
-        profile="van",
-        capacity_weight_kg=300.0,
-        capacity_parcels=60,
-        skills=[],
-        active=True,
-        created_at=at,
-    )
-    device_id = propose_device_id()
-    driver = Driver(
-        id=new_id("drv", at),
-        merchant_id=plan.merchant_id,
-        name=f"Driver {position + 1}",
-        device_id=device_id,
-        skills=[],
-        active=True,
-        created_at=at,
-    )
-    work = Shift(
-        id=new_id("shf", at),
-        merchant_id=plan.merchant_id,
-        driver_id=driver.id,
-        vehicle_id=vehicle.id,
-        depot_id=plan.depot_id,
-        start_at=shift[0],
-        end_at=shift[1],
-        return_to_depot=True,
-        status="active" if started else "planned",
-        created_at=at,
+    work, device_id = crew(
+        s, plan.merchant_id, plan.depot_id, position, at=at, shift=shift, started=started
     )
     route = Route(
         id=new_id("rte", at),
         merchant_id=plan.merchant_id,
         plan_id=plan.id,
         shift_id=work.id,
-        driver_id=driver.id,
-        vehicle_id=vehicle.id,
+        driver_id=work.driver_id,
+        vehicle_id=work.vehicle_id,
         position=position,
         status="active" if started else "planned",
         start_at=None if started else shift[0],
     )
-    for row in (vehicle, driver, work, route):  # parents before children
-        s.add(row)
-        s.flush()
+    s.add(route)
+    s.flush()
     return route, device_id
 
 

@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from doorstep.bench.fleet import crew
 from doorstep.clock import FrozenClock
 from doorstep.db.engine import make_engine, transaction
 from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.accounts.service import create_merchant
-from doorstep.domain.dispatch.models import Depot, Driver, Shift, Vehicle
+from doorstep.domain.dispatch.models import Depot
 from doorstep.domain.dispatch.planning import create_plan
 from doorstep.domain.dispatch.publishing import publish_plan
 from doorstep.domain.dispatch.schemas import DAYS
@@ -143,42 +144,10 @@ def _build_day(runtime: Runtime, stops: int, rng: random.Random) -> tuple[str, s
             ),
         )
         for n in range(math.ceil(stops / STOPS_PER_VAN)):
-            vehicle = Vehicle(
-                id=new_id("veh", NOW),
-                merchant_id=merchant.id,
-                name=f"Van {n + 1}",
-                profile="van",
-                capacity_weight_kg=600.0,
-                capacity_parcels=120,
-                skills=[],
-                active=True,
-                created_at=NOW,
-            )
-            driver = Driver(
-                id=new_id("drv", NOW),
-                merchant_id=merchant.id,
-                name=f"Driver {n + 1}",
-                device_id=f"bench-{merchant.id[-6:]}-{n}",
-                skills=[],
-                active=True,
-                created_at=NOW,
-            )
-            s.add_all([vehicle, driver])
-            s.flush()
-            s.add(
-                Shift(
-                    id=new_id("shf", NOW),
-                    merchant_id=merchant.id,
-                    driver_id=driver.id,
-                    vehicle_id=vehicle.id,
-                    depot_id=depot.id,
-                    start_at=_local(8),
-                    end_at=_local(20),
-                    return_to_depot=True,
-                    status="planned",
-                    created_at=NOW,
-                )
-            )
+            crew(
+                s, merchant.id, depot.id, n, at=NOW, shift=(_local(8), _local(20)),
+                capacity=(600.0, 120),
+            )  # fmt: skip
         for n in range(stops):
             lat, lon = _point(rng)
             hour = rng.randrange(9, 18)
