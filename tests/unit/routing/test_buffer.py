@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from doorstep.routing.problem import Problem
+from doorstep.routing.problem import Break, Problem
 from doorstep.routing.solver import solve
 from tests.unit.routing.builders import job, road, van
 
@@ -142,3 +142,31 @@ def test_a_warm_start_late_at_a_stop_is_reordered_on_an_open_route() -> None:
         )
         assert solution.unassigned == {}, end
         assert [s.job_id for r in solution.routes for s in r.stops] == ["b", "a"]
+
+
+def test_the_buffer_moves_stops_around_a_drivers_break_without_losing_it() -> None:
+    """The one-way street with a 15-min break to start between 20 min and 1 h, so after a
+    stop: the searched plan serves a, breaks there, then b (45 min, after its target). For a
+    merchant who allows it the repair puts b first and the break goes with a, still inside
+    its window."""
+    minutes = np.array([[0, 10, 10], [10, 0, 10], [10, 30, 0]], dtype=np.int64)
+    durations, distances = minutes * 60, minutes * 1000
+    jobs = [
+        dataclasses.replace(job("a", 1, window=(0, 3 * H), service=600), target_end_s=2 * H),
+        dataclasses.replace(job("b", 2, window=(0, 3 * H)), target_end_s=40 * 60),
+    ]
+    brk = Break(earliest_start_s=20 * 60, latest_start_s=H, duration_s=15 * 60)
+    for tolerance, b_on_time in ((0.02, False), (1.0, True)):
+        problem = Problem(
+            jobs,
+            [van("v", shift=(0, 8 * H), brk=brk)],
+            durations,
+            distances,
+            target_cost_tolerance=tolerance,
+        )
+        solution = solve(problem, time_limit_s=5.0, seed=1, max_iterations=300)
+        assert solution.unassigned == {} and solution.feasible
+        (route,) = solution.routes
+        starts = {s.job_id: s.start_service_s for s in route.stops}
+        assert (starts["b"] <= 40 * 60) is b_on_time
+        assert route.break_start_s is not None and route.break_start_s <= H
