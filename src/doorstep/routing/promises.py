@@ -118,7 +118,6 @@ class _Route:
     loc0: int
     capacity: tuple[int, ...]
     items: list[int]
-    moved_in: bool = True  # may take stops from other routes
     at_time: list[int] = field(default_factory=list)
     at_loc: list[int] = field(default_factory=list)
     drv: list[int] = field(default_factory=list)
@@ -287,7 +286,6 @@ class _Repair:
                 start.capacity,
                 items,
             )
-            route.moved_in = model.vehicle_type[k] is not None
             _time(self.t, route)
             cost = self._cost(route, items)
             if cost is None:
@@ -455,8 +453,10 @@ class _Repair:
                     continue
                 tried: set[tuple[int, int]] = set()
                 for z in self.nearest.get(y, []):
+                    if z not in self.where:  # on a route the repair leaves alone
+                        continue
                     r2, pz = self.where[z]
-                    if r2 is r or not r2.moved_in:
+                    if r2 is r:
                         continue
                     if not is_allowed(self.model, self.t.client[y], r2.k):
                         continue
