@@ -388,10 +388,15 @@ class _Repair:
         items = r.items
         best: _Move | None = None
 
-        def consider(changes: list[tuple[_Route, list[int], tuple[int, int] | None]]) -> None:
+        def consider(
+            changes: list[tuple[_Route, int, list[int], int, tuple[int, int] | None]],
+        ) -> None:
+            """Keep the best acceptable change; a change is (route, a, middle, j, figures): the
+            route's visits become ``items[:a] + middle + items[j:]`` (built only when the
+            change lowers the risk), ``figures`` its :func:`_evaluate`."""
             nonlocal best
             dd = dr = 0
-            for route, _, figures in changes:
+            for route, _, _, _, figures in changes:
                 if figures is None:
                     return
                 dd += figures[0] - route.driving
@@ -399,7 +404,8 @@ class _Repair:
             if dr > 0 or (dr == 0 and dd >= 0) or dd > room:
                 return
             dc, routes = 0, []
-            for route, new, _ in changes:
+            for route, a, middle, j, _ in changes:
+                new = [*route.items[:a], *middle, *route.items[j:]]
                 cost = self._cost(route, new)
                 if cost is None:
                     return
@@ -418,8 +424,8 @@ class _Repair:
         # The stop earlier in its route.
         for q in range(p - 1, -1, -1):
             if self._insertable(r, q):
-                new = [*items[:q], *unit, *items[q:p], *items[ue:]]
-                consider([(r, new, self._eval(r, q, [*unit, *items[q:p]], ue))])
+                middle = [*unit, *items[q:p]]
+                consider([(r, q, middle, ue, self._eval(r, q, middle, ue))])
         # One to three stops from just before it to just after it.
         for i in range(max(0, p - SHIFT_AHEAD), p):
             if self._is_break(items[i]):
@@ -432,22 +438,20 @@ class _Repair:
                 seg = items[i:e]
                 for q in range(ue, min(n, ue + SHIFT_AHEAD) + 1):
                     if self._insertable(r, q):
-                        new = [*items[:i], *items[e:q], *seg, *items[q:]]
-                        consider([(r, new, self._eval(r, i, [*items[e:q], *seg], q))])
+                        middle = [*items[e:q], *seg]
+                        consider([(r, i, middle, q, self._eval(r, i, middle, q))])
         # The stretch before it reversed (no break inside or right after it).
         for i in range(max(0, p - REVERSE), p):
             if any(self._is_break(y) for y in items[i : p + 2]):
                 continue
             rev = items[i : p + 1][::-1]
-            new = [*items[:i], *rev, *items[p + 1 :]]
-            consider([(r, new, self._eval(r, i, rev, p + 1))])
+            consider([(r, i, rev, p + 1, self._eval(r, i, rev, p + 1))])
         # The stop, or one just before it, into another route next to one of its nearest.
         if len([y for y in items if not self._is_break(y)]) > 1:
             for i in range(p, max(-1, p - BEFORE - 1), -1):
                 y = items[i]
                 if self._is_break(y) or self._unit_end(r, i) != i + 1:
                     continue
-                out = [*items[:i], *items[i + 1 :]]
                 removed = self._eval(r, i, [], i + 1)
                 if removed is None:
                     continue
@@ -469,8 +473,8 @@ class _Repair:
                         if (r2.k, q) in tried or not self._insertable(r2, q):
                             continue
                         tried.add((r2.k, q))
-                        into = [*r2.items[:q], y, *r2.items[q:]]
-                        consider([(r, out, removed), (r2, into, self._eval(r2, q, [y], q))])
+                        into = self._eval(r2, q, [y], q)
+                        consider([(r, i, [], i + 1, removed), (r2, q, [y], q, into)])
         return best
 
     def apply(self, move: _Move) -> None:
