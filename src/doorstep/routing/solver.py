@@ -52,12 +52,17 @@ How the contract maps onto PyVRP (0.14):
   that are fixed, unknown, unservable or repeated are skipped).
 
 Times in the returned plan come from timing each route on the matrices (route_timing.py),
-not from PyVRP. A
-route leaves late enough not to wait at its first door, and no later: every stop after it is
-served as early as it can be, keeping slack before its window's end. Jobs with a
-``target_end_s`` are planned against it where the day allows (see :func:`solve`). The result
-is deterministic for a fixed seed and iteration budget (``max_iterations``); a wall-clock
-limit makes the number of iterations, and thus the result, depend on the machine's speed.
+not from PyVRP. A route leaves late enough not to wait at its first door, and no later: every
+stop after it is served as early as it can be, keeping slack before its window's end. When
+jobs have a ``target_end_s``, a repair after the search (:mod:`.promises`) moves stops before
+their target and out of their window's last 15 minutes, within the problem's cost limit. The
+result is deterministic for a fixed seed and iteration budget (``max_iterations``); a
+wall-clock limit makes the number of iterations, and thus the result, depend on the machine's
+speed.
+
+The code: this module is the entry point (vehicles out on the road planned apart, the parts
+merged); :mod:`.search` runs PyVRP; :mod:`.promises` is the repair; :mod:`.assemble` times
+the routes and says why a job was left out.
 """
 
 from __future__ import annotations
