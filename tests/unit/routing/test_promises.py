@@ -77,3 +77,17 @@ def test_the_repair_leaves_the_plan_alone_when_keeping_the_promise_costs_too_muc
     vans = [van("v0", shift=(0, 8 * H)), van("v1", shift=(0, 8 * H))]
     problem = Problem(jobs, vans, durations, distances, target_cost_tolerance=0.02)
     assert _repair(problem, {0: ["p", "x"], 1: ["y"]}) == {0: ["p", "x"], 1: ["y"]}
+
+
+def test_a_full_van_that_passes_the_door_takes_nothing() -> None:
+    """The first day again, but van 1 is full with y: no stop can move to it, and van 0 has no
+    other order that serves x earlier, so the plan stays as it was."""
+    durations, distances = road([0, 5, 10, 10.5])
+    jobs = [
+        _target(job("p", 1, window=(0, 10 * MINUTE), service=50 * MINUTE)),
+        _target(job("x", 2, window=(0, 65 * MINUTE))),
+        _target(job("y", 3, window=(0, 8 * H), demand=5)),
+    ]
+    vans = [van("v0", shift=(0, 8 * H)), van("v1", shift=(0, 8 * H), capacity=5)]
+    problem = Problem(jobs, vans, durations, distances, target_cost_tolerance=0.0)
+    assert _repair(problem, {0: ["p", "x"], 1: ["y"]}) == {0: ["p", "x"], 1: ["y"]}
