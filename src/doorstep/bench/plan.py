@@ -564,7 +564,7 @@ class RunFigures:
     mean_slack_min: float | None = None
     window_buffer_s: int = 0
     buffer_relaxed: int = 0
-    buffer_rounds: str | None = None  # each plan of the buffer's rounds (see solver.solve)
+    buffer_repair: str | None = None  # what the buffer's repair did (see routing.promises)
 
     @property
     def feasible(self) -> bool:
@@ -602,7 +602,7 @@ class RunFigures:
             "mean_slack_min": self.mean_slack_min,
             "window_buffer_s": self.window_buffer_s,
             "buffer_relaxed": self.buffer_relaxed,
-            "buffer_rounds": self.buffer_rounds,
+            "buffer_repair": self.buffer_repair,
         }
 
 
@@ -812,7 +812,7 @@ def _plan_once(
         mean_slack_min=stats.get("mean_slack_min"),
         window_buffer_s=int(stats.get("window_buffer_s") or 0),
         buffer_relaxed=int(stats.get("buffer_relaxed") or 0),
-        buffer_rounds=stats.get("buffer_rounds"),
+        buffer_repair=stats.get("buffer_repair"),
     )
 
 

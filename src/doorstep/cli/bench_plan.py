@@ -146,6 +146,8 @@ def _table(result: PlanBenchResult) -> Table:
         "buffer / stops served after it",
         [f"{r.window_buffer_s // 60} min / {r.buffer_relaxed}" for r in runs],
     )
+    if any(r.buffer_repair for r in runs):
+        row("buffer repair", [escape(r.buffer_repair or "-") for r in runs])
     row(
         "feasible (independent check)",
         ["yes" if r.feasible else f"[red]no[/] ({len(r.violations)} problems)" for r in runs],

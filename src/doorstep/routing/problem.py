@@ -32,8 +32,9 @@ class Job:
     """One stop to make. ``demand`` has one entry per capacity dimension (e.g. grams, parcels).
 
     ``target_end_s`` (None: ``tw_end_s``) is the latest start the plan aims for, before the
-    window's end: the optimiser keeps it wherever the day allows and falls back to the full
-    window only for jobs that cannot otherwise be served (see :func:`~.solver.solve`)."""
+    window's end: after the search, the optimiser moves stops before their target (and out of
+    their window's last 15 minutes) where the cost limit allows (see :mod:`~.promises`); the
+    full window stays the hard limit."""
 
     id: str
     location: int
@@ -102,8 +103,8 @@ class Problem:
     reassign_penalty: int = 2_000
     # Other travel profiles (e.g. "cargo_bike"): name -> (durations, distances), same shape.
     travel: dict[str, tuple[IntMatrix, IntMatrix]] = field(default_factory=dict)
-    # How much dearer (objective and driving time) than the plan with full windows a plan that
-    # keeps more jobs' targets may be and still be chosen (0.10: 10 %).
+    # How much dearer (routes' cost and driving time) than the plan searched with full windows
+    # the repair that keeps jobs' targets may make it (0.10: 10 %; see routing/promises.py).
     target_cost_tolerance: float = 0.10
 
     def matrices(self, vehicle: VehicleSpec) -> tuple[IntMatrix, IntMatrix]:

@@ -67,6 +67,7 @@ class PyvrpModel:
     prize: int
     neighbours: Any = None  # the search's granular neighbourhood, once computed
     penalties: Any = None  # the search's starting penalties, once computed
+    anywhere: int | None = None  # the location of open routes' "anywhere" end, if any
 
 
 def is_allowed(model: PyvrpModel, client: int, vehicle: int) -> bool:
@@ -282,4 +283,13 @@ def build_model(
         cast(Any, profile_durations),
         m.groups,
     )
-    return PyvrpModel(data, jobs, break_clients, type_vehicles, vehicle_type, forbidden, prize)
+    return PyvrpModel(
+        data,
+        jobs,
+        break_clients,
+        type_vehicles,
+        vehicle_type,
+        forbidden,
+        prize,
+        anywhere=matrix_of.index(-1) if anywhere is not None else None,
+    )

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
-from doorstep.routing.problem import Problem
+from doorstep.routing.problem import Break, Problem
 from doorstep.routing.solver import solve
 from tests.unit.routing.builders import job, road, van
 
@@ -68,9 +69,9 @@ def test_without_targets_nothing_changes() -> None:
 
 def test_a_stop_served_after_its_target_is_moved_before_it_at_no_extra_driving() -> None:
     """Two stops at one address, 25 min each: the previous plan serves b first, so a starts
-    at 35 min, after its target (30 min) though inside its window (40 min). The round that
-    tightens a's window alone puts a first; the driving is the same and b, whose window is
-    long, still keeps its own target."""
+    at 35 min, after its target (30 min) though inside its window (40 min). The repair after
+    the search puts a first; the driving is the same and b, whose window is long, still keeps
+    its own target."""
     durations, distances = road([0, 10])
     jobs = [
         dataclasses.replace(job("a", 1, window=(0, 40 * 60), service=1500), target_end_s=1800),
@@ -85,27 +86,29 @@ def test_a_stop_served_after_its_target_is_moved_before_it_at_no_extra_driving()
     assert solution.unassigned == {}
     starts = {s.job_id: s.start_service_s for r in solution.routes for s in r.stops}
     assert starts["a"] <= 1800 and starts["b"] <= int(2.5 * H)
-    assert solution.stats["buffer_relaxed"] == 0 and solution.stats["buffer_round"] == 1
+    assert solution.stats["buffer_relaxed"] == 0 and solution.stats["buffer_moves"] == 1
     assert sum(r.driving_s for r in solution.routes) == 20 * 60
 
 
-def test_the_buffer_costs_at_most_what_the_merchant_allows() -> None:
-    """A one-way street: depot -> a -> b -> depot drives 30 min, but b -> a is a 30-min
-    detour. a has 10 min of service, b a target at 25 min: a first reaches b at 30 min,
-    after its target; b first keeps it and drives 50 min (+67 %). At the default tolerance
-    (2 %) the plan keeps the cheap order and counts b as given back; a merchant who allows
-    100 % gets b on time."""
+@pytest.mark.parametrize("end", [0, None], ids=["back_to_depot", "open_route"])
+def test_the_buffer_costs_at_most_what_the_merchant_allows(end: int | None) -> None:
+    """A one-way street: depot -> a -> b drives 20 min (30 with the way back), but b -> a is
+    a 30-min detour. a has 10 min of service, b a target at 25 min: a first reaches b at 30
+    min, after its target; b first keeps it and drives 20 min more (+67 % back at the depot,
+    +100 % on an open route). At 2 % the plan keeps the cheap order and counts b as given
+    back; a merchant who allows 100 % gets b on time, with or without the way back."""
     minutes = np.array([[0, 10, 10], [10, 0, 10], [10, 30, 0]], dtype=np.int64)
     durations, distances = minutes * 60, minutes * 1000
     jobs = [
         dataclasses.replace(job("a", 1, window=(0, 3 * H), service=600), target_end_s=2 * H),
         dataclasses.replace(job("b", 2, window=(0, 3 * H)), target_end_s=25 * 60),
     ]
+    back = 0 if end is None else 10 * 60
 
     def plan(tolerance: float) -> tuple[dict[str, int], int, int]:
         problem = Problem(
             jobs,
-            [van("v", shift=(0, 8 * H))],
+            [van("v", shift=(0, 8 * H), end=end)],
             durations,
             distances,
             target_cost_tolerance=tolerance,
@@ -114,9 +117,56 @@ def test_the_buffer_costs_at_most_what_the_merchant_allows() -> None:
         assert solution.unassigned == {}
         starts = {s.job_id: s.start_service_s for r in solution.routes for s in r.stops}
         driving = sum(r.driving_s for r in solution.routes)
-        return starts, driving, solution.stats["buffer_relaxed"]
+        return starts, driving, int(solution.stats["buffer_relaxed"])
 
     starts, driving, relaxed = plan(0.02)
-    assert starts["b"] > 25 * 60 and driving == 30 * 60 and relaxed == 1
+    assert starts["b"] > 25 * 60 and driving == 20 * 60 + back and relaxed == 1
     starts, driving, relaxed = plan(1.0)
-    assert starts["b"] <= 25 * 60 and driving == 50 * 60 and relaxed == 0
+    assert starts["b"] <= 25 * 60 and driving == 40 * 60 + back and relaxed == 0
+
+
+def test_a_warm_start_late_at_a_stop_is_reordered_on_an_open_route() -> None:
+    """A re-plan from a previous order that now misses b's window (it closes at 25 min, and
+    the previous plan reaches b at 30 min). On an open route the search used to start its
+    lateness penalty from medians over the free edges to the route's "anywhere" end (more than
+    half the edges of a two-stop day): a second late weighed a hundredth of a second driven,
+    and the search left a out rather than reorder. Now, as with a route back to the depot,
+    both stops are served, b first."""
+    minutes = np.array([[0, 10, 10], [10, 0, 10], [10, 30, 0]], dtype=np.int64)
+    durations, distances = minutes * 60, minutes * 1000
+    jobs = [job("a", 1, window=(0, 3 * H), service=600), job("b", 2, window=(0, 25 * 60))]
+    for end in (0, None):
+        problem = Problem(jobs, [van("v", shift=(0, 8 * H), end=end)], durations, distances)
+        solution = solve(
+            problem, time_limit_s=10.0, seed=1, initial={"v": ["a", "b"]}, max_iterations=1000
+        )
+        assert solution.unassigned == {}, end
+        assert [s.job_id for r in solution.routes for s in r.stops] == ["b", "a"]
+
+
+def test_the_buffer_moves_stops_around_a_drivers_break_without_losing_it() -> None:
+    """The one-way street with a 15-min break to start between 20 min and 1 h, so after a
+    stop: the searched plan serves a, breaks there, then b (45 min, after its target). For a
+    merchant who allows it the repair puts b first and the break goes with a, still inside
+    its window."""
+    minutes = np.array([[0, 10, 10], [10, 0, 10], [10, 30, 0]], dtype=np.int64)
+    durations, distances = minutes * 60, minutes * 1000
+    jobs = [
+        dataclasses.replace(job("a", 1, window=(0, 3 * H), service=600), target_end_s=2 * H),
+        dataclasses.replace(job("b", 2, window=(0, 3 * H)), target_end_s=40 * 60),
+    ]
+    brk = Break(earliest_start_s=20 * 60, latest_start_s=H, duration_s=15 * 60)
+    for tolerance, b_on_time in ((0.02, False), (1.0, True)):
+        problem = Problem(
+            jobs,
+            [van("v", shift=(0, 8 * H), brk=brk)],
+            durations,
+            distances,
+            target_cost_tolerance=tolerance,
+        )
+        solution = solve(problem, time_limit_s=5.0, seed=1, max_iterations=300)
+        assert solution.unassigned == {} and solution.feasible
+        (route,) = solution.routes
+        starts = {s.job_id: s.start_service_s for s in route.stops}
+        assert (starts["b"] <= 40 * 60) is b_on_time
+        assert route.break_start_s is not None and route.break_start_s <= H

@@ -436,8 +436,8 @@ def compute_plan(
         "driving_s": sum(s.driving_s for s in sims),
         "window_buffer_s": buffer_s,
         "buffer_relaxed": solution.stats.get("buffer_relaxed", 0),
-        "buffer_round": solution.stats.get("buffer_round"),
-        "buffer_rounds": solution.stats.get("buffer_rounds"),
+        "buffer_moves": solution.stats.get("buffer_moves"),
+        "buffer_repair": solution.stats.get("buffer_repair"),
         **promise_stats(sims, jobs),
     }
     if day.skipped_shifts:
