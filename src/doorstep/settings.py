@@ -95,8 +95,9 @@ class Settings(BaseSettings):
     plan_max_iterations: int | None = Field(default=None, ge=1)
     # Planning keeps this much slack before each window's end wherever the day allows.
     plan_window_buffer_s: int = Field(default=600, ge=0, le=7200)
-    # ... at most this share more objective and driving time than a plan without it (0.10: 10 %).
-    plan_window_buffer_max_extra_cost: float = Field(default=0.10, ge=0.0, le=1.0)
+    # ... at most this share more route cost and driving time than the plan the search found
+    # (0.02: 2 %; ADR 0014).
+    plan_window_buffer_max_extra_cost: float = Field(default=0.02, ge=0.0, le=1.0)
 
     # Geocoding addresses sent without coordinates: "osm" reads the extract of
     # geocoder_source (default: osm_source); nominatim/photon/pelias ask geocoder_url.
