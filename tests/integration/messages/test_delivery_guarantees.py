@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from doorstep.clock import FrozenClock
@@ -21,7 +22,7 @@ from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant
 from doorstep.domain.errors import Actor
 from doorstep.domain.notifications.models import OutboxMessage
-from doorstep.domain.notifications.relay import relay_once
+from doorstep.domain.notifications.relay import relay_once, relay_stream, run_outbox
 from doorstep.domain.notifications.webhooks import create_endpoint
 from doorstep.domain.orders.events import append_event
 from doorstep.runtime import Runtime
@@ -160,3 +161,40 @@ def test_a_batch_past_its_lease_gives_its_unsent_messages_back(runtime: Runtime)
             assert {(r.status, r.attempts, r.locked_by) for r in rows} == {("pending", 0, None)}
         assert relay_once(rt) == 3
         assert len({r.headers["webhook-id"] for r in peer.received}) == 3
+
+
+def test_one_outbox_run_streams_a_backlog_with_at_most_two_batches_unsent(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's outbox job sends a backlog of several batches in one run, each message
+    once, claiming the next batch while one is sent but never holding more than two batches
+    claimed and unrecorded; a partial batch ends the run."""
+    from doorstep.domain.notifications import relay
+
+    settings = runtime.settings.model_copy(
+        update={"webhook_allow_private": True, "outbox_batch": 5}
+    )
+    rt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    unrecorded_at_claims: list[int] = []
+    claim = relay.claim
+
+    def watched_claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
+        with rt.sessions() as session:
+            unrecorded_at_claims.append(
+                session.scalar(select(func.count()).where(OutboxMessage.status == "sending")) or 0
+            )
+        return claim(runtime, worker, limit)
+
+    monkeypatch.setattr(relay, "claim", watched_claim)
+    with http_receiver(delay_s=0.002) as peer:
+        seed(rt, peer.url, 33)
+        assert relay_stream(rt, seconds=0) == 5  # out of time after the first batch
+        assert run_outbox(rt) == 28  # 5 full batches and a partial one
+        assert run_outbox(rt) == 0
+        ids = Counter(r.headers["webhook-id"] for r in peer.received)
+    assert len(ids) == 33 and max(ids.values()) == 1
+    # Each claim found at most the batch being sent still unrecorded: with the one it
+    # claims, never more than two batches.
+    assert len(unrecorded_at_claims) == 8  # 1 + 6 (the last one partial) + 1 finding none
+    assert max(unrecorded_at_claims) <= 5
+    assert any(n > 0 for n in unrecorded_at_claims)  # claims did overlap sending
