@@ -178,12 +178,12 @@ def test_one_outbox_run_streams_a_backlog_with_at_most_two_batches_unsent(
     unrecorded_at_claims: list[int] = []
     claim = relay.claim
 
-    def watched_claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
+    def watched_claim(runtime: Runtime, worker: str, limit: int, probe: bool = True) -> list[int]:
         with rt.sessions() as session:
             unrecorded_at_claims.append(
                 session.scalar(select(func.count()).where(OutboxMessage.status == "sending")) or 0
             )
-        return claim(runtime, worker, limit)
+        return claim(runtime, worker, limit, probe=probe)
 
     monkeypatch.setattr(relay, "claim", watched_claim)
     with http_receiver(delay_s=0.002) as peer:

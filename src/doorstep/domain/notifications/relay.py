@@ -120,8 +120,10 @@ class Suppress(Exception):
 # --- 1. claim --------------------------------------------------------------------------------
 
 
-def claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
-    """Lock up to ``limit`` due messages for ``worker``; return their row ids."""
+def claim(runtime: Runtime, worker: str, limit: int, *, probe: bool = True) -> list[int]:
+    """Lock up to ``limit`` due messages for ``worker``; return their row ids. ``probe``
+    first looks for one due row without locking (an idle worker's poll); a caller that has
+    just claimed a full batch skips it."""
     settings = runtime.settings
     now = runtime.clock.now()
     due = or_(
@@ -132,9 +134,10 @@ def claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
     if not settings.smtp_url:  # e-mails wait until SMTP is configured
         query = query.where(OutboxMessage.channel != Channel.EMAIL.value)
     # An idle worker only reads: no write lock (SQLite) or row locks every poll.
-    with runtime.read_sessions() as reader:
-        if reader.execute(query.limit(1)).first() is None:
-            return []
+    if probe:
+        with runtime.read_sessions() as reader:
+            if reader.execute(query.limit(1)).first() is None:
+                return []
     with transaction(runtime.sessions) as session:
         rows = session.execute(
             query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -868,7 +871,7 @@ def relay_stream(
         if not full[0] or time.monotonic() >= until:
             return _NO_BATCH
         at = time.monotonic()
-        ids = await asyncio.to_thread(claim, runtime, worker, limit)
+        ids = await asyncio.to_thread(claim, runtime, worker, limit, probe=False)
         full[0] = len(ids) >= limit
         if not ids:
             return _NO_BATCH
