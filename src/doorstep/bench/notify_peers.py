@@ -70,7 +70,10 @@ _LENGTH_REQUIRED = b"HTTP/1.1 411 Length Required\r\ncontent-length: 0\r\nconnec
 
 
 async def _serve_webhooks(
-    tally: Tally, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    tally: Tally,
+    open_connections: set[asyncio.StreamWriter],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
 ) -> None:
     """One keep-alive HTTP/1.1 connection of the webhook receiver: each POST's head and its
     whole body (``content-length``) are read, its ``webhook-id`` counted, and 204 answered.
@@ -79,6 +82,7 @@ async def _serve_webhooks(
     threaded server spent a thread hand-off and an ``email`` header parse per request, about
     a fifth of the peers' CPU (ADR 0011). A request without a length (chunked) is refused
     with 411, which the relay's client never sends."""
+    open_connections.add(writer)
     try:
         while True:
             try:
@@ -103,6 +107,7 @@ async def _serve_webhooks(
             if headers.get(b"connection", b"").lower() == b"close":
                 return
     finally:
+        open_connections.discard(writer)
         writer.close()
 
 
@@ -114,11 +119,24 @@ def receivers(tally: Tally) -> Iterator[tuple[str, str]]:
     controller = Controller(_SmtpSink(tally), hostname="127.0.0.1", port=smtp_port)
     controller.start()
 
+    open_connections: set[asyncio.StreamWriter] = set()
+
     async def start_http() -> asyncio.Server:
         # Many senders connect at once: a short listen backlog would refuse some of them.
         return await asyncio.start_server(
-            partial(_serve_webhooks, tally), "127.0.0.1", 0, backlog=128
+            partial(_serve_webhooks, tally, open_connections), "127.0.0.1", 0, backlog=128
         )
+
+    async def stop_http() -> None:
+        # Connections closed, not their tasks cancelled: each handler ends on its own (a
+        # cancelled one is reported as an error by asyncio's stream callback).
+        server.close()
+        for writer in list(open_connections):
+            writer.close()
+        for _ in range(100):
+            if not open_connections:
+                break
+            await asyncio.sleep(0.01)
 
     server = asyncio.run_coroutine_threadsafe(start_http(), controller.loop).result(
         _START_TIMEOUT_S
@@ -127,7 +145,7 @@ def receivers(tally: Tally) -> Iterator[tuple[str, str]]:
     try:
         yield f"smtp://127.0.0.1:{smtp_port}", f"http://127.0.0.1:{http_port}/hook"
     finally:
-        controller.loop.call_soon_threadsafe(server.close)
+        asyncio.run_coroutine_threadsafe(stop_http(), controller.loop).result(_START_TIMEOUT_S)
         controller.stop()
 
 
