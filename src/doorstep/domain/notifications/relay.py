@@ -12,6 +12,9 @@
    is committed, with the outcomes that arrived meanwhile, so a crash re-sends at most
    ``outbox_concurrency`` messages per worker (the ones sent but not yet recorded).
 
+The worker's job (:func:`run_outbox`) streams: while claims come back full, the next batch is
+claimed and prepared while the current one is sent (:func:`relay_stream`).
+
 At-least-once with a stable id (the ``webhook-id``, the e-mail's ``Message-ID``). Failures are
 retried with exponential backoff and jitter; recipient messages leave ``message.*`` events in
 the order's timeline, webhook deliveries leave :class:`WebhookAttempt` rows.
