@@ -12,9 +12,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from doorstep.clock import FrozenClock
 from doorstep.db.engine import make_engine, transaction
@@ -198,3 +200,32 @@ def test_one_outbox_run_streams_a_backlog_with_at_most_two_batches_unsent(
     assert len(unrecorded_at_claims) == 8  # 1 + 6 (the last one partial) + 1 finding none
     assert max(unrecorded_at_claims) <= 5
     assert any(n > 0 for n in unrecorded_at_claims)  # claims did overlap sending
+
+
+def test_only_the_relays_outcome_commits_skip_the_wal_flush(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the relay records outcomes without waiting for the WAL flush, while the
+    transactions that write events and queue their messages, and every later user of a pooled
+    connection, keep the server's synchronous commit (a queued message is never lost)."""
+    from doorstep.domain.notifications import relay
+
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    settings = runtime.settings.model_copy(update={"webhook_allow_private": True})
+    rt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    seen: list[str | None] = []
+    record_sent = relay._record_sent
+
+    def watched(session: Session, sent: list[Any], now: datetime) -> None:
+        seen.append(session.scalar(text("SHOW synchronous_commit")))
+        record_sent(session, sent, now)
+
+    monkeypatch.setattr(relay, "_record_sent", watched)
+    with http_receiver() as peer:
+        seed(rt, peer.url, 3)
+        assert run_outbox(rt) == 3
+        assert len(peer.received) == 3
+    assert seen and set(seen) == {"off"}
+    with transaction(rt.sessions) as session:  # what the API and event writers get
+        assert session.scalar(text("SHOW synchronous_commit")) == "on"
