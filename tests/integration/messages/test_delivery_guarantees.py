@@ -229,3 +229,35 @@ def test_only_the_relays_outcome_commits_skip_the_wal_flush(
     assert seen and set(seen) == {"off"}
     with transaction(rt.sessions) as session:  # what the API and event writers get
         assert session.scalar(text("SHOW synchronous_commit")) == "on"
+
+
+def test_a_failed_claim_mid_stream_lets_the_batch_being_sent_finish(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When preparing the next batch fails (the database), the run ends with the error, but
+    the batch already being sent goes out and is recorded, not cut off mid-send."""
+    from doorstep.domain.notifications import relay
+
+    settings = runtime.settings.model_copy(
+        update={"webhook_allow_private": True, "outbox_batch": 5}
+    )
+    rt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    prepare = relay.prepare
+    calls: list[int] = []
+
+    def failing_second(runtime: Runtime, worker: str, ids: list[int]) -> list[Any]:
+        calls.append(len(ids))
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        return prepare(runtime, worker, ids)
+
+    monkeypatch.setattr(relay, "prepare", failing_second)
+    with http_receiver(delay_s=0.02) as peer:
+        seed(rt, peer.url, 12)
+        with pytest.raises(RuntimeError, match="went away"):
+            run_outbox(rt)
+        assert len({r.headers["webhook-id"] for r in peer.received}) == 5
+    with rt.sessions() as session:
+        statuses = Counter(session.scalars(select(OutboxMessage.status)))
+    # The first batch sent and recorded; the second stays leased until its lease runs out.
+    assert statuses == Counter({"sent": 5, "sending": 5, "pending": 2})

@@ -826,7 +826,13 @@ async def _send_all(
             await asyncio.gather(*previous)
             if more is None:
                 break
-            batch = await more()
+            try:
+                batch = await more()
+            except Exception:
+                # A failed claim or prepare (the database) ends the run, but only once the
+                # messages already being sent are through: they are not cut off mid-send.
+                await asyncio.gather(*tasks)
+                raise
             if not batch[1]:
                 break
             previous = current
