@@ -138,7 +138,8 @@ class Settings(BaseSettings):
     run_worker: bool = True
     worker_poll_s: float = Field(default=1.0, gt=0, le=60)
     # A few times the concurrency: rows claimed but unsent when a worker dies wait for their
-    # lease, so a small batch means less to wait for.
+    # lease, so a small batch means less to wait for (while a backlog streams, a worker holds
+    # up to two batches: the one being sent and the next, claimed and prepared meanwhile).
     outbox_batch: int = Field(default=32, ge=1, le=5000)
     outbox_lease_s: int = Field(default=120, ge=5)
     outbox_concurrency: int = Field(default=8, ge=1, le=256)

@@ -12,8 +12,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from doorstep.clock import FrozenClock
 from doorstep.db.engine import make_engine, transaction
@@ -21,7 +24,7 @@ from doorstep.db.migrate import upgrade
 from doorstep.domain.accounts.service import create_merchant
 from doorstep.domain.errors import Actor
 from doorstep.domain.notifications.models import OutboxMessage
-from doorstep.domain.notifications.relay import relay_once
+from doorstep.domain.notifications.relay import relay_once, relay_stream, run_outbox
 from doorstep.domain.notifications.webhooks import create_endpoint
 from doorstep.domain.orders.events import append_event
 from doorstep.runtime import Runtime
@@ -160,3 +163,101 @@ def test_a_batch_past_its_lease_gives_its_unsent_messages_back(runtime: Runtime)
             assert {(r.status, r.attempts, r.locked_by) for r in rows} == {("pending", 0, None)}
         assert relay_once(rt) == 3
         assert len({r.headers["webhook-id"] for r in peer.received}) == 3
+
+
+def test_one_outbox_run_streams_a_backlog_with_at_most_two_batches_unsent(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's outbox job sends a backlog of several batches in one run, each message
+    once, claiming the next batch while one is sent but never holding more than two batches
+    claimed and unrecorded; a partial batch ends the run."""
+    from doorstep.domain.notifications import relay
+
+    settings = runtime.settings.model_copy(
+        update={"webhook_allow_private": True, "outbox_batch": 5}
+    )
+    rt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    unrecorded_at_claims: list[int] = []
+    claim = relay.claim
+
+    def watched_claim(runtime: Runtime, worker: str, limit: int, probe: bool = True) -> list[int]:
+        with rt.sessions() as session:
+            unrecorded_at_claims.append(
+                session.scalar(select(func.count()).where(OutboxMessage.status == "sending")) or 0
+            )
+        return claim(runtime, worker, limit, probe=probe)
+
+    monkeypatch.setattr(relay, "claim", watched_claim)
+    with http_receiver(delay_s=0.002) as peer:
+        seed(rt, peer.url, 33)
+        assert relay_stream(rt, seconds=0) == 5  # out of time after the first batch
+        assert run_outbox(rt) == 28  # 5 full batches and a partial one
+        assert run_outbox(rt) == 0
+        ids = Counter(r.headers["webhook-id"] for r in peer.received)
+    assert len(ids) == 33 and max(ids.values()) == 1
+    # Each claim found at most the batch being sent still unrecorded: with the one it
+    # claims, never more than two batches.
+    assert len(unrecorded_at_claims) == 8  # 1 + 6 (the last one partial) + 1 finding none
+    assert max(unrecorded_at_claims) <= 5
+    assert any(n > 0 for n in unrecorded_at_claims)  # claims did overlap sending
+
+
+def test_only_the_relays_outcome_commits_skip_the_wal_flush(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the relay records outcomes without waiting for the WAL flush, while the
+    transactions that write events and queue their messages, and every later user of a pooled
+    connection, keep the server's synchronous commit (a queued message is never lost)."""
+    from doorstep.domain.notifications import relay
+
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    settings = runtime.settings.model_copy(update={"webhook_allow_private": True})
+    rt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    seen: list[str | None] = []
+    record_sent = relay._record_sent
+
+    def watched(session: Session, sent: list[Any], now: datetime) -> None:
+        seen.append(session.scalar(text("SHOW synchronous_commit")))
+        record_sent(session, sent, now)
+
+    monkeypatch.setattr(relay, "_record_sent", watched)
+    with http_receiver() as peer:
+        seed(rt, peer.url, 3)
+        assert run_outbox(rt) == 3
+        assert len(peer.received) == 3
+    assert seen and set(seen) == {"off"}
+    with transaction(rt.sessions) as session:  # what the API and event writers get
+        assert session.scalar(text("SHOW synchronous_commit")) == "on"
+
+
+def test_a_failed_claim_mid_stream_lets_the_batch_being_sent_finish(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When preparing the next batch fails (the database), the run ends with the error, but
+    the batch already being sent goes out and is recorded, not cut off mid-send."""
+    from doorstep.domain.notifications import relay
+
+    settings = runtime.settings.model_copy(
+        update={"webhook_allow_private": True, "outbox_batch": 5}
+    )
+    rt = Runtime(settings=settings, clock=runtime.clock, engine=runtime.engine)
+    prepare = relay.prepare
+    calls: list[int] = []
+
+    def failing_second(runtime: Runtime, worker: str, ids: list[int]) -> list[Any]:
+        calls.append(len(ids))
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        return prepare(runtime, worker, ids)
+
+    monkeypatch.setattr(relay, "prepare", failing_second)
+    with http_receiver(delay_s=0.02) as peer:
+        seed(rt, peer.url, 12)
+        with pytest.raises(RuntimeError, match="went away"):
+            run_outbox(rt)
+        assert len({r.headers["webhook-id"] for r in peer.received}) == 5
+    with rt.sessions() as session:
+        statuses = Counter(session.scalars(select(OutboxMessage.status)))
+    # The first batch sent and recorded; the second stays leased until its lease runs out.
+    assert statuses == Counter({"sent": 5, "sending": 5, "pending": 2})

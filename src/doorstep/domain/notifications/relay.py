@@ -12,6 +12,9 @@
    is committed, with the outcomes that arrived meanwhile, so a crash re-sends at most
    ``outbox_concurrency`` messages per worker (the ones sent but not yet recorded).
 
+The worker's job (:func:`run_outbox`) streams: while claims come back full, the next batch is
+claimed and prepared while the current one is sent (:func:`relay_stream`).
+
 At-least-once with a stable id (the ``webhook-id``, the e-mail's ``Message-ID``). Failures are
 retried with exponential backoff and jitter; recipient messages leave ``message.*`` events in
 the order's timeline, webhook deliveries leave :class:`WebhookAttempt` rows.
@@ -27,12 +30,13 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -80,6 +84,9 @@ log = logging.getLogger("doorstep.outbox")
 # last about a day after the first attempt.
 WEBHOOK_BACKOFF = (30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
 RECIPIENT_BACKOFF = (60, 300, 900, 3600)
+# How long one run of the outbox job may stream batches before the runner's other jobs get
+# their turn (the job is run again at once while it has work).
+STREAM_S = 2.0
 EXCERPT_CHARS = 500
 
 # Statuses after which a message about the delivery in progress is stale.
@@ -116,8 +123,10 @@ class Suppress(Exception):
 # --- 1. claim --------------------------------------------------------------------------------
 
 
-def claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
-    """Lock up to ``limit`` due messages for ``worker``; return their row ids."""
+def claim(runtime: Runtime, worker: str, limit: int, *, probe: bool = True) -> list[int]:
+    """Lock up to ``limit`` due messages for ``worker``; return their row ids. ``probe``
+    first looks for one due row without locking (an idle worker's poll); a caller that has
+    just claimed a full batch skips it."""
     settings = runtime.settings
     now = runtime.clock.now()
     due = or_(
@@ -128,9 +137,10 @@ def claim(runtime: Runtime, worker: str, limit: int) -> list[int]:
     if not settings.smtp_url:  # e-mails wait until SMTP is configured
         query = query.where(OutboxMessage.channel != Channel.EMAIL.value)
     # An idle worker only reads: no write lock (SQLite) or row locks every poll.
-    with runtime.read_sessions() as reader:
-        if reader.execute(query.limit(1)).first() is None:
-            return []
+    if probe:
+        with runtime.read_sessions() as reader:
+            if reader.execute(query.limit(1)).first() is None:
+                return []
     with transaction(runtime.sessions) as session:
         rows = session.execute(
             query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -614,6 +624,12 @@ def _sent_events(session: Session, sent: list[Outgoing], now: datetime) -> None:
         publish_after_commit(session, event_message(event, None))
 
 
+def _commit_without_flush_wait(session: Session) -> None:
+    """PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 def record_many(runtime: Runtime, done: list[tuple[Outgoing, Outcome]]) -> None:
     """Store the outcomes of several sends in one transaction (a group commit). Successes,
     nearly all of them, are written set-based (:func:`_record_sent`); failures go through the
@@ -623,6 +639,7 @@ def record_many(runtime: Runtime, done: list[tuple[Outgoing, Outcome]]) -> None:
     sent = [(out, result) for out, result in done if result.ok]
     failed = [(out, result) for out, result in done if not result.ok]
     with transaction(runtime.sessions) as session:
+        _commit_without_flush_wait(session)
         now = runtime.clock.now()
         if sent:
             _record_sent(session, sent, now)
@@ -755,20 +772,32 @@ def close_sender() -> None:
         current[1].close()
 
 
+# (monotonic time of the claim, the claimed row ids, the messages prepared from them)
+_Batch = tuple[float, list[int], list[Outgoing]]
+_NO_BATCH: _Batch = (0.0, [], [])
+
+
 async def _send_all(
-    runtime: Runtime, sender: _Sender, outgoing: list[Outgoing], worker: str, claimed_at: float
-) -> None:
+    runtime: Runtime,
+    sender: _Sender,
+    worker: str,
+    batch: _Batch,
+    more: Callable[[], Awaitable[_Batch]] | None = None,
+) -> int:
+    """Send ``batch``, and the batches ``more`` returns until it returns an empty one; return
+    how many rows were claimed. The next batch is claimed and prepared (in a thread, on its own
+    connection) while this one is sent, and its messages queue for the same concurrency slots,
+    so the slots never wait for the database between batches. At most two batches are claimed
+    and unsent at a time: ``more`` is awaited only once the batch before the current one is
+    done."""
     settings = runtime.settings
-    # Past most of its lease a message may be claimed by another worker: give it back unsent
-    # rather than risk a double send (a slow receiver must not turn into duplicates).
-    send_by = claimed_at + settings.outbox_lease_s * 0.8
     gate = asyncio.Semaphore(settings.outbox_concurrency)
     recorder = _Recorder(runtime)
     recording = asyncio.create_task(recorder.run())
     client = sender.http()
-    vetting: Vetting = {}  # one DNS look-up and check per webhook URL per batch
+    vetting: Vetting = {}  # one DNS look-up and check per webhook URL per stream
 
-    async def one(out: Outgoing) -> None:
+    async def one(out: Outgoing, send_by: float) -> None:
         # A message holds its place until its outcome is committed, so at most
         # ``outbox_concurrency`` messages per worker are sent but not yet recorded: the
         # ones a SIGKILL could make us send twice.
@@ -779,14 +808,41 @@ async def _send_all(
             result = await deliver(out, client, sender.smtp, settings, vetting=vetting)
             await recorder.record(out, result)
 
-    tasks = [asyncio.ensure_future(one(out)) for out in outgoing]
+    tasks: list[asyncio.Future[None]] = []
+    previous: list[asyncio.Future[None]] = []
+    claimed = 0
     try:
+        while True:
+            claimed_at, ids, outgoing = batch
+            claimed += len(ids)
+            # Past most of its lease a message may be claimed by another worker: give it back
+            # unsent rather than risk a double send (a slow receiver must not turn into
+            # duplicates).
+            send_by = claimed_at + settings.outbox_lease_s * 0.8
+            current: list[asyncio.Future[None]] = [
+                asyncio.ensure_future(one(out, send_by)) for out in outgoing
+            ]
+            tasks += current
+            await asyncio.gather(*previous)
+            if more is None:
+                break
+            try:
+                batch = await more()
+            except Exception:
+                # A failed claim or prepare (the database) ends the run, but only once the
+                # messages already being sent are through: they are not cut off mid-send.
+                await asyncio.gather(*tasks)
+                raise
+            if not batch[1]:
+                break
+            previous = current
         await asyncio.gather(*tasks)
     finally:
         # The loop outlives the batch: nothing of this batch may run on into the next one.
         for task in (*tasks, recording):
             task.cancel()
         await asyncio.gather(*tasks, recording, return_exceptions=True)
+    return claimed
 
 
 def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = None) -> int:
@@ -800,14 +856,50 @@ def relay_once(runtime: Runtime, worker: str | None = None, limit: int | None = 
     return len(ids)
 
 
+def relay_stream(
+    runtime: Runtime,
+    worker: str | None = None,
+    limit: int | None = None,
+    seconds: float = STREAM_S,
+) -> int:
+    """Like :func:`relay_once`, then batch after batch while every claim is full (a backlog)
+    and for at most ``seconds``, each claimed and prepared while the one before is sent;
+    return how many messages were claimed. A partial batch ends the stream: the outbox had
+    nothing more due when it was claimed."""
+    worker = worker or worker_name()
+    limit = limit or runtime.settings.outbox_batch
+    claimed_at = time.monotonic()
+    ids = claim(runtime, worker, limit)
+    if not ids:
+        return 0
+    first: _Batch = (claimed_at, ids, prepare(runtime, worker, ids))
+    until = claimed_at + seconds
+    full = [len(ids) >= limit]
+
+    async def more() -> _Batch:
+        if not full[0] or time.monotonic() >= until:
+            return _NO_BATCH
+        at = time.monotonic()
+        ids = await asyncio.to_thread(claim, runtime, worker, limit, probe=False)
+        full[0] = len(ids) >= limit
+        if not ids:
+            return _NO_BATCH
+        return (at, ids, await asyncio.to_thread(prepare, runtime, worker, ids))
+
+    sender = _sender(runtime.settings)
+    return sender.loop.run_until_complete(_send_all(runtime, sender, worker, first, more))
+
+
 def send_batch(runtime: Runtime, outgoing: list[Outgoing], worker: str, claimed_at: float) -> None:
     """Send prepared messages on this thread's connections and record their outcomes;
     ``claimed_at`` (monotonic) starts the lease clock."""
     if outgoing:
         sender = _sender(runtime.settings)
-        sender.loop.run_until_complete(_send_all(runtime, sender, outgoing, worker, claimed_at))
+        sender.loop.run_until_complete(
+            _send_all(runtime, sender, worker, (claimed_at, [], outgoing))
+        )
 
 
 def run_outbox(runtime: Runtime) -> int:
-    """The worker job: one batch of the outbox."""
-    return relay_once(runtime)
+    """The worker job: the outbox's due messages, batch after batch (:func:`relay_stream`)."""
+    return relay_stream(runtime)
