@@ -55,7 +55,7 @@ FORM_EXPIRED = "The sign-in form expired. Please try again."
 
 
 class LoginRequired(Exception):
-    """Raised by :data:`CurrentUser` when nobody is signed in; answered with a redirect to
+    """Raised by :func:`console_user` when nobody is signed in; answered with a redirect to
     the sign-in page (see ``pages.install``)."""
 
     def __init__(self, next_path: str | None) -> None:

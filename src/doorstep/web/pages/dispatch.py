@@ -64,8 +64,7 @@ FLASH_KEY = "dispatch_flash"
 FORM_EXPIRED = "the form expired; reload the page and try again"
 
 
-# --- Dependencies and helpers for the forms -------------------------------------------------
-
+# --- Form fields and helpers ---------------------------------------------------------------
 
 CsrfField = Annotated[str, Form(max_length=200)]
 IdField = Annotated[str, Form(max_length=64)]
