@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from typing import Any, get_type_hints
 
 from fastapi import Request
@@ -62,7 +63,7 @@ _REQUEST = "_page_request"  # the parameter added when the handler does not take
 Handler = Callable[..., Response]
 
 
-def page_transaction(runtime: Runtime, request: Request) -> Any:
+def page_transaction(runtime: Runtime, request: Request) -> AbstractContextManager[Session]:
     """The request's transaction: read-only for safe methods, a write transaction otherwise."""
     factory = runtime.read_sessions if request.method in READ_METHODS else runtime.sessions
     return transaction(factory)
@@ -121,7 +122,6 @@ def _one_call(
     allowed: frozenset[Role] | None,
     own_transactions: bool,
 ) -> Callable[[Handler], Callable[..., Any]]:
-
     def decorate(handler: Handler) -> Callable[..., Any]:
         hints = get_type_hints(handler, include_extras=True)
         signature = inspect.signature(handler)
