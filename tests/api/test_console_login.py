@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated
 
 import pytest
-from fastapi import Depends
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -17,7 +16,8 @@ from doorstep.domain.accounts.models import Merchant, Role, User
 from doorstep.domain.accounts.users import create_user, deactivate_user, set_password
 from doorstep.runtime import Runtime
 from doorstep.web.app import create_app
-from doorstep.web.pages.auth import ConsoleUser, require_role
+from doorstep.web.pages.auth import ConsoleUser
+from doorstep.web.pages.calls import console_page
 from tests.conftest import MerchantCtx
 
 PASSWORD = "Riviera-Blooms-2026!"
@@ -44,10 +44,9 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(runtime, migrate=False)
 
     @app.get("/console/owners-only")
-    def owners_only(
-        me: Annotated[ConsoleUser, Depends(require_role(Role.OWNER))],
-    ) -> dict[str, str]:
-        return {"hello": me.user.name}
+    @console_page(roles=(Role.OWNER,))
+    def owners_only(me: ConsoleUser) -> JSONResponse:
+        return JSONResponse({"hello": me.user.name})
 
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client

@@ -1,4 +1,5 @@
-"""``doorstep bench api`` runs end to end against a real server subprocess."""
+"""``doorstep bench api`` runs end to end against a real server subprocess; the in-process
+``api-calls`` and ``page-calls`` benches through the app."""
 
 from __future__ import annotations
 
@@ -51,3 +52,22 @@ def test_bench_api_calls_json() -> None:
     calls = [c["python_calls"] for c in costs.values()]
     assert calls[0] > calls[1] > calls[2] > 0
     assert all(c["cpu_ms"] > 0 for c in costs.values())
+
+
+@pytest.mark.slow
+def test_bench_page_calls_json() -> None:
+    """The console bench signs in, opens and saves orders through the app: each request is one
+    pool hand-off, and 64 form posts at once on SQLite all succeed."""
+    result = CliRunner().invoke(
+        app, ["bench", "page-calls", "--requests", "10", "--rounds", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    costs = {c["name"]: c for c in json.loads(result.stdout)}
+    assert list(costs) == [
+        "GET /console/orders/{id}",
+        "GET /console/orders",
+        "POST /console/orders/{id}/edit",
+    ]
+    for cost in costs.values():
+        assert cost["handoffs"] == 1.0 and cost["cpu_ms"] > 0
+        assert cost["concurrent_errors"] == 0

@@ -18,6 +18,10 @@ bench_app = typer.Typer(
                 "doorstep.cli.bench_api_calls:api_calls",
                 "Python calls and CPU per API request, in process, without HTTP.",
             ),
+            "page-calls": (
+                "doorstep.cli.bench_page_calls:page_calls",
+                "Pool hand-offs, CPU and 64-at-once wall time per console request.",
+            ),
             "routing": (
                 "doorstep.cli.bench_routing:routing",
                 "Gap to best-known Solomon solutions, Doorstep vs OR-Tools.",

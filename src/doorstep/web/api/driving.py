@@ -89,20 +89,6 @@ async def form_fingerprint(request: Request) -> str:
     return idempotency.fingerprint(request.method, request.url.path, body)
 
 
-async def form_idempotent_request(
-    request: Request, merchant_id: str, header: str | None
-) -> IdempotentRequest | None:
-    if header is None:
-        return None
-    return IdempotentRequest(
-        merchant_id=merchant_id,
-        key=idempotency.parse_key(header),
-        method=request.method,
-        path=request.url.path,
-        fingerprint=await form_fingerprint(request),
-    )
-
-
 async def _api_idem(
     request: Request,
     idempotency_key: Annotated[

@@ -5,22 +5,21 @@ as ``GET /v1/analytics/kpis`` and the same sections as the HTML report."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from doorstep.domain.accounts.users import Action
 from doorstep.domain.analytics import kpi_report
 from doorstep.domain.analytics.report import kpi_sections
 from doorstep.domain.errors import DomainError
-from doorstep.web.deps import ClockDep, SessionDep
-from doorstep.web.pages.auth import ConsoleUser, require_permission
+from doorstep.web.deps import ClockDep
+from doorstep.web.pages.auth import ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-
-Reader = Annotated[ConsoleUser, Depends(require_permission(Action.ANALYTICS_READ))]
 
 
 def _date(value: str | None) -> date | None:
@@ -29,10 +28,11 @@ def _date(value: str | None) -> date | None:
 
 
 @router.get("/analytics", name="console_analytics")
+@console_page(Action.ANALYTICS_READ)
 def analytics_page(
     request: Request,
-    me: Reader,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
 ) -> Response:
     """KPIs of ``from``..``to`` (default: the last 7 days); a wrong period is named and the

@@ -1,5 +1,5 @@
-"""Console sign-in and sign-out, and the dependencies every console page uses to know who
-is asking: :data:`CurrentUser`, :func:`require_role` and :func:`require_permission`.
+"""Console sign-in and sign-out, and :func:`console_user`, which every console page's one pool
+call (:func:`doorstep.web.pages.calls.console_page`) uses to know who is asking.
 
 Sessions are Starlette's signed cookies (see ``web/app.py``). The cookie holds the user's id,
 a fingerprint of their password hash (so a password change ends every other session) and the
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.login_links import LinkInvalid, redeem_login_link
@@ -35,8 +35,9 @@ from doorstep.domain.accounts.users import (
     get_active_user,
 )
 from doorstep.domain.errors import Forbidden
+from doorstep.settings import Settings
 from doorstep.web.csrf import csrf_ok, rotate_csrf_token
-from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
+from doorstep.web.deps import RuntimeDep
 from doorstep.web.templating import render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -54,7 +55,7 @@ FORM_EXPIRED = "The sign-in form expired. Please try again."
 
 
 class LoginRequired(Exception):
-    """Raised by :data:`CurrentUser` when nobody is signed in; answered with a redirect to
+    """Raised by :func:`console_user` when nobody is signed in; answered with a redirect to
     the sign-in page (see ``pages.install``)."""
 
     def __init__(self, next_path: str | None) -> None:
@@ -101,8 +102,9 @@ def safe_next(value: str | None) -> str:
     return HOME_PATH
 
 
-def get_console_user(request: Request, session: SessionDep, settings: SettingsDep) -> ConsoleUser:
-    """The signed-in, still active user, or :class:`LoginRequired`."""
+def console_user(request: Request, session: Session, settings: Settings) -> ConsoleUser:
+    """The signed-in, still active user, or :class:`LoginRequired`. Called in the request's
+    one pool call (:func:`doorstep.web.pages.calls.console_page`), in its transaction."""
     next_path = None
     if request.method == "GET":
         next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -127,34 +129,7 @@ def get_console_user(request: Request, session: SessionDep, settings: SettingsDe
     return ConsoleUser(user=user, merchant=merchant)
 
 
-CurrentUser = Annotated[ConsoleUser, Depends(get_console_user)]
-
-
-def require_role(*roles: Role) -> Callable[[ConsoleUser], ConsoleUser]:
-    """A dependency admitting only these roles: ``Annotated[ConsoleUser,
-    Depends(require_role(Role.OWNER, Role.DISPATCHER))]``."""
-    allowed = frozenset(roles)
-
-    def dependency(me: CurrentUser) -> ConsoleUser:
-        if me.role not in allowed:
-            raise ConsoleForbidden("your role does not give access to this page")
-        return me
-
-    return dependency
-
-
-def require_permission(action: Action) -> Callable[[ConsoleUser], ConsoleUser]:
-    """A dependency admitting the roles that :func:`can` do ``action``."""
-
-    def dependency(me: CurrentUser) -> ConsoleUser:
-        if not me.can(action):
-            raise ConsoleForbidden("your role does not give access to this page")
-        return me
-
-    return dependency
-
-
-def login_throttle(request: Request) -> LoginThrottle:
+async def login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 
@@ -193,22 +168,22 @@ def login_form(request: Request, next: str = "", signed_out: bool = False) -> Re
 @router.post("/login", name="console_login_submit")
 def login_submit(
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
     throttle: ThrottleDep,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=4096)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    """Check the CSRF token, then the credentials; one message for every wrong answer."""
+    """Check the CSRF token, then the credentials; one message for every wrong answer.
+    One pool call (a ``def`` handler whose dependencies are ``async``), one transaction."""
     if not csrf_ok(request, csrf_token):
         return _login_page(
             request, email=email, next_path=next, error=FORM_EXPIRED, status_code=403
         )
     try:
-        user = authenticate_user(session, clock, email, password, throttle=throttle)
+        with transaction(runtime.sessions) as session:
+            user = authenticate_user(session, runtime.clock, email, password, throttle=throttle)
     except TooManyAttempts as exc:
         retry = str(max(1, int(exc.retry_after.total_seconds())))
         minutes = exc.retry_after_minutes
@@ -224,7 +199,7 @@ def login_submit(
     except InvalidCredentials:
         # 200, not 401: a form sign-in has no WWW-Authenticate challenge to offer.
         return _login_page(request, email=email, next_path=next, error=BAD_CREDENTIALS)
-    return _signed_in(request, settings.effective_secret_key, user, next)
+    return _signed_in(request, runtime.settings.effective_secret_key, user, next)
 
 
 def _signed_in(request: Request, secret_key: str, user: User, next_path: str) -> Response:

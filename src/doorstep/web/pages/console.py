@@ -13,7 +13,8 @@ from fastapi.routing import iter_route_contexts
 
 from doorstep.domain.accounts.models import Role
 from doorstep.domain.accounts.users import Action
-from doorstep.web.pages.auth import ConsoleUser, CurrentUser
+from doorstep.web.pages.auth import ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.templating import render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -102,7 +103,8 @@ def render_console(
 
 
 @router.get("", name="console_home")
-def console_home(request: Request, me: CurrentUser) -> Response:
+@console_page()
+def console_home(request: Request, me: ConsoleUser) -> Response:
     """The signed-in user's start page: their merchant, role and sections."""
     return render_console(
         request, me, "console/home.html", {"role_summary": ROLE_SUMMARIES[me.role]}

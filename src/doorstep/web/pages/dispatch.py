@@ -25,8 +25,9 @@ from datetime import date, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from doorstep.db.engine import transaction
 from doorstep.domain.accounts.users import Action
@@ -41,8 +42,9 @@ from doorstep.domain.dispatch.plan_schemas import plan_summary_out
 from doorstep.domain.errors import Actor, DomainError
 from doorstep.domain.orders.location import set_location
 from doorstep.web.csrf import csrf_ok
-from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep
-from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
+from doorstep.web.deps import ClockDep, RuntimeDep
+from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 from doorstep.web.pages.dispatch_marks import STOP_STATUS
 from doorstep.web.pages.dispatch_view import (
@@ -62,20 +64,8 @@ FLASH_KEY = "dispatch_flash"
 FORM_EXPIRED = "the form expired; reload the page and try again"
 
 
-# --- Dependencies and helpers for the forms -------------------------------------------------
+# --- Form fields and helpers ---------------------------------------------------------------
 
-Reader = Annotated[ConsoleUser, Depends(require_permission(Action.PLANS_READ))]
-Writer = Annotated[ConsoleUser, Depends(require_permission(Action.PLANS_WRITE))]
-
-
-def _writer_outside_transaction(me: Writer, session: SessionDep) -> ConsoleUser:
-    """The user allowed to change plans, with the request's transaction committed: the verbs
-    run in transactions of their own (and the optimiser outside any)."""
-    session.commit()
-    return me
-
-
-Planner = Annotated[ConsoleUser, Depends(_writer_outside_transaction)]
 CsrfField = Annotated[str, Form(max_length=200)]
 IdField = Annotated[str, Form(max_length=64)]
 
@@ -133,10 +123,11 @@ def _planned_text(view: views.PlanView, verb: str) -> str:
 
 
 @router.get("", name="console_dispatch")
+@console_page(Action.PLANS_READ)
 def dispatch_page(
     request: Request,
-    me: Reader,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     runtime: RuntimeDep,
     depot: Annotated[str | None, Query(max_length=64)] = None,
@@ -172,9 +163,10 @@ def dispatch_page(
 
 
 @router.post("/plan", name="console_dispatch_plan")
+@console_page(Action.PLANS_WRITE, own_transactions=True)
 def plan_day(
     request: Request,
-    me: Planner,
+    me: ConsoleUser,
     runtime: RuntimeDep,
     csrf_token: CsrfField = "",
     depot: IdField = "",
@@ -204,10 +196,11 @@ def plan_day(
 
 
 @router.post("/plans/{plan_id}/publish", name="console_dispatch_publish")
+@console_page(Action.PLANS_WRITE, own_transactions=True)
 def publish(
     request: Request,
     plan_id: str,
-    me: Planner,
+    me: ConsoleUser,
     runtime: RuntimeDep,
     csrf_token: CsrfField = "",
     depot: IdField = "",
@@ -251,10 +244,11 @@ def publish(
 
 
 @router.post("/plans/{plan_id}/replan", name="console_dispatch_replan")
+@console_page(Action.PLANS_WRITE, own_transactions=True)
 def replan(
     request: Request,
     plan_id: str,
-    me: Planner,
+    me: ConsoleUser,
     runtime: RuntimeDep,
     csrf_token: CsrfField = "",
     depot: IdField = "",
@@ -286,10 +280,11 @@ def replan(
 
 
 @router.post("/plans/{plan_id}/moves", name="console_dispatch_move")
+@console_page(Action.PLANS_WRITE, own_transactions=True)
 def move(
     request: Request,
     plan_id: str,
-    me: Planner,
+    me: ConsoleUser,
     runtime: RuntimeDep,
     csrf_token: CsrfField = "",
     order_id: IdField = "",
@@ -346,10 +341,11 @@ def move(
 
 
 @router.post("/orders/{order_id}/location", name="console_dispatch_place_order")
+@console_page(Action.PLANS_WRITE, own_transactions=True)
 def place_order(
     request: Request,
     order_id: str,
-    me: Planner,
+    me: ConsoleUser,
     runtime: RuntimeDep,
     csrf_token: CsrfField = "",
     lat: Annotated[str, Form(max_length=32)] = "",
@@ -400,7 +396,8 @@ def _attachment(body: str | bytes, media_type: str, filename: str) -> Response:
 
 
 @router.get("/plans/{plan_id}.geojson", name="console_dispatch_plan_geojson")
-def plan_map_data(plan_id: str, me: Reader, session: SessionDep, clock: ClockDep) -> Response:
+@console_page(Action.PLANS_READ)
+def plan_map_data(plan_id: str, me: ConsoleUser, session: Session, clock: ClockDep) -> Response:
     """The plan for the map: GeoJSON with colours, display times, stop statuses and problems,
     the orders left out and the vehicles (404 for other merchants' plans, as a problem
     document)."""
@@ -413,7 +410,8 @@ def plan_map_data(plan_id: str, me: Reader, session: SessionDep, clock: ClockDep
 
 
 @router.get("/routes/{route_id}.geojson", name="console_dispatch_route_geojson")
-def route_geojson(route_id: str, me: Reader, session: SessionDep) -> Response:
+@console_page(Action.PLANS_READ)
+def route_geojson(route_id: str, me: ConsoleUser, session: Session) -> Response:
     """One route as GeoJSON (RFC 7946), to download."""
     sheet = load_route_sheet(session, me.merchant.id, route_id)
     return _attachment(
@@ -422,14 +420,16 @@ def route_geojson(route_id: str, me: Reader, session: SessionDep) -> Response:
 
 
 @router.get("/routes/{route_id}.gpx", name="console_dispatch_route_gpx")
-def route_gpx(route_id: str, me: Reader, session: SessionDep) -> Response:
+@console_page(Action.PLANS_READ)
+def route_gpx(route_id: str, me: ConsoleUser, session: Session) -> Response:
     """One route as GPX 1.1, for a navigation app."""
     sheet = load_route_sheet(session, me.merchant.id, route_id)
     return _attachment(to_gpx(sheet), "application/gpx+xml", f"route-{route_id}.gpx")
 
 
 @router.get("/routes/{route_id}.csv", name="console_dispatch_route_csv")
-def route_csv(route_id: str, me: Reader, session: SessionDep) -> Response:
+@console_page(Action.PLANS_READ)
+def route_csv(route_id: str, me: ConsoleUser, session: Session) -> Response:
     """One route's printable manifest (CSV, local times, with a BOM for spreadsheets)."""
     sheet = load_route_sheet(session, me.merchant.id, route_id)
     body = ("\ufeff" + to_manifest_csv(sheet)).encode("utf-8")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -35,12 +35,11 @@ from doorstep.domain.tracking.watch import (
 )
 from doorstep.live.fanout import Feed, LiveResponse, fanout_of, sse_chunk
 from doorstep.runtime import Runtime
-from doorstep.web.pages.auth import ConsoleUser, require_permission
+from doorstep.web.pages.calls import console_user_of
 
 __all__ = ["router", "stop_payload"]
 
 router = APIRouter(prefix="/console/dispatch", include_in_schema=False)
-Reader = Annotated[ConsoleUser, Depends(require_permission(Action.PLANS_READ))]
 
 # How often the stream looks for stops that became late by the clock alone.
 LATE_CHECK_S = 60.0
@@ -159,7 +158,8 @@ class DispatchFeed(Feed):
 
 
 @router.get("/events", name="console_dispatch_events")
-async def dispatch_events(request: Request, me: Reader) -> Response:
+async def dispatch_events(request: Request) -> Response:
+    me = await console_user_of(request, Action.PLANS_READ)
     runtime: Runtime = request.app.state.runtime
     merchant_id, timezone = me.merchant.id, me.merchant.timezone
     last_id = request.headers.get("last-event-id", "")

@@ -15,28 +15,36 @@ switch in the header posts to ``/driver/language``, kept in the session. The app
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
 
+from doorstep.db.engine import transaction
+from doorstep.domain import idempotency
 from doorstep.domain.accounts.users import TooManyAttempts
 from doorstep.domain.dispatch import execution, signin
 from doorstep.domain.dispatch.execution import Position
 from doorstep.domain.errors import Actor, Forbidden, Unauthorized
 from doorstep.domain.idempotency import IdempotentRequest
 from doorstep.domain.orders.status import Reason
+from doorstep.runtime import Runtime
 from doorstep.web.api.driving import (
     failure_form,
-    form_idempotent_request,
+    form_fingerprint,
     proof_form,
     run_start,
     run_stop_action,
 )
+from doorstep.web.calls import PendingKey
 from doorstep.web.csrf import csrf_ok, rotate_csrf_token
-from doorstep.web.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
+from doorstep.web.deps import ClockDep, RuntimeDep, SettingsDep
 from doorstep.web.i18n import N_
 from doorstep.web.pages.driver_view import (
     SESSION_LANGUAGE,
@@ -87,7 +95,7 @@ def _page(
     return render(request, name, full, headers=headers, **kw)
 
 
-def code_throttle(request: Request) -> signin.CodeThrottle:
+async def code_throttle(request: Request) -> signin.CodeThrottle:
     throttle: signin.CodeThrottle = request.app.state.driver_code_throttle
     return throttle
 
@@ -96,46 +104,84 @@ def _client(request: Request) -> str:
     return f"client:{request.client.host if request.client else 'unknown'}"
 
 
-def current_driver(request: Request, runtime: RuntimeDep) -> SignedInDriver | None:
-    """The signed-in driver, or None (and the session's driver forgotten if no longer valid)."""
+# One pool call per request (ADR 0013, as ``web/calls.py`` for the API and ``pages/calls.py``
+# for the console): the dependencies below are ``async`` and read only the cookie and headers;
+# each handler is a ``def`` that checks the driver against the database, does its work (and
+# commits) and renders, in the one pool thread FastAPI runs it in.
+
+
+@dataclass(frozen=True)
+class DriverCall:
+    """The driver a request's cookie names, checked against the database in the handler."""
+
+    request: Request
+    runtime: Runtime
+    driver_id: str | None
+
+    def signed_in(self, session: Session) -> SignedInDriver | None:
+        """The signed-in driver, or None (and the cookie's driver forgotten if no longer
+        valid: deactivated or deleted)."""
+        if self.driver_id is None:
+            return None
+        me = load_signed_in(session, self.driver_id)
+        if me is None:
+            self.request.session.pop(SESSION_DRIVER, None)
+        return me
+
+    @contextmanager
+    def reading(self) -> Iterator[tuple[Session, SignedInDriver | None]]:
+        """A read-only transaction and the signed-in driver (or None)."""
+        with transaction(self.runtime.read_sessions) as session:
+            yield session, self.signed_in(session)
+
+
+async def driver_call(request: Request, runtime: RuntimeDep) -> DriverCall:
     driver_id = request.session.get(SESSION_DRIVER)
-    if not isinstance(driver_id, str):
-        return None
-    with runtime.read_sessions() as session:
-        me = load_signed_in(session, driver_id)
-    if me is None:
-        request.session.pop(SESSION_DRIVER, None)
-    return me
+    return DriverCall(request, runtime, driver_id if isinstance(driver_id, str) else None)
 
 
-MaybeDriver = Annotated[SignedInDriver | None, Depends(current_driver)]
+DriverCallDep = Annotated[DriverCall, Depends(driver_call)]
 
 
-def acting_driver(
+@dataclass(frozen=True)
+class DriverAction:
+    """An action's caller before the database is asked: a driver's cookie and the page's CSRF
+    token (else 401 / 403 at once), and its ``Idempotency-Key`` with the form's fingerprint."""
+
+    call: DriverCall
+    key: PendingKey | None
+
+    def acting(self) -> tuple[SignedInDriver, IdempotentRequest | None]:
+        """The driver, still active (else 401), and the key under their merchant."""
+        with transaction(self.call.runtime.read_sessions) as session:
+            me = self.call.signed_in(session)
+        if me is None:
+            raise Unauthorized("sign in to the driver app again")
+        return me, self.key.of(me.merchant_id) if self.key is not None else None
+
+
+async def driver_action(
     request: Request,
-    me: MaybeDriver,
+    call: DriverCallDep,
     csrf: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
-) -> SignedInDriver:
-    """The driver behind an action: signed in (else 401) and with the page's CSRF token."""
-    if me is None:
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> DriverAction:
+    if call.driver_id is None:
         raise Unauthorized("sign in to the driver app again")
     if not csrf_ok(request, csrf):
         raise Forbidden("the page is out of date; reload it")
-    return me
+    pending = None
+    if key is not None:
+        pending = PendingKey(
+            key=idempotency.parse_key(key),
+            method=request.method,
+            path=request.url.path,
+            fingerprint=await form_fingerprint(request),
+        )
+    return DriverAction(call, pending)
 
 
-ActingDriver = Annotated[SignedInDriver, Depends(acting_driver)]
-
-
-async def _idem(
-    request: Request,
-    me: ActingDriver,
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> IdempotentRequest | None:
-    return await form_idempotent_request(request, me.merchant_id, key)
-
-
-DriverIdem = Annotated[IdempotentRequest | None, Depends(_idem)]
+DriverActionDep = Annotated[DriverAction, Depends(driver_action)]
 Lat = Annotated[float | None, Form(ge=-90, le=90)]
 Lon = Annotated[float | None, Form(ge=-180, le=180)]
 OccurredAt = Annotated[AwareDatetime | None, Form()]
@@ -170,12 +216,12 @@ def _login_page(
 
 
 @router.get("", name="driver_app")
-def app_page(request: Request, me: MaybeDriver, runtime: RuntimeDep, clock: ClockDep) -> Response:
+def app_page(request: Request, driver: DriverCallDep, clock: ClockDep) -> Response:
     """Today's route, or the sign-in form."""
-    if me is None:
-        return _login_page(request)
-    lang = _language(request, me)
-    with runtime.read_sessions() as session:
+    with driver.reading() as (session, me):
+        if me is None:
+            return _login_page(request)
+        lang = _language(request, me)
         day_label, routes = today(session, clock, me, lang)
         stamp = state_stamp(session, clock, me)
     return _page(
@@ -194,11 +240,11 @@ def app_page(request: Request, me: MaybeDriver, runtime: RuntimeDep, clock: Cloc
 
 
 @router.get("/state", name="driver_state")
-def state(me: MaybeDriver, runtime: RuntimeDep, clock: ClockDep) -> Response:
+def state(driver: DriverCallDep, clock: ClockDep) -> Response:
     """The fingerprint of what others changed on the driver's day (the page polls it)."""
-    if me is None:
-        return JSONResponse({"detail": "signed out"}, status_code=401)
-    with runtime.read_sessions() as session:
+    with driver.reading() as (session, me):
+        if me is None:
+            return JSONResponse({"detail": "signed out"}, status_code=401)
         stamp = state_stamp(session, clock, me)
     return JSONResponse({"stamp": stamp}, headers={"Cache-Control": "no-store"})
 
@@ -221,18 +267,17 @@ def set_language(
 
 
 @router.get("/login", name="driver_login")
-def login_form(request: Request, me: MaybeDriver) -> Response:
-    if me is not None:
-        return RedirectResponse(APP_PATH, status_code=303)
+def login_form(request: Request, driver: DriverCallDep) -> Response:
+    with driver.reading() as (_, me):
+        if me is not None:
+            return RedirectResponse(APP_PATH, status_code=303)
     return _login_page(request)
 
 
 @router.post("/login", name="driver_login_code")
 def login_with_code(
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
     throttle: Annotated[signin.CodeThrottle, Depends(code_throttle)],
     code: Annotated[str, Form(max_length=32)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
@@ -240,6 +285,18 @@ def login_with_code(
     """Sign in with the 6-digit code; wrong codes are counted and locked out (429)."""
     if not csrf_ok(request, csrf_token):
         return _login_page(request, error=FORM_EXPIRED, status_code=403)
+    with transaction(runtime.sessions) as session:  # committed, a counted failure too
+        return _redeem_code(request, session, runtime, throttle, code)
+
+
+def _redeem_code(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    throttle: signin.CodeThrottle,
+    code: str,
+) -> Response:
+    clock, settings = runtime.clock, runtime.settings
     try:
         driver = signin.redeem_code(
             session,
@@ -269,10 +326,11 @@ def login_with_code(
 
 
 @router.get("/login/{token}", name="driver_link")
-def link_page(request: Request, token: str, session: SessionDep, clock: ClockDep) -> Response:
+def link_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
     """A sign-in link: who it signs in, and a button (a preview bot's GET uses nothing)."""
     try:
-        driver = signin.peek_link(session, clock, token[:100])
+        with transaction(runtime.read_sessions) as session:
+            driver = signin.peek_link(session, runtime.clock, token[:100])
     except signin.SignInFailed:
         return _login_page(request, error=LINK_SPENT, status_code=400)
     return _page(
@@ -287,16 +345,16 @@ def link_page(request: Request, token: str, session: SessionDep, clock: ClockDep
 def use_link(
     request: Request,
     token: str,
-    session: SessionDep,
-    clock: ClockDep,
+    runtime: RuntimeDep,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return _login_page(request, error=FORM_EXPIRED, status_code=403)
-    try:
-        driver = signin.redeem_link(session, clock, token[:100])
-    except signin.SignInFailed:
-        return _login_page(request, error=LINK_USED, status_code=400)
+    with transaction(runtime.sessions) as session:
+        try:
+            driver = signin.redeem_link(session, runtime.clock, token[:100])
+        except signin.SignInFailed:  # answered, and whatever it recorded committed
+            return _login_page(request, error=LINK_USED, status_code=400)
     return _sign_in(request, driver.id)
 
 
@@ -325,11 +383,11 @@ def service_worker() -> Response:
 @router.post("/routes/{route_id}/start")
 def start(
     route_id: str,
-    me: ActingDriver,
-    idem: DriverIdem,
+    action: DriverActionDep,
     runtime: RuntimeDep,
     occurred_at: OccurredAt = None,
 ) -> Response:
+    me, idem = action.acting()
     return run_start(
         runtime,
         me.merchant_id,
@@ -345,13 +403,13 @@ def start(
 @router.post("/stops/{stop_id}/arrive")
 def arrive(
     stop_id: str,
-    me: ActingDriver,
-    idem: DriverIdem,
+    action: DriverActionDep,
     runtime: RuntimeDep,
     lat: Lat = None,
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
+    me, idem = action.acting()
     return run_stop_action(
         runtime,
         me.tz,
@@ -373,8 +431,7 @@ def arrive(
 @router.post("/stops/{stop_id}/complete")
 def complete(
     stop_id: str,
-    me: ActingDriver,
-    idem: DriverIdem,
+    action: DriverActionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
     photo: Annotated[UploadFile | None, File()] = None,
@@ -385,6 +442,7 @@ def complete(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
+    me, idem = action.acting()
     proof = proof_form(
         settings,
         photo=photo,
@@ -415,8 +473,7 @@ def complete(
 @router.post("/stops/{stop_id}/fail")
 def fail(
     stop_id: str,
-    me: ActingDriver,
-    idem: DriverIdem,
+    action: DriverActionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
     reason: Annotated[Reason | None, Form()] = None,
@@ -426,6 +483,7 @@ def fail(
     lon: Lon = None,
     occurred_at: OccurredAt = None,
 ) -> Response:
+    me, idem = action.acting()
     failure = failure_form(
         settings, reason=reason, note=note, photo=photo, lat=lat, lon=lon, occurred_at=occurred_at
     )
@@ -484,11 +542,12 @@ def server_error_page(request: Request) -> Response | None:
 
 
 @router.get("/{rest:path}", name="driver_not_found")
-def not_found(request: Request, me: MaybeDriver, rest: str) -> Response:
+def not_found(request: Request, driver: DriverCallDep, rest: str) -> Response:
     """A driver who opens a wrong address under /driver gets a page (not problem JSON) in
     their language, leading back to the route."""
     del rest
-    lang = _language(request, me)
+    with driver.reading() as (_, me):
+        lang = _language(request, me)
     _ = Texts(lang)
     return _page(
         request,

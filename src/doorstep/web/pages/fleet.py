@@ -35,9 +35,10 @@ from doorstep.domain.dispatch.models import Shift
 from doorstep.domain.dispatch.schemas import DAYS, DriverPatch, ShiftPatch, VehiclePatch
 from doorstep.domain.errors import DomainError, NotFound
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
-from doorstep.web.deps import ClockDep, SessionDep, SettingsDep
+from doorstep.web.deps import ClockDep, SettingsDep
 from doorstep.web.pages import fleet_forms as forms
-from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
+from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 from doorstep.web.pages.dispatch_view import Fmt, today_for
 from doorstep.web.pages.fleet_device import device_card
@@ -62,8 +63,6 @@ PAGE_PATH = "/console/drivers"
 FLASH_KEY = "fleet_flash"
 FORM_EXPIRED = "the form expired; reload the page and try again"
 MAX_VALUE = 2000  # characters kept of any posted value (the models allow far fewer)
-
-Manager = Annotated[ConsoleUser, Depends(require_permission(Action.DRIVERS_MANAGE))]
 
 
 async def _posted_form(request: Request) -> dict[str, str]:
@@ -364,17 +363,19 @@ def _find(session: Session, me: ConsoleUser, kind: str, item_id: str) -> tuple[K
 
 
 @router.get("", name="console_fleet")
-def drivers_tab(request: Request, me: Manager, session: SessionDep, clock: ClockDep) -> Response:
+@console_page(Action.DRIVERS_MANAGE)
+def drivers_tab(request: Request, me: ConsoleUser, session: Session, clock: ClockDep) -> Response:
     """The drivers' tab (the section's start)."""
     return _tab_page(request, me, session, clock, KINDS["drivers"])
 
 
 @router.get("/{kind}", name="console_fleet_tab")
+@console_page(Action.DRIVERS_MANAGE)
 def kind_tab(
     request: Request,
     kind: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     day_text: Annotated[str | None, Query(alias="date", max_length=32)] = None,
 ) -> Response:
@@ -386,11 +387,12 @@ def kind_tab(
 
 
 @router.post("/{kind}/new", name="console_fleet_create")
+@console_page(Action.DRIVERS_MANAGE)
 def create(
     request: Request,
     kind: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     form: PostedForm,
 ) -> Response:
@@ -419,8 +421,9 @@ def create(
 
 
 @router.get("/{kind}/{item_id}", name="console_fleet_item")
+@console_page(Action.DRIVERS_MANAGE)
 def edit_page(
-    request: Request, kind: str, item_id: str, me: Manager, session: SessionDep
+    request: Request, kind: str, item_id: str, me: ConsoleUser, session: Session
 ) -> Response:
     """An item's edit form, with its state changes and delete."""
     found = _find(session, me, kind, item_id)
@@ -431,12 +434,13 @@ def edit_page(
 
 
 @router.post("/{kind}/{item_id}", name="console_fleet_update")
+@console_page(Action.DRIVERS_MANAGE)
 def update(
     request: Request,
     kind: str,
     item_id: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     form: PostedForm,
 ) -> Response:
     """Save the edit form."""
@@ -464,12 +468,13 @@ def update(
 
 
 @router.post("/{kind}/{item_id}/delete", name="console_fleet_delete")
+@console_page(Action.DRIVERS_MANAGE)
 def delete(
     request: Request,
     kind: str,
     item_id: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     form: PostedForm,
 ) -> Response:
     """Delete an item; when it is still in use, say why on its edit page."""
@@ -490,11 +495,12 @@ def delete(
 
 
 @router.post("/drivers/{item_id}/login-link", name="console_driver_login_link")
+@console_page(Action.DRIVERS_MANAGE)
 def driver_login_link(
     request: Request,
     item_id: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     settings: SettingsDep,
     form: PostedForm,
@@ -525,13 +531,14 @@ def driver_login_link(
 
 
 @router.post("/{kind}/{item_id}/{change}", name="console_fleet_change")
+@console_page(Action.DRIVERS_MANAGE)
 def change_state(
     request: Request,
     kind: str,
     item_id: str,
     change: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     form: PostedForm,
 ) -> Response:
     """Deactivate or activate a driver or vehicle; drop or restore a shift."""

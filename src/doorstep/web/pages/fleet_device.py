@@ -15,6 +15,7 @@ import segno
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from doorstep.domain.accounts.users import Action
 from doorstep.domain.dispatch.models import Driver
@@ -23,8 +24,8 @@ from doorstep.domain.tracking.devices import rotate_device_id
 from doorstep.domain.tracking.pairing import pairing_for
 from doorstep.runtime import Runtime
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
-from doorstep.web.deps import SessionDep
-from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
+from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 
 __all__ = ["device_card", "router"]
@@ -32,7 +33,6 @@ __all__ = ["device_card", "router"]
 router = APIRouter(prefix="/console/drivers/drivers", include_in_schema=False)
 
 FLASH_KEY = "fleet_flash"  # the fleet pages' flash message (pages/fleet.py)
-Manager = Annotated[ConsoleUser, Depends(require_permission(Action.DRIVERS_MANAGE))]
 
 
 def qr_svg(text: str, title: str) -> Markup:
@@ -74,11 +74,12 @@ async def _csrf_field(request: Request) -> str | None:
 
 
 @router.post("/{driver_id}/device", name="console_driver_device_rotate")
+@console_page(Action.DRIVERS_MANAGE)
 def rotate(
     request: Request,
     driver_id: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     token: Annotated[str | None, Depends(_csrf_field)],
 ) -> Response:
     """Issue a new device id and go back to the driver's page."""

@@ -21,13 +21,13 @@ from doorstep.domain.notifications.config import Trigger
 from doorstep.domain.notifications.defaults import LOCALES
 from doorstep.settings import Settings
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
-from doorstep.web.deps import ClockDep, SessionDep, SettingsDep
-from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
+from doorstep.web.deps import ClockDep, SettingsDep
+from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-Owner = Annotated[ConsoleUser, Depends(require_permission(Action.SETTINGS_MANAGE))]
 FLASH_KEY = "messages_flash"
 PATH = "/console/messages"
 
@@ -138,17 +138,25 @@ def _page(
 
 
 @router.get("/messages", name="console_messages")
+@console_page(Action.SETTINGS_MANAGE)
 def messages_page(
-    request: Request, me: Owner, session: SessionDep, settings: SettingsDep
+    request: Request, me: ConsoleUser, session: Session, settings: SettingsDep
 ) -> Response:
     """One template in the editor (``?trigger=&channel=&locale=``) with its preview, and the
     list of every template, custom ones marked."""
     return _page(request, me, session, settings, _key(dict(request.query_params)))
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _posted_form(request: Request) -> dict[str, str]:
     posted = await request.form(max_files=0, max_fields=20)
-    form = {k: v[:20_000] for k, v in posted.multi_items() if isinstance(v, str)}
+    return {k: v[:20_000] for k, v in posted.multi_items() if isinstance(v, str)}
+
+
+PostedForm = Annotated[dict[str, str], Depends(_posted_form)]
+
+
+def _checked(request: Request, form: dict[str, str]) -> dict[str, str]:
+    """``form`` when it carries this session's CSRF token (checked after the sign-in)."""
     if not csrf_ok(request, form.get(FIELD_NAME)):
         raise ConsoleForbidden("the form expired; reload the page and try again")
     return form
@@ -160,12 +168,18 @@ def _there(key: tuple[str, str, str]) -> str:
 
 
 @router.post("/messages")
-async def messages_submit(
-    request: Request, me: Owner, session: SessionDep, settings: SettingsDep, clock: ClockDep
+@console_page(Action.SETTINGS_MANAGE)
+def messages_submit(
+    request: Request,
+    me: ConsoleUser,
+    session: Session,
+    settings: SettingsDep,
+    clock: ClockDep,
+    posted: PostedForm,
 ) -> Response:
     """``action=preview`` renders the edited text without saving; ``action=save`` saves it
     (422 with the line of the error when it does not render)."""
-    form = await _form(request)
+    form = _checked(request, posted)
     key = _key(form)
     trigger, channel, locale = key
     subject = form.get("subject") if channel == "email" else None
@@ -202,9 +216,12 @@ async def messages_submit(
 
 
 @router.post("/messages/reset")
-async def messages_reset(request: Request, me: Owner, session: SessionDep) -> Response:
+@console_page(Action.SETTINGS_MANAGE)
+def messages_reset(
+    request: Request, me: ConsoleUser, session: Session, posted: PostedForm
+) -> Response:
     """Delete the merchant's template: Doorstep's default applies again."""
-    form = await _form(request)
+    form = _checked(request, posted)
     key = _key(form)
     with contextlib.suppress(NotFound):  # already the default
         templates.delete_template(session, me.merchant.id, *key)

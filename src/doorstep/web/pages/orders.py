@@ -34,14 +34,15 @@ from doorstep.domain.orders.status import TRANSITIONS, Status
 from doorstep.domain.slots.zones import list_zones
 from doorstep.domain.tracking.links import tracking_token_for
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
-from doorstep.web.deps import ClockDep, SessionDep
+from doorstep.web.deps import ClockDep
 from doorstep.web.pages import orders_view as view
-from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
+from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 from doorstep.web.pages.dispatch_view import today_for
 from doorstep.web.pages.fleet_forms import FormState, Problem, humanise
 
-__all__ = ["PAGE_PATH", "Reader", "Writer", "router"]
+__all__ = ["PAGE_PATH", "router"]
 
 router = APIRouter(prefix="/console/orders", include_in_schema=False)
 
@@ -51,8 +52,6 @@ FORM_EXPIRED = "the form expired; reload the page and try again"
 PAGE_SIZE = 50
 MAX_VALUE = 2000
 
-Reader = Annotated[ConsoleUser, Depends(require_permission(Action.ORDERS_READ))]
-Writer = Annotated[ConsoleUser, Depends(require_permission(Action.ORDERS_WRITE))]
 
 # The edit form's inputs → the API's field paths (for errors) and patch shape.
 EDIT_INPUTS: dict[str, str] = {
@@ -148,10 +147,11 @@ def list_url(params: Mapping[str, str]) -> str:
 
 
 @router.get("", name="console_orders")
+@console_page(Action.ORDERS_READ)
 def orders_list(
     request: Request,
-    me: Reader,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     q: Annotated[str, Query(max_length=200)] = "",
     day: Annotated[str, Query(alias="date", max_length=32)] = "",
@@ -272,8 +272,9 @@ def _order_page(
 
 
 @router.get("/{order_id}", name="console_order")
+@console_page(Action.ORDERS_READ)
 def order_page(
-    request: Request, order_id: str, me: Reader, session: SessionDep, clock: ClockDep
+    request: Request, order_id: str, me: ConsoleUser, session: Session, clock: ClockDep
 ) -> Response:
     """An order: its details, its timeline and (for writers) what can be changed."""
     return _order_page(request, me, session, clock, order_id)
@@ -295,11 +296,12 @@ def view_problem(text: str) -> Problem:
 
 
 @router.post("/{order_id}/edit", name="console_order_edit")
+@console_page(Action.ORDERS_WRITE)
 def edit_order(
     request: Request,
     order_id: str,
-    me: Writer,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     form: PostedForm,
 ) -> Response:
@@ -359,11 +361,12 @@ def _window_patch(form: Mapping[str, str], tz: ZoneInfo, state: FormState) -> Or
 
 
 @router.post("/{order_id}/window", name="console_order_window")
+@console_page(Action.ORDERS_WRITE)
 def move_window(
     request: Request,
     order_id: str,
-    me: Writer,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     form: PostedForm,
 ) -> Response:
@@ -394,11 +397,12 @@ def move_window(
 
 
 @router.post("/{order_id}/cancel", name="console_order_cancel")
+@console_page(Action.ORDERS_WRITE)
 def cancel(
     request: Request,
     order_id: str,
-    me: Writer,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     form: PostedForm,
 ) -> Response:

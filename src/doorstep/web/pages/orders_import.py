@@ -26,14 +26,13 @@ from doorstep.domain.orders import imports, service
 from doorstep.domain.orders.csv_import import COLUMNS, ImportRejected
 from doorstep.domain.orders.status import Status
 from doorstep.settings import Settings
-from doorstep.web.deps import ClockDep, SessionDep, SettingsDep
+from doorstep.web.deps import ClockDep, SettingsDep
 from doorstep.web.pages import orders_view as view
 from doorstep.web.pages.auth import ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 from doorstep.web.pages.orders import (
     PAGE_PATH,
-    Reader,
-    Writer,
     actor_of,
     check_csrf,
     not_found,
@@ -90,7 +89,8 @@ def _form_page(
 
 
 @router.get("/import", name="console_orders_import")
-def import_form(request: Request, me: Writer) -> Response:
+@console_page(Action.ORDERS_WRITE)
+def import_form(request: Request, me: ConsoleUser) -> Response:
     """The upload form, with the columns a file may have."""
     return _form_page(request, me)
 
@@ -109,10 +109,11 @@ def _check(
 
 
 @router.post("/import/preview", name="console_orders_import_preview")
+@console_page(Action.ORDERS_WRITE)
 def preview(
     request: Request,
-    me: Writer,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     settings: SettingsDep,
     form: Upload,
@@ -143,10 +144,11 @@ def preview(
 
 
 @router.post("/import", name="console_orders_import_commit")
+@console_page(Action.ORDERS_WRITE)
 def commit(
     request: Request,
-    me: Writer,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     settings: SettingsDep,
     form: Upload,
@@ -175,7 +177,8 @@ def commit(
 
 
 @router.get("/imports/{import_id}", name="console_orders_import_page")
-def import_page(request: Request, import_id: str, me: Reader, session: SessionDep) -> Response:
+@console_page(Action.ORDERS_READ)
+def import_page(request: Request, import_id: str, me: ConsoleUser, session: Session) -> Response:
     """An import's orders with their statuses, and the button that undoes it."""
     try:
         orders = imports.import_orders_of(session, me.merchant.id, import_id, lock=False)
@@ -195,11 +198,12 @@ def import_page(request: Request, import_id: str, me: Reader, session: SessionDe
 
 
 @router.post("/imports/{import_id}/undo", name="console_orders_import_undo")
+@console_page(Action.ORDERS_WRITE)
 def undo(
     request: Request,
     import_id: str,
-    me: Writer,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     form: Upload,
 ) -> Response:

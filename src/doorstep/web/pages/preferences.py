@@ -1,6 +1,6 @@
 """The recipient's message preferences (``/p/{token}``) and RFC 8058 one-click unsubscribe
 (``/u/{token}``), both reached from the link in every message. A wrong token is a 404 that says
-nothing more."""
+nothing more. Each request is one pool call (:func:`~doorstep.web.pages.calls.session_page`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.orm import Session
 
 from doorstep.domain.accounts.models import Merchant
 from doorstep.domain.errors import DomainError, NotFound
 from doorstep.domain.notifications.outbox import preference_for
 from doorstep.domain.notifications.preferences import opt_out, order_for_token, set_preferences
 from doorstep.domain.orders.models import Order
+from doorstep.settings import Settings
 from doorstep.web.csrf import csrf_ok
-from doorstep.web.deps import ClockDep, SessionDep, SettingsDep
+from doorstep.web.deps import ClockDep, SettingsDep
+from doorstep.web.pages.calls import session_page
 from doorstep.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +27,7 @@ CHANNELS = [("email", "E-mail"), ("sms", "Text message (SMS)"), ("chat", "Chat")
 LOCALES = [("", "As the shop chooses"), ("en", "English"), ("fr", "Français"), ("fi", "Suomi")]
 
 
-def _order(session: SessionDep, settings: SettingsDep, token: str) -> Order:
+def _order(session: Session, settings: Settings, token: str) -> Order:
     order = order_for_token(session, settings.effective_secret_key, token)
     if order is None:
         raise NotFound("no such link")
@@ -33,7 +36,7 @@ def _order(session: SessionDep, settings: SettingsDep, token: str) -> Order:
 
 def _page(
     request: Request,
-    session: SessionDep,
+    session: Session,
     order: Order,
     *,
     saved: bool = False,
@@ -63,17 +66,19 @@ def _page(
 
 
 @router.get("/p/{token}")
+@session_page()
 def preferences_page(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep
+    token: str, request: Request, session: Session, settings: SettingsDep
 ) -> Response:
     return _page(request, session, _order(session, settings, token))
 
 
 @router.post("/p/{token}")
+@session_page()
 def save_preferences(
     token: str,
     request: Request,
-    session: SessionDep,
+    session: Session,
     settings: SettingsDep,
     clock: ClockDep,
     channels: Annotated[list[str] | None, Form()] = None,
@@ -106,16 +111,18 @@ def save_preferences(
 
 
 @router.get("/u/{token}")
+@session_page()
 def unsubscribe_page(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep
+    token: str, request: Request, session: Session, settings: SettingsDep
 ) -> Response:
     """Opening the link only shows the page (mail scanners follow links); opting out is a POST."""
     return _page(request, session, _order(session, settings, token))
 
 
 @router.post("/u/{token}")
+@session_page()
 def one_click_unsubscribe(
-    token: str, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    token: str, session: Session, settings: SettingsDep, clock: ClockDep
 ) -> Response:
     """RFC 8058: the mail client POSTs ``List-Unsubscribe=One-Click``, with no cookies."""
     order = _order(session, settings, token)

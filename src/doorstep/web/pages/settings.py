@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from doorstep.domain.accounts.profile import (
     BRANDING_KEYS,
@@ -21,13 +22,12 @@ from doorstep.domain.accounts.profile import (
 from doorstep.domain.accounts.users import Action
 from doorstep.domain.errors import DomainError
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
-from doorstep.web.deps import SessionDep
-from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
+from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-Owner = Annotated[ConsoleUser, Depends(require_permission(Action.SETTINGS_MANAGE))]
 FLASH_KEY = "settings_flash"
 TEXT_FIELDS = ("name", "timezone", "locale", "default_service_time_s", *BRANDING_KEYS)
 
@@ -63,7 +63,8 @@ def _page(
 
 
 @router.get("/settings", name="console_settings")
-def settings_page(request: Request, me: Owner, session: SessionDep) -> Response:
+@console_page(Action.SETTINGS_MANAGE)
+def settings_page(request: Request, me: ConsoleUser, session: Session) -> Response:
     """The merchant's settings as a form."""
     out = merchant_out(access_merchant(session, me.merchant.id)).model_dump(mode="json")
     return _page(request, me, _values(out))
@@ -81,11 +82,20 @@ def _patch_of(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@router.post("/settings")
-async def settings_submit(request: Request, me: Owner, session: SessionDep) -> Response:
-    """Save the form; a field at fault is shown beside it and nothing changes."""
+async def _posted_form(request: Request) -> dict[str, str]:
     posted = await request.form(max_files=0, max_fields=50)
-    form = {k: v[:2000] for k, v in posted.multi_items() if isinstance(v, str)}
+    return {k: v[:2000] for k, v in posted.multi_items() if isinstance(v, str)}
+
+
+@router.post("/settings")
+@console_page(Action.SETTINGS_MANAGE)
+def settings_submit(
+    request: Request,
+    me: ConsoleUser,
+    session: Session,
+    form: Annotated[dict[str, str], Depends(_posted_form)],
+) -> Response:
+    """Save the form; a field at fault is shown beside it and nothing changes."""
     if not csrf_ok(request, form.get(FIELD_NAME)):
         raise ConsoleForbidden("the form expired; reload the page and try again")
     values = {name: form.get(name, "") for name in TEXT_FIELDS}

@@ -29,9 +29,10 @@ from doorstep.domain.slots import calendars, zones
 from doorstep.domain.slots.fill import day_fill
 from doorstep.domain.slots.models import PickupPoint, ServiceZone, SlotCalendar
 from doorstep.web.csrf import FIELD_NAME, csrf_ok
-from doorstep.web.deps import ClockDep, SessionDep
+from doorstep.web.deps import ClockDep
 from doorstep.web.pages import slots_forms as forms
-from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser, require_permission
+from doorstep.web.pages.auth import ConsoleForbidden, ConsoleUser
+from doorstep.web.pages.calls import console_page
 from doorstep.web.pages.console import render_console
 from doorstep.web.pages.dispatch_view import Fmt, today_for
 from doorstep.web.pages.fleet_forms import FormInvalid, FormState, Problem, humanise
@@ -42,8 +43,6 @@ router = APIRouter(prefix="/console/slots", include_in_schema=False)
 PAGE_PATH = "/console/slots"
 FLASH_KEY = "slots_flash"
 MAX_VALUE = 20_000  # a zone's GeoJSON can be long
-
-Manager = Annotated[ConsoleUser, Depends(require_permission(Action.PLANS_WRITE))]
 
 
 async def _posted_form(request: Request) -> dict[str, str]:
@@ -262,10 +261,11 @@ def _find(session: Session, me: ConsoleUser, kind: str, item_id: str) -> tuple[K
 
 
 @router.get("", name="console_slots")
+@console_page(Action.PLANS_WRITE)
 def overview(
     request: Request,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     day_text: Annotated[str | None, Query(alias="date", max_length=32)] = None,
 ) -> Response:
@@ -274,8 +274,14 @@ def overview(
 
 
 @router.post("/{kind}/new", name="console_slots_create")
+@console_page(Action.PLANS_WRITE)
 def create(
-    request: Request, kind: str, me: Manager, session: SessionDep, clock: ClockDep, form: PostedForm
+    request: Request,
+    kind: str,
+    me: ConsoleUser,
+    session: Session,
+    clock: ClockDep,
+    form: PostedForm,
 ) -> Response:
     """Add a zone, calendar or pickup point."""
     _check_csrf(request, form)
@@ -294,8 +300,9 @@ def create(
 
 
 @router.get("/{kind}/{item_id}", name="console_slots_item")
+@console_page(Action.PLANS_WRITE)
 def edit_page(
-    request: Request, kind: str, item_id: str, me: Manager, session: SessionDep
+    request: Request, kind: str, item_id: str, me: ConsoleUser, session: Session
 ) -> Response:
     """A zone's, calendar's or pickup point's edit form."""
     found = _find(session, me, kind, item_id)
@@ -306,12 +313,13 @@ def edit_page(
 
 
 @router.post("/{kind}/{item_id}", name="console_slots_update")
+@console_page(Action.PLANS_WRITE)
 def update(
     request: Request,
     kind: str,
     item_id: str,
-    me: Manager,
-    session: SessionDep,
+    me: ConsoleUser,
+    session: Session,
     clock: ClockDep,
     form: PostedForm,
 ) -> Response:
@@ -334,8 +342,9 @@ def update(
 
 
 @router.post("/{kind}/{item_id}/delete", name="console_slots_delete")
+@console_page(Action.PLANS_WRITE)
 def delete(
-    request: Request, kind: str, item_id: str, me: Manager, session: SessionDep, form: PostedForm
+    request: Request, kind: str, item_id: str, me: ConsoleUser, session: Session, form: PostedForm
 ) -> Response:
     """Delete a zone or calendar; when it is in use, say why on its edit page."""
     _check_csrf(request, form)

@@ -92,7 +92,8 @@ def _client_key(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def _rate_limit(request: Request) -> None:
+async def _rate_limit(request: Request) -> None:
+    """Counted on the event loop (an in-memory bucket): no pool hand-off of its own."""
     limiter: RateLimiter = request.app.state.tracking_limiter
     wait = limiter.take(_client_key(request))
     if wait:
@@ -320,16 +321,28 @@ async def tracking_change(token: str, action: str, request: Request) -> Response
     accept = request.headers.get("accept-language")
     same_site = origin_ok(request.headers, str(request.base_url), runtime.settings.base_url)
     secret: str = request.app.state.tracking_form_secret
-    outcome = await run_in_threadpool(
-        _apply, runtime, token, action, form, accept, secret, same_site
+    # The change, the page that answers it and its render: one pool call (ADR 0013).
+    return await run_in_threadpool(
+        _change_answer, request, runtime, token, action, form, accept, secret, same_site
     )
+
+
+def _change_answer(
+    request: Request,
+    runtime: Runtime,
+    token: str,
+    action: str,
+    form: dict[str, str],
+    accept: str | None,
+    secret: str,
+    same_site: bool,
+) -> Response:
+    outcome = _apply(runtime, token, action, form, accept, secret, same_site)
     if outcome.kind == "missing":
         return not_found(request)
     if outcome.kind == "done":
         return RedirectResponse(f"/t/{token}?done={action}#change-result", status_code=303)
-    opened = await run_in_threadpool(
-        partial(_open, runtime, token, accept, options=True, even_if_over=True)
-    )
+    opened = _open(runtime, token, accept, options=True, even_if_over=True)
     if opened is None:
         return not_found(request)
     if outcome.kind == "forbidden":
