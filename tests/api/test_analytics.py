@@ -91,6 +91,7 @@ def test_a_failed_order_rebooked_to_another_day_is_a_missed_first_attempt_on_its
 
     day = app_client.get("/v1/analytics/kpis", params=ONE_DAY, headers=merchant.headers).json()
     assert (day["orders"], day["delivered"]) == (4, 3)  # F is listed under the 26th
+    assert day["failed_attempts"] == 2  # B's and F's, both made on the 25th
     assert (day["first_attempt"], day["first_attempt_rate"]) == (2, 0.5)
     assert [(g["key"], g["first_attempt_rate"]) for g in day["by_day"]] == [("2026-11-25", 0.5)]
     nxt = app_client.get(
@@ -99,6 +100,7 @@ def test_a_failed_order_rebooked_to_another_day_is_a_missed_first_attempt_on_its
         headers=merchant.headers,
     ).json()
     assert (nxt["orders"], nxt["delivered"]) == (2, 1)  # E and F; F delivered
+    assert nxt["failed_attempts"] == 0
     assert (nxt["first_attempt"], nxt["first_attempt_rate"]) == (0, None)
 
 

@@ -302,3 +302,57 @@ def test_a_paced_day_runs_with_the_worker_in_its_own_thread(tmp_path: Path) -> N
     assert outbox[("email", "sent")] > 0
     for channel in ("email", "sms"):
         assert outbox[(channel, "sent")] <= received[channel], (channel, outbox, received)
+
+
+def test_a_checkout_whose_hold_lapsed_quotes_and_reserves_again(tmp_path: Path) -> None:
+    """A customer who pays after the reservation lapsed gets a 409 "reservation gone" from
+    ``POST /v1/orders``; the simulated shop then does what a real checkout does: quotes and
+    reserves again, and the order is created once (a busy machine at thousands of times real
+    speed lapsed holds in the paced day)."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from doorstep.clock import SimulatedClock
+    from doorstep.runtime import Runtime
+    from doorstep.simulator.day import simulation_settings
+    from doorstep.simulator.demand import OrderSpec
+    from doorstep.simulator.sinks import Sinks
+    from doorstep.web.app import create_app
+
+    answers: list[int] = []
+
+    class LateToPay(DaySimulation):
+        """Each customer's first pass pays an hour after reserving."""
+
+        def _checkout(self, spec: OrderSpec, attempt: int) -> Any:
+            self.attempt = attempt
+            created = super()._checkout(spec, attempt)
+            answers.append(created.status_code)
+            return created
+
+        def _checkout_at(self, spec: OrderSpec, seconds: int) -> None:
+            super()._checkout_at(spec, seconds)
+            if seconds == 60 and self.attempt == 0:
+                self._set_clock(self.runtime.clock.now() + timedelta(hours=1))
+
+    config = DayConfig(orders=3, drivers=1, seed=5, day=DAY)
+    clock = SimulatedClock(datetime(2026, 12, 8, 5, 0, tzinfo=UTC), speed=1)
+    url = f"sqlite:///{tmp_path / 'lapse.sqlite3'}"
+    with Sinks(clock) as sinks:
+        settings = simulation_settings(
+            config, database_url=url, smtp_url=sinks.smtp_url, secret_key="l" * 40
+        )
+        runtime = Runtime(settings=settings, clock=clock, engine=make_engine(url))
+        try:
+            with TestClient(create_app(runtime), base_url=settings.base_url) as client:
+                sim = LateToPay(config, runtime, client, sinks)
+                sim.setup()
+                with runtime.sessions() as session:
+                    orders = session.scalars(select(Order)).all()
+        finally:
+            runtime.close()
+    booked_ahead = len(answers) // 2
+    assert booked_ahead > 0 and answers == [409, 201] * booked_ahead
+    assert len(orders) == booked_ahead and len({o.reference for o in orders}) == booked_ahead
+    assert all(o.window_start is not None for o in orders)

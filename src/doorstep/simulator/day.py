@@ -97,6 +97,9 @@ SAFE_PLACES = (
 )
 KNOTS_PER_MPS = 1.943844
 PLAN_ITERATIONS = 1500
+# The shop's checkout: passes through quote, reserve and order when a hold lapses in between.
+CHECKOUT_TRIES = 3
+RESERVATION_GONE = "reservation-gone"  # the problem type's slug (slots.reservations)
 PLAN_TIME_LIMIT_S = 300.0
 
 
@@ -643,8 +646,27 @@ class DaySimulation:
             self._set_clock(spec.booked_at + timedelta(seconds=seconds))
 
     def _book(self, order: _Order) -> None:
-        """Quote, reserve the window the customer picks, create the order."""
+        """Quote, reserve the window the customer picks, create the order. A hold that lapsed
+        before the order came (a clock at thousands of times real speed on a busy machine) is
+        what a shop's checkout meets too: it quotes and reserves again, a few times at most."""
         spec = order.spec
+        for attempt in range(CHECKOUT_TRIES):
+            created = self._checkout(spec, attempt)
+            lapsed = created.status_code == 409 and str(created.json().get("type", "")).endswith(
+                f"/{RESERVATION_GONE}"
+            )
+            if not lapsed:
+                break
+        if created.status_code not in (200, 201):
+            raise SimulationError(f"POST /v1/orders -> {created.status_code}: {created.text[:500]}")
+        body = created.json()
+        order.id = str(body["id"])
+        order.tracking_url = str(body["tracking_url"])
+        order.tracking_path = urlsplit(order.tracking_url).path
+        self._by_id[order.id] = order
+
+    def _checkout(self, spec: OrderSpec, attempt: int) -> httpx.Response:
+        """One pass through the checkout; the order's create answer, whatever its status."""
         point = {"lat": spec.lat, "lon": spec.lon}
         parcels = [{"weight_kg": w} for w in spec.parcels]
         self._checkout_at(spec, 0)
@@ -689,13 +711,11 @@ class DaySimulation:
             "reservation_id": reservation["id"],
         }
         self._checkout_at(spec, 60)
-        created = self._json(
-            "POST", "/v1/orders", json=body, headers={"Idempotency-Key": f"sim-{spec.reference}"}
+        # A new key per pass: the lapsed pass's 409 is that key's stored answer.
+        key = f"sim-{spec.reference}" + (f"-{attempt}" if attempt else "")
+        return self._call(
+            "POST", "/v1/orders", ok=(200, 201, 409), json=body, headers={"Idempotency-Key": key}
         )
-        order.id = str(created["id"])
-        order.tracking_url = str(created["tracking_url"])
-        order.tracking_path = urlsplit(order.tracking_url).path
-        self._by_id[order.id] = order
 
     # --- the dispatcher -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ Definitions (ADR 0018 gives the reasons):
 * first attempt: of the orders whose first attempt ended in the period (their first
   ``delivery.failed`` or ``delivery.delivered`` event), the share delivered by it. An order that
   failed and was rebooked to another day still counts, as a miss, on the day it failed;
+* failed attempts: ``delivery.failed`` events in the period, of the orders above;
 * ETA error: per attempt (the events up to its arrival: its ``stop.arrived``, else its
   ``delivery.delivered`` or ``delivery.failed``; an ETA event after the arrival only states
   it and is no prediction), the ``delivery.eta_updated`` event chosen for each horizon is
@@ -200,7 +201,13 @@ def order_facts(
         elif ev.type == "delivery.delivered":
             facts.delivered_at = ev.occurred_at
             facts.at_door = arrived_at or ev.occurred_at
-    facts.failed_attempts = sum(1 for ev in history if ev.type == "delivery.failed")
+    # Failed attempts are counted on the day they were made, like first attempts.
+    facts.failed_attempts = sum(
+        1
+        for ev in history
+        if ev.type == "delivery.failed"
+        and (period is None or period[0] <= ev.occurred_at < period[1])
+    )
     at = facts.first_attempt_at
     facts.first_attempt_in_period = at is not None and (
         period is None or period[0] <= at < period[1]
@@ -248,7 +255,7 @@ def _share(part: int, whole: int) -> float | None:
 def summarise(facts: Iterable[OrderFacts], routes: Iterable[RouteRow] | None = None) -> Summary:
     """Add up the facts of a set of orders (and the routes of the same slice, if any). Orders
     that are not listed in the period (see :class:`OrderRow`) count only in the first-attempt
-    rate."""
+    rate and the failed attempts."""
     every = list(facts)
     rows = [f for f in every if f.order.listed]
     firsts = [f for f in every if f.first_attempt_in_period]
@@ -269,7 +276,7 @@ def summarise(facts: Iterable[OrderFacts], routes: Iterable[RouteRow] | None = N
         orders=len(rows),
         delivered=len(delivered),
         cancelled=sum(1 for f in rows if f.order.status == "cancelled"),
-        failed_attempts=sum(f.failed_attempts for f in rows),
+        failed_attempts=sum(f.failed_attempts for f in every),
         on_time=sum(1 for f in measured if f.on_time),
         on_time_rate=_share(sum(1 for f in measured if f.on_time), len(measured)),
         first_attempt=first_ok,

@@ -23,7 +23,7 @@ class OrderRow:
     ``listed`` orders have their (final) promised window, else their creation, in the period
     and count in every KPI. An order that is not listed had its first attempt in the period
     but was moved out of it (failed, then rebooked to another day): it counts only in the
-    first-attempt rate, under the day of that attempt."""
+    first-attempt rate and the failed attempts, under the day of that attempt."""
 
     id: str
     status: str

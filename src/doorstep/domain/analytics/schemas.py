@@ -31,7 +31,9 @@ class Summary(BaseModel):
     orders: int = Field(description="Orders whose promised window (else creation) is in range")
     delivered: int
     cancelled: int
-    failed_attempts: int = Field(description="`delivery.failed` events of these orders")
+    failed_attempts: int = Field(
+        description="`delivery.failed` events in range, also of orders since rebooked out of it"
+    )
     on_time: int
     on_time_rate: float | None = Field(
         description="Delivered inside [window_start, window_end], per delivered order with a window"
