@@ -167,7 +167,10 @@ def _evaluate(
     t: _Items, r: _Route, a: int, middle: Sequence[int], j: int
 ) -> tuple[int, int] | None:
     """(driving, risk) of ``r`` driving ``items[:a] + middle + items[j:]``, None if that breaks
-    a window or the shift's end. Stops early once the times rejoin the old route's."""
+    a window or the shift's end. Stops early once the times rejoin the old route's.
+
+    The two loops time a visit with the same lines on purpose: this runs a few hundred thousand
+    times per repair, and a call per visit was most of its cost."""
     now, loc, drv, risk = r.at_time[a], r.at_loc[a], r.drv[a], r.risk[a]
     dur = r.dur
     loc_of, opens, closes, service = t.loc, t.tw_start, t.tw_end, t.service
