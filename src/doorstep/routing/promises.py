@@ -169,8 +169,8 @@ def _evaluate(
     """(driving, risk) of ``r`` driving ``items[:a] + middle + items[j:]``, None if that breaks
     a window or the shift's end. Stops early once the times rejoin the old route's.
 
-    The two loops time a visit with the same lines on purpose: this runs a few hundred thousand
-    times per repair, and a call per visit was most of its cost."""
+    The two loops time a visit with the same lines on purpose: this is the repair's inner loop
+    (a few hundred thousand evaluations per repair), kept free of a function call per visit."""
     now, loc, drv, risk = r.at_time[a], r.at_loc[a], r.drv[a], r.risk[a]
     dur = r.dur
     loc_of, opens, closes, service = t.loc, t.tw_start, t.tw_end, t.service
