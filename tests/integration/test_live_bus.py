@@ -239,3 +239,30 @@ def test_positions_written_in_bulk_are_published_by_the_writer_listener() -> Non
     assert (route_got[0]["lat"], route_got[0]["heading"]) == (43.7, 90.0)
     assert route_got[0]["recorded_at"] == "2026-11-25T08:00:00+00:00"
     assert merchant_got[0]["driver_id"] == "drv_1"
+
+
+def test_a_redis_bus_without_redis_backs_off_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With Redis unreachable the subscription is retried after 1, 2, 4 ... s (up to 30), and
+    the log carries one warning with the cause, not a traceback every second."""
+    import logging
+    import socket
+    import time
+
+    from doorstep.live import RedisBus
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caplog.set_level(logging.INFO, logger="doorstep.live.bus")
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0")
+    try:
+        assert not bus.wait_subscribed(0.1)
+        time.sleep(3.5)  # tries at about 0, 1 and 3 s
+    finally:
+        bus.close()
+    lost = [r for r in caplog.records if "subscription lost" in r.getMessage()]
+    again = [r for r in caplog.records if "still unreachable" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].exc_info is not None
+    assert 1 <= len(again) <= 2  # a retry every second would have made it 3

@@ -24,6 +24,10 @@ from typing import Any, Protocol
 from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
+# A lost subscription is retried after 1 s, then 2, 4 ... up to 30 s while Redis stays away;
+# only the first failure of a streak is logged as a warning with its traceback.
+RECONNECT_FIRST_S = 1.0
+RECONNECT_MAX_S = 30.0
 
 PUBLISHED = Counter("doorstep_live_published_total", "Live messages published", ["bus"])
 DROPPED = Counter(
@@ -245,12 +249,16 @@ class RedisBus:
     async def _reader(self) -> None:
         import redis.asyncio as aioredis
 
+        pause = RECONNECT_FIRST_S
         while not self._stopping:
             client = aioredis.Redis.from_url(self.url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(self.prefix + "*")
                 self._subscribed.set()
+                if pause > RECONNECT_FIRST_S:
+                    log.warning("live: Redis subscription restored")
+                pause = RECONNECT_FIRST_S
                 while not self._stopping:
                     item = await pubsub.get_message(timeout=5.0)
                     if item is None or item.get("type") != "pmessage":
@@ -260,11 +268,15 @@ class RedisBus:
                         channel = channel.decode()
                     message = json.loads(item["data"])
                     self.local.deliver(channel.removeprefix(self.prefix), message)
-            except Exception:
+            except Exception as exc:
                 self._subscribed.clear()
                 ERRORS.inc()
-                log.warning("live: Redis subscription lost; reconnecting", exc_info=True)
-                await asyncio.sleep(1.0)
+                if pause == RECONNECT_FIRST_S:  # the first failure of a streak, with its cause
+                    log.warning("live: Redis subscription lost; reconnecting", exc_info=True)
+                else:
+                    log.info("live: Redis still unreachable (%s); next try in %.0f s", exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX_S)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await client.aclose()
