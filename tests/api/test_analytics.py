@@ -7,13 +7,16 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from doorstep.db.engine import transaction
+from doorstep.domain.dispatch.models import Depot, Plan, Route
 from doorstep.domain.orders.status import Reason, Status
+from doorstep.ids import new_id
 from doorstep.runtime import Runtime
 from tests.analytics_scene import DAY, _event, _status, build_day
 from tests.conftest import MerchantCtx
-from tests.factories import local, make_order
+from tests.factories import T0, local, make_driver, make_order, make_shift, make_vehicle
 from tests.slots_setup import IN_MONACO
 
 ONE_DAY = {"from": "2026-11-25", "to": "2026-11-25"}
@@ -102,6 +105,33 @@ def test_a_failed_order_rebooked_to_another_day_is_a_missed_first_attempt_on_its
     assert (nxt["orders"], nxt["delivered"]) == (2, 1)  # E and F; F delivered
     assert nxt["failed_attempts"] == 0
     assert (nxt["first_attempt"], nxt["first_attempt_rate"]) == (0, None)
+
+
+def test_a_shift_the_plan_gave_no_stop_is_no_route_and_no_drivers_row(
+    app_client: TestClient, runtime: Runtime, merchant: MerchantCtx
+) -> None:
+    """A published plan keeps a route for every shift, used or not: Cleo's, without a stop,
+    drove nothing, so the day still has Ann's and Bea's two routes and no row for Cleo."""
+    build_day(runtime, merchant.id)
+    with transaction(runtime.sessions) as s:
+        plan = s.scalars(select(Plan).where(Plan.merchant_id == merchant.id)).one()
+        vehicle = make_vehicle(s, merchant.id, name="Van Cleo")
+        driver = make_driver(s, merchant.id, name="Cleo")
+        shift = make_shift(
+            s, merchant.id, driver=driver, vehicle=vehicle, depot=s.get(Depot, plan.depot_id),
+            start_at=local(DAY, 13), end_at=local(DAY, 19),
+        )  # fmt: skip
+        s.add(
+            Route(
+                id=new_id("rte", T0), merchant_id=merchant.id, plan_id=plan.id,
+                shift_id=shift.id, driver_id=driver.id, vehicle_id=vehicle.id, position=2,
+                status="planned", start_at=local(DAY, 13), end_at=local(DAY, 13),
+                distance_m=0.0, driving_s=0.0,
+            )
+        )  # fmt: skip
+    k = app_client.get("/v1/analytics/kpis", params=ONE_DAY, headers=merchant.headers).json()
+    assert k["route_count"] == 2 and len(k["routes"]) == 2
+    assert sorted(g["label"] for g in k["by_driver"]) == ["Ann", "Bea"]
 
 
 def test_kpis_count_only_the_callers_orders(

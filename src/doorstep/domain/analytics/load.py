@@ -229,7 +229,8 @@ def _first_attempts_in(
 
 
 def _routes(session: Session, merchant_id: str, start: date, end: date) -> list[RouteRow]:
-    """The routes of the merchant's published plans dated ``start``..``end``."""
+    """The routes with stops of the merchant's published plans dated ``start``..``end`` (a
+    shift the plan gave no stop drove nothing: it is neither a route nor a driver's row)."""
     stops = (
         select(Stop.route_id, func.count(Stop.id).label("n"))
         .where(Stop.merchant_id == merchant_id)
@@ -240,7 +241,7 @@ def _routes(session: Session, merchant_id: str, start: date, end: date) -> list[
         select(Route, Plan.date, Driver.name, stops.c.n)
         .join(Plan, Plan.id == Route.plan_id)
         .join(Driver, Driver.id == Route.driver_id)
-        .outerjoin(stops, stops.c.route_id == Route.id)
+        .join(stops, stops.c.route_id == Route.id)
         .where(
             Route.merchant_id == merchant_id,
             Plan.merchant_id == merchant_id,
@@ -256,7 +257,7 @@ def _routes(session: Session, merchant_id: str, start: date, end: date) -> list[
             driver_id=route.driver_id,
             driver_name=name,
             status=route.status,
-            stops=int(n or 0),
+            stops=int(n),
             distance_m=float(route.distance_m or 0.0),
             driving_s=float(route.driving_s or 0.0),
         )
