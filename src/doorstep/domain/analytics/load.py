@@ -213,17 +213,22 @@ def load_period(
 def _first_attempts_in(
     session: Session, merchant_id: str, lo: datetime, hi: datetime
 ) -> list[tuple[str, datetime]]:
-    """(order id, when) of the merchant's orders whose first attempt ended in ``[lo, hi)``."""
+    """(order id, when) of the merchant's orders whose first attempt ended in ``[lo, hi)``:
+    the orders with an attempt in the period (index on merchant, type and time), kept when
+    none of their attempts came earlier."""
+    attempts = (
+        DeliveryEvent.merchant_id == merchant_id,
+        DeliveryEvent.type.in_(ATTEMPT_OUTCOMES),
+    )
+    in_period = select(DeliveryEvent.order_id).where(
+        *attempts, DeliveryEvent.occurred_at >= lo, DeliveryEvent.occurred_at < hi
+    )
     first = func.min(DeliveryEvent.occurred_at)
     rows = session.execute(
         select(DeliveryEvent.order_id, first)
-        .where(
-            DeliveryEvent.merchant_id == merchant_id,
-            DeliveryEvent.order_id.is_not(None),
-            DeliveryEvent.type.in_(ATTEMPT_OUTCOMES),
-        )
+        .where(*attempts, DeliveryEvent.order_id.in_(in_period))
         .group_by(DeliveryEvent.order_id)
-        .having(and_(first >= lo, first < hi))
+        .having(first >= lo)
     )
     return [(str(order_id), at) for order_id, at in rows]
 

@@ -135,6 +135,8 @@ class DeliveryEvent(Base):
         Index("ix_delivery_events_order_seq", "order_id", "seq"),
         Index("ix_delivery_events_merchant_seq", "merchant_id", "seq"),
         Index("ix_delivery_events_route_seq", "route_id", "seq"),
+        # Analytics: a period's attempts (delivered, failed) without reading the whole history.
+        Index("ix_delivery_events_merchant_type_occurred", "merchant_id", "type", "occurred_at"),
     )
 
     seq: Mapped[int] = mapped_column(
