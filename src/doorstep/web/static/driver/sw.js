@@ -38,8 +38,9 @@ self.addEventListener("activate", (event) => {
 // late never replaces a newer copy.
 let keptSentAt = 0;
 
-function keptPage(retries = 3) {
-  // A copy being written the moment the phone goes offline is not readable yet: look again.
+function keptPage(retries = 10) {
+  // A copy being written the moment the phone goes offline is not readable yet: look again,
+  // for up to 1.5 s (a busy phone's storage; 0.45 s was not always enough on a loaded CI).
   return caches.open(CACHE)
     .then((cache) => cache.match(PAGE, { ignoreSearch: true, ignoreVary: true }))
     .then((hit) => (hit || retries === 0
